@@ -1,0 +1,35 @@
+"""paddle-ernie-m: ERNIE-M for PaddlePaddle, with Paddle <-> Hugging Face converters.
+
+Names are imported lazily, so ``paddle_ernie_m.configuration`` and ``paddle_ernie_m.tokenizer`` work without
+Paddle installed (the converters rely on that).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "ErnieMConfig": "configuration",
+    "ErnieMModel": "modeling",
+    "ErnieMForSequenceClassification": "modeling",
+    "ErnieMForMultipleChoice": "modeling",
+    "ErnieMForTokenClassification": "modeling",
+    "ErnieMForQuestionAnswering": "modeling",
+    "ErnieMForInformationExtraction": "modeling",
+    "UIEM": "modeling",
+    "ErnieMTokenizer": "tokenizer",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list:
+    return sorted(list(globals()) + __all__)

@@ -1,0 +1,57 @@
+"""The `ernie-m` command line: a thin shell that parses arguments and calls one library function.
+
+Each sub-command lives in the module that owns its behaviour and exposes ``register(subparsers)``, which
+adds its parser and sets ``func`` (a callable taking the parsed namespace and returning an exit code).
+Heavy imports (Paddle, torch) happen inside ``func``, so ``ernie-m --help`` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import Optional, Sequence
+
+# Modules that contribute sub-commands, in the order they are listed by --help.
+COMMAND_MODULES = (
+    "paddle_ernie_m.demo",
+)
+
+
+class CLIError(Exception):
+    """An error the CLI reports as one line on stderr with a non-zero exit code."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ernie-m",
+        description="ERNIE-M in PaddlePaddle: run, convert (Paddle <-> Hugging Face), export and extract.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except (CLIError, FileNotFoundError, FileExistsError, ValueError, KeyError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"ernie-m {args.command}: error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"ernie-m {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

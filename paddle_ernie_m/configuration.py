@@ -1,0 +1,294 @@
+"""ERNIE-M configuration: one frozen, typed object that reads and writes all three config dialects.
+
+Dialects read by :meth:`ErnieMConfig.from_dict`:
+
+* PaddleNLP ``config.json`` (``num_classes`` alias of ``num_labels``, ``dropout`` alias of ``classifier_dropout``,
+  ``architectures`` such as ``UIEM``);
+* legacy PaddleNLP ``model_config.json`` (``init_args`` / ``init_class``, possibly nested);
+* Hugging Face transformers ``config.json`` (``architectures`` such as ``ErnieMForInformationExtraction``).
+
+This module imports neither Paddle nor torch, so the converters can use it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
+
+logger = logging.getLogger(__name__)
+
+CONFIG_NAME = "config.json"
+LEGACY_CONFIG_NAME = "model_config.json"
+
+#: Position ids are looked up at ``position + POSITION_OFFSET`` (RoBERTa-style offset kept by every port).
+POSITION_OFFSET = 2
+
+#: Additive attention bias for masked positions, as in PaddleNLP (finite, so fully masked rows stay finite).
+MASK_BIAS = -1e4
+
+#: ``attention_mask_mode`` values. ``"padding"`` masks ``pad_token_id`` when no mask is passed (transformers);
+#: ``"paddlenlp"`` reproduces PaddleNLP's default, which masks id 0 (``[CLS]``) and attends to padding. UIE-M
+#: checkpoints were trained under the latter.
+ATTENTION_MASK_MODES = ("padding", "paddlenlp")
+
+ACTIVATIONS = ("gelu", "relu", "silu", "tanh")
+
+#: The heads. The canonical name is ours and transformers'; PaddleNLP names only UIE differently.
+HEADS = (
+    "ErnieMModel",
+    "ErnieMForSequenceClassification",
+    "ErnieMForMultipleChoice",
+    "ErnieMForTokenClassification",
+    "ErnieMForQuestionAnswering",
+    "ErnieMForInformationExtraction",
+)
+PADDLENLP_HEAD_NAMES = {"ErnieMForInformationExtraction": "UIEM"}
+_HEAD_ALIASES = {alias: name for name, alias in PADDLENLP_HEAD_NAMES.items()}
+
+# Keys of either ecosystem that carry no meaning for the model (metadata, generation defaults, ...).
+_IGNORED_KEYS = frozenset(
+    {
+        "model_type", "transformers_version", "paddlenlp_version", "torch_dtype", "dtype", "type_vocab_size",
+        "return_dict", "output_hidden_states", "output_attentions", "use_return_dict", "use_cache",
+        "bos_token_id", "eos_token_id", "sep_token_id", "cls_token_id", "unk_token_id", "mask_token_id",
+        "tie_word_embeddings", "is_encoder_decoder", "is_decoder", "add_cross_attention", "torchscript",
+        "chunk_size_feed_forward", "tokenizer_class", "prefix", "task_specific_params", "_name_or_path",
+        "_attn_implementation_autoset", "init_args", "init_class", "tensor_parallel_degree",
+        "tensor_parallel_rank", "position_embedding_type", "use_flash_attention", "quantization_config",
+        "fp16_opt_level", "pruned_heads", "finetuning_task", "tensor_parallel_output",
+    }
+)
+_ALIASES = {"num_classes": "num_labels", "dropout": "classifier_dropout"}
+
+
+@dataclass(frozen=True)
+class ErnieMConfig:
+    """Hyper-parameters of an ERNIE-M model; defaults are those of ernie-m-base.
+
+    ``intermediate_size`` defaults to ``4 * hidden_size`` (what PaddleNLP always builds). ``num_choices`` is
+    only kept so that PaddleNLP configs round-trip: the multiple-choice head reads it from the input shape.
+    """
+
+    vocab_size: int = 250002
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: Optional[int] = None
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    act_dropout: float = 0.0
+    max_position_embeddings: int = 514
+    initializer_range: float = 0.02
+    pad_token_id: int = 1
+    layer_norm_eps: float = 1e-5
+    num_labels: int = 2
+    id2label: Optional[Dict[int, str]] = None
+    classifier_dropout: Optional[float] = None
+    num_choices: Optional[int] = None
+    problem_type: Optional[str] = None
+    architectures: Tuple[str, ...] = ()
+    attention_mask_mode: str = "padding"
+    extra: Dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen dataclass)
+        if self.intermediate_size is None:
+            set_("intermediate_size", 4 * self.hidden_size)
+        set_("architectures", tuple(_HEAD_ALIASES.get(a, a) for a in (self.architectures or ())))
+        if self.id2label is not None:
+            set_("id2label", {int(k): str(v) for k, v in self.id2label.items()})
+            set_("num_labels", len(self.id2label))
+        self.validate()
+
+    # ----------------------------------------------------------------------------------------- validation
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the offending field when a value cannot describe a model."""
+        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                     "intermediate_size", "max_position_embeddings", "num_labels"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"config field {name!r} must be a positive integer, got {value!r}")
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"config field 'hidden_size' ({self.hidden_size}) must be divisible by "
+                f"'num_attention_heads' ({self.num_attention_heads})"
+            )
+        if self.max_position_embeddings <= POSITION_OFFSET:
+            raise ValueError(f"config field 'max_position_embeddings' must exceed {POSITION_OFFSET}")
+        if self.hidden_act not in ACTIVATIONS:
+            raise ValueError(f"config field 'hidden_act' is {self.hidden_act!r}; known: {', '.join(ACTIVATIONS)}")
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "act_dropout", "classifier_dropout"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and 0.0 <= value < 1.0):
+                raise ValueError(f"config field {name!r} must be a probability in [0, 1), got {value!r}")
+        if not (isinstance(self.pad_token_id, int) and 0 <= self.pad_token_id < self.vocab_size):
+            raise ValueError(f"config field 'pad_token_id' ({self.pad_token_id!r}) must be an id in the vocabulary")
+        if not (isinstance(self.layer_norm_eps, (int, float)) and self.layer_norm_eps > 0):
+            raise ValueError(f"config field 'layer_norm_eps' must be positive, got {self.layer_norm_eps!r}")
+        if self.attention_mask_mode not in ATTENTION_MASK_MODES:
+            raise ValueError(
+                f"config field 'attention_mask_mode' is {self.attention_mask_mode!r}; "
+                f"known: {', '.join(ATTENTION_MASK_MODES)}"
+            )
+        if self.problem_type not in (None, "regression", "single_label_classification",
+                                     "multi_label_classification"):
+            raise ValueError(f"config field 'problem_type' has unknown value {self.problem_type!r}")
+        for arch in self.architectures:
+            if arch not in HEADS:
+                raise ValueError(f"config field 'architectures' names {arch!r}; supported: {', '.join(HEADS)}")
+
+    # ------------------------------------------------------------------------------------------ helpers
+    @property
+    def architecture(self) -> Optional[str]:
+        """The head named by ``architectures`` (canonical name), or None."""
+        return self.architectures[0] if self.architectures else None
+
+    @property
+    def head_size(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+    @property
+    def label2id(self) -> Dict[str, int]:
+        return {label: i for i, label in self.labels.items()}
+
+    @property
+    def labels(self) -> Dict[int, str]:
+        """``id2label`` with transformers' ``LABEL_i`` defaults filled in."""
+        return self.id2label or {i: f"LABEL_{i}" for i in range(self.num_labels)}
+
+    def replace(self, **changes: Any) -> "ErnieMConfig":
+        """A copy with some fields changed (and validated). A new ``num_labels`` without ``id2label`` drops
+        labels that no longer fit."""
+        if "num_labels" in changes and "id2label" not in changes and self.id2label is not None \
+                and len(self.id2label) != changes["num_labels"]:
+            changes["id2label"] = None
+        return dataclasses.replace(self, **changes)
+
+    # ------------------------------------------------------------------------------------------ reading
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "config") -> "ErnieMConfig":
+        """Build a config from any of the three dialects. ``source`` names the origin in error messages."""
+        flat = _flatten_legacy(dict(data))
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        values: Dict[str, Any] = {}
+        extra: Dict[str, Any] = {}
+        for key, value in flat.items():
+            name = _ALIASES.get(key, key)
+            if name in known:
+                if name in values and values[name] != value:
+                    logger.warning("%s: both %r and its alias are set; using %r", source, name, values[name])
+                    continue
+                values[name] = value
+            elif key == "label2id" or key in _IGNORED_KEYS:
+                continue
+            else:
+                extra[key] = value
+        if extra:
+            logger.debug("%s: keeping unknown config keys %s", source, sorted(extra))
+        if isinstance(values.get("architectures"), str):
+            values["architectures"] = [values["architectures"]]
+        if values.get("id2label") is not None and "num_labels" in values:
+            if len(values["id2label"]) != values["num_labels"]:
+                logger.warning("%s: num_labels %s disagrees with id2label (%d labels); using id2label",
+                               source, values["num_labels"], len(values["id2label"]))
+        try:
+            return cls(**values, extra=extra)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{source}: {exc}") from None
+
+    @classmethod
+    def from_file(cls, path: Union[str, os.PathLike]) -> "ErnieMConfig":
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"config file not found: {path}") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path}: not a readable JSON config ({exc})") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: a config must be a JSON object")
+        return cls.from_dict(data, source=str(path))
+
+    @classmethod
+    def from_pretrained(cls, directory: Union[str, os.PathLike]) -> "ErnieMConfig":
+        """Read ``config.json`` (either ecosystem) or the legacy ``model_config.json`` from a directory."""
+        directory = Path(directory)
+        for name in (CONFIG_NAME, LEGACY_CONFIG_NAME):
+            if (directory / name).is_file():
+                return cls.from_file(directory / name)
+        if not directory.is_dir():
+            raise FileNotFoundError(f"model directory not found: {directory}")
+        raise FileNotFoundError(f"{directory}: no {CONFIG_NAME} or {LEGACY_CONFIG_NAME}")
+
+    # ------------------------------------------------------------------------------------------ writing
+    def _common_dict(self) -> Dict[str, Any]:
+        return {
+            "vocab_size": self.vocab_size,
+            "hidden_size": self.hidden_size,
+            "num_hidden_layers": self.num_hidden_layers,
+            "num_attention_heads": self.num_attention_heads,
+            "intermediate_size": self.intermediate_size,
+            "hidden_act": self.hidden_act,
+            "hidden_dropout_prob": self.hidden_dropout_prob,
+            "attention_probs_dropout_prob": self.attention_probs_dropout_prob,
+            "act_dropout": self.act_dropout,
+            "max_position_embeddings": self.max_position_embeddings,
+            "initializer_range": self.initializer_range,
+            "pad_token_id": self.pad_token_id,
+            "layer_norm_eps": self.layer_norm_eps,
+            "classifier_dropout": self.classifier_dropout,
+            "id2label": {str(i): label for i, label in self.labels.items()},
+            "label2id": self.label2id,
+            "model_type": "ernie_m",
+            **({"problem_type": self.problem_type} if self.problem_type else {}),
+            **({"attention_mask_mode": self.attention_mask_mode} if self.attention_mask_mode != "padding" else {}),
+            **self.extra,
+        }
+
+    def to_paddle_dict(self) -> Dict[str, Any]:
+        """The PaddleNLP ``config.json`` dialect."""
+        data = self._common_dict()
+        data["architectures"] = [PADDLENLP_HEAD_NAMES.get(a, a) for a in self.architectures]
+        if self.num_choices is not None:
+            data["num_choices"] = self.num_choices
+        return dict(sorted(data.items()))
+
+    def to_hf_dict(self) -> Dict[str, Any]:
+        """The transformers ``config.json`` dialect."""
+        data = self._common_dict()
+        data["architectures"] = list(self.architectures)
+        return dict(sorted(data.items()))
+
+    def save_pretrained(self, directory: Union[str, os.PathLike], dialect: str = "paddle") -> Path:
+        """Write ``config.json`` in the ``"paddle"`` or ``"hf"`` dialect into an existing directory."""
+        if dialect not in ("paddle", "hf"):
+            raise ValueError(f"dialect must be 'paddle' or 'hf', got {dialect!r}")
+        data = self.to_paddle_dict() if dialect == "paddle" else self.to_hf_dict()
+        path = Path(directory) / CONFIG_NAME
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+        return path
+
+
+def _flatten_legacy(data: Dict[str, Any]) -> Dict[str, Any]:
+    """Flatten PaddleNLP's legacy ``init_args``/``init_class`` nesting; the outermost ``init_class`` is the head."""
+    flat: Dict[str, Any] = {}
+
+    def walk(node: Dict[str, Any]) -> None:
+        for key, value in node.items():
+            if key == "init_class":
+                flat.setdefault("architectures", [value])
+            elif key != "init_args":
+                flat.setdefault(key, value)
+        for arg in node.get("init_args") or ():
+            if isinstance(arg, dict):
+                walk(arg)
+
+    walk(data)
+    return flat

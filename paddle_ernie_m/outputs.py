@@ -1,0 +1,78 @@
+"""Named model outputs. Each also behaves like PaddleNLP's tuple (``return_dict=False``) when unpacked."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Optional, Tuple
+
+from paddle import Tensor
+
+
+@dataclass
+class ModelOutput:
+    """Base of all outputs: attribute access, plus indexing and unpacking over the fields that are set.
+
+    ``to_tuple()`` gives exactly what PaddleNLP returns with ``return_dict=False``: the loss first when there
+    is one, then the tensors in field order, leaving out those that are None.
+    """
+
+    def to_tuple(self) -> Tuple[Any, ...]:
+        return tuple(getattr(self, f.name) for f in dataclasses.fields(self)
+                     if f.metadata.get("in_tuple", True) and getattr(self, f.name) is not None)
+
+    def __iter__(self):
+        return iter(self.to_tuple())
+
+    def __len__(self) -> int:
+        return len(self.to_tuple())
+
+    def __getitem__(self, key):
+        return getattr(self, key) if isinstance(key, str) else self.to_tuple()[key]
+
+
+def _not_in_tuple() -> Any:
+    return dataclasses.field(default=None, metadata={"in_tuple": False})
+
+
+@dataclass
+class BaseModelOutput(ModelOutput):
+    last_hidden_state: Optional[Tensor] = None
+    pooler_output: Optional[Tensor] = None
+    hidden_states: Optional[Tuple[Tensor, ...]] = None
+    attentions: Optional[Tuple[Tensor, ...]] = None
+
+
+@dataclass
+class ClassifierOutput(ModelOutput):
+    """Sequence, token and multiple-choice classification."""
+
+    loss: Optional[Tensor] = None
+    logits: Optional[Tensor] = None
+    hidden_states: Optional[Tuple[Tensor, ...]] = None
+    attentions: Optional[Tuple[Tensor, ...]] = None
+
+
+@dataclass
+class QuestionAnsweringOutput(ModelOutput):
+    loss: Optional[Tensor] = None
+    start_logits: Optional[Tensor] = None
+    end_logits: Optional[Tensor] = None
+    hidden_states: Optional[Tuple[Tensor, ...]] = None
+    attentions: Optional[Tuple[Tensor, ...]] = None
+
+
+@dataclass
+class InformationExtractionOutput(ModelOutput):
+    """UIE: per-token probabilities that a span starts / ends there (PaddleNLP's ``UIEM`` returns these).
+
+    The logits before the sigmoid (what transformers' ``ErnieMForInformationExtraction`` returns) are kept as
+    attributes but are not part of the tuple form.
+    """
+
+    loss: Optional[Tensor] = None
+    start_prob: Optional[Tensor] = None
+    end_prob: Optional[Tensor] = None
+    hidden_states: Optional[Tuple[Tensor, ...]] = None
+    attentions: Optional[Tuple[Tensor, ...]] = None
+    start_logits: Optional[Tensor] = _not_in_tuple()
+    end_logits: Optional[Tensor] = _not_in_tuple()

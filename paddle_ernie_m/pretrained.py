@@ -1,0 +1,208 @@
+"""Weight initialisation, ``from_pretrained`` and ``save_pretrained`` for every ERNIE-M model class.
+
+Checkpoints use PaddleNLP's layout: ``config.json`` (or the legacy ``model_config.json``) next to
+``model_state.pdparams``, ``model.safetensors`` or a sharded index of either. ``.pdparams`` files are read by
+the converters' restricted unpickler, never by plain ``pickle``.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Union
+
+import numpy as np
+import paddle
+import paddle.nn as nn
+
+from converters.formats import load_paddle_state, save_paddle_state
+
+from .configuration import ErnieMConfig
+from .runtime import configure_cpu_threads
+
+logger = logging.getLogger(__name__)
+
+BASE_PREFIX = "ernie_m."
+#: Prefixes of the base model's own tensors (relative to ``ernie_m.``).
+_BASE_KEYS = ("embeddings.", "encoder.", "pooler.")
+#: Tensors of some head; loading them into another head drops them with a warning.
+HEAD_KEYS = ("classifier.", "linear_start.", "linear_end.")
+#: Persistable buffers some old checkpoints carry and no model needs.
+LEGACY_KEYS = ("embeddings.position_ids",)
+DTYPES = ("float32", "float16", "bfloat16")
+_NUMPY_TO_PADDLE_DTYPE = {np.dtype("float32"): "float32", np.dtype("float16"): "float16",
+                          np.dtype("uint16"): "bfloat16"}
+
+_init_enabled = True
+
+
+@contextlib.contextmanager
+def _no_weight_init() -> Iterator[None]:
+    """Skip random initialisation while a model is built only to receive checkpoint weights."""
+    global _init_enabled
+    previous, _init_enabled = _init_enabled, False
+    try:
+        yield
+    finally:
+        _init_enabled = previous
+
+
+class ErnieMPretrainedModel(nn.Layer):
+    """Base class: holds the config, initialises weights as PaddleNLP does, loads and saves checkpoints."""
+
+    def __init__(self, config: ErnieMConfig):
+        super().__init__()
+        if not isinstance(config, ErnieMConfig):
+            raise TypeError(f"config must be an ErnieMConfig, got {type(config).__name__}")
+        self.config = config
+        configure_cpu_threads()
+
+    # ---------------------------------------------------------------------------------------- initialisation
+    def init_weights(self, *layers: nn.Layer) -> None:
+        """Linear and embedding weights ~ N(0, initializer_range), biases 0, LayerNorm 1/0 (PaddleNLP's init)."""
+        if not _init_enabled:
+            return
+        std = self.config.initializer_range
+        for root in layers or (self,):
+            for layer in root.sublayers(include_self=True):
+                if isinstance(layer, (nn.Linear, nn.Embedding)):
+                    weight = layer.weight
+                    weight.set_value(paddle.normal(0.0, std, weight.shape).astype(weight.dtype))
+                    if getattr(layer, "bias", None) is not None:
+                        layer.bias.set_value(paddle.zeros_like(layer.bias))
+                elif isinstance(layer, nn.LayerNorm):
+                    layer.weight.set_value(paddle.ones_like(layer.weight))
+                    layer.bias.set_value(paddle.zeros_like(layer.bias))
+
+    @property
+    def head_name(self) -> str:
+        """The canonical architecture name written into ``config.json``."""
+        return type(self).__name__
+
+    # ------------------------------------------------------------------------------------------- loading
+    @classmethod
+    def from_pretrained(
+        cls,
+        directory: Union[str, os.PathLike],
+        dtype: Optional[str] = None,
+        strict: bool = True,
+        **config_changes,
+    ) -> "ErnieMPretrainedModel":
+        """Load a model from a local PaddleNLP-layout directory.
+
+        Args:
+            directory: holds ``config.json`` (either ecosystem's dialect) or ``model_config.json``, and
+                ``model_state.pdparams``, ``model.safetensors`` or a sharded index of either.
+            dtype: ``"float32"`` (default), ``"float16"``, ``"bfloat16"``, or ``"auto"`` for the checkpoint's.
+            strict: raise on missing base-model weights, unknown keys and shape mismatches (listing them all);
+                with ``strict=False`` they are logged and the affected weights keep their initial values.
+                Head weights absent from the checkpoint (fine-tuning a base model) are always initialised and
+                reported; weights of another head are dropped and reported.
+            config_changes: config fields to override (e.g. ``num_labels=3``,
+                ``attention_mask_mode="paddlenlp"``).
+        """
+        directory = Path(directory)
+        config = ErnieMConfig.from_pretrained(directory)
+        if config_changes:
+            config = config.replace(**config_changes)
+        state = load_paddle_state(directory)
+        state = _adapt_prefix(state, base_only=cls.__name__ == "ErnieMModel")
+        config = _config_matching_weights(config, state, directory)
+        checkpoint_dtype = _checkpoint_dtype(state, directory)
+        target_dtype = checkpoint_dtype if dtype == "auto" else (dtype or "float32")
+        if target_dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)} or 'auto', got {dtype!r}")
+
+        with _no_weight_init():
+            model = cls(config)
+        if checkpoint_dtype != "float32":
+            model.to(dtype=checkpoint_dtype)
+        model._load_checkpoint_state(state, strict, source=directory)
+        if target_dtype != checkpoint_dtype:
+            model.to(dtype=target_dtype)
+        model.eval()
+        return model
+
+    def _load_checkpoint_state(self, state: Dict[str, np.ndarray], strict: bool, source: Path) -> None:
+        expected = self.state_dict()
+        missing = [k for k in expected if k not in state]
+        unexpected = [k for k in state if k not in expected]
+        mismatched = [k for k in expected if k in state and list(state[k].shape) != list(expected[k].shape)]
+        new_head = [k for k in missing if not k.startswith(BASE_PREFIX) and k.startswith(HEAD_KEYS)]
+        other_head = [k for k in unexpected if k.startswith(HEAD_KEYS)]
+        missing = [k for k in missing if k not in new_head]
+        unknown = [k for k in unexpected if k not in other_head]
+
+        problems = []
+        if missing:
+            problems.append(f"missing weights: {', '.join(missing)}")
+        if unknown:
+            problems.append(f"unexpected keys: {', '.join(unknown)}")
+        if mismatched:
+            problems.append("shape mismatches: " + "; ".join(
+                f"{k}: checkpoint {list(state[k].shape)} vs model {list(expected[k].shape)}" for k in mismatched))
+        if problems and strict:
+            raise ValueError(f"{source}: checkpoint does not fit {type(self).__name__}: " + " | ".join(problems)
+                             + " (pass strict=False to load anyway)")
+        for problem in problems:
+            logger.warning("%s: %s", source, problem)
+        if other_head:
+            logger.warning("%s: weights of another head not used by %s: %s", source, type(self).__name__,
+                           ", ".join(other_head))
+        self.set_state_dict({k: v for k, v in state.items() if k in expected and k not in mismatched})
+        fresh = new_head + missing + mismatched
+        if fresh:
+            if new_head:
+                logger.warning("%s: newly initialised (train before use): %s", source, ", ".join(new_head))
+            sublayers = dict(self.named_sublayers())
+            self.init_weights(*{sublayers[k.rsplit(".", 1)[0]] for k in fresh})
+
+    # -------------------------------------------------------------------------------------------- saving
+    def save_pretrained(
+        self,
+        directory: Union[str, os.PathLike],
+        safe_serialization: bool = False,
+        max_shard_size: Optional[Union[int, str]] = None,
+    ) -> Path:
+        """Write ``config.json`` and ``model_state.pdparams`` (or ``model.safetensors`` with
+        ``safe_serialization=True``) in PaddleNLP's layout, which PaddleNLP's ``from_pretrained`` reads.
+        Other files in ``directory`` (e.g. tokenizer files) are kept; each file is replaced atomically."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {name: tensor.numpy() for name, tensor in self.state_dict().items()}
+        save_paddle_state(state, directory, fmt="safetensors" if safe_serialization else "pdparams",
+                          max_shard_size=max_shard_size)
+        self.config.replace(architectures=(self.head_name,)).save_pretrained(directory, dialect="paddle")
+        return directory
+
+
+def _adapt_prefix(state: Dict[str, np.ndarray], base_only: bool) -> Dict[str, np.ndarray]:
+    """Give base-model keys the ``ernie_m.`` prefix a head expects, or strip it for the bare model; drop
+    legacy buffers."""
+    adapted = {}
+    for key, value in state.items():
+        bare = key[len(BASE_PREFIX):] if key.startswith(BASE_PREFIX) else key
+        if bare in LEGACY_KEYS:
+            continue
+        is_base = bare.startswith(_BASE_KEYS)
+        adapted[bare if (base_only and is_base) else (BASE_PREFIX + bare if is_base else key)] = value
+    return adapted
+
+
+def _config_matching_weights(config: ErnieMConfig, state: Dict[str, np.ndarray], source: Path) -> ErnieMConfig:
+    """Trust the weights for ``intermediate_size``: PaddleNLP ignores the field and always builds 4 * hidden,
+    so its config files often say 3072 whatever the width."""
+    linear1 = next((v for k, v in state.items() if k.endswith("encoder.layers.0.linear1.weight")), None)
+    if linear1 is not None and linear1.ndim == 2 and linear1.shape[1] != config.intermediate_size:
+        logger.info("%s: config says intermediate_size=%d, weights say %d; using the weights",
+                    source, config.intermediate_size, linear1.shape[1])
+        config = config.replace(intermediate_size=int(linear1.shape[1]))
+    return config
+
+
+def _checkpoint_dtype(state: Dict[str, np.ndarray], source: Path) -> str:
+    dtypes: List[str] = sorted({_NUMPY_TO_PADDLE_DTYPE.get(v.dtype, str(v.dtype)) for v in state.values()})
+    if len(dtypes) != 1 or dtypes[0] not in DTYPES:
+        raise ValueError(f"{source}: checkpoint tensors must share one of {', '.join(DTYPES)}; found {dtypes}")
+    return dtypes[0]
