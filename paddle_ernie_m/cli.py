@@ -10,11 +10,13 @@ import argparse
 import importlib
 import logging
 import sys
+import warnings
 from typing import Optional, Sequence
 
 # Modules that contribute sub-commands, in the order they are listed by --help.
 COMMAND_MODULES = (
     "paddle_ernie_m.demo",
+    "converters.cli",
 )
 
 
@@ -28,16 +30,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="ERNIE-M in PaddlePaddle: run, convert (Paddle <-> Hugging Face), export and extract.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                       help="one of the commands below; `ernie-m COMMAND --help` explains it")
     subparsers.required = True
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = build_parser()
+def main(argv: Optional[Sequence[str]] = None, parser: Optional[argparse.ArgumentParser] = None) -> int:
+    parser = parser or build_parser()
     args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", message="No ccache found")  # printed by Paddle's import, not ours
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
@@ -46,10 +50,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return int(args.func(args) or 0)
     except (CLIError, FileNotFoundError, FileExistsError, ValueError, KeyError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"ernie-m {args.command}: error: {message}", file=sys.stderr)
+        print(f"{parser.prog} {args.command}: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"ernie-m {args.command}: interrupted", file=sys.stderr)
+        print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)
         return 130
 
 

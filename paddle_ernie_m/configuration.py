@@ -45,6 +45,7 @@ HEADS = (
     "ErnieMForTokenClassification",
     "ErnieMForQuestionAnswering",
     "ErnieMForInformationExtraction",
+    "ErnieMForPreTraining",
 )
 PADDLENLP_HEAD_NAMES = {"ErnieMForInformationExtraction": "UIEM"}
 _HEAD_ALIASES = {alias: name for name, alias in PADDLENLP_HEAD_NAMES.items()}
@@ -101,8 +102,10 @@ class ErnieMConfig:
             set_("intermediate_size", 4 * self.hidden_size)
         set_("architectures", tuple(_HEAD_ALIASES.get(a, a) for a in (self.architectures or ())))
         if self.id2label is not None:
-            set_("id2label", {int(k): str(v) for k, v in self.id2label.items()})
-            set_("num_labels", len(self.id2label))
+            id2label = {int(k): str(v) for k, v in self.id2label.items()}
+            set_("num_labels", len(id2label))
+            # transformers' placeholder names carry no information: keep None so that round trips compare equal
+            set_("id2label", None if id2label == _default_labels(len(id2label)) else id2label)
         self.validate()
 
     # ----------------------------------------------------------------------------------------- validation
@@ -159,7 +162,7 @@ class ErnieMConfig:
     @property
     def labels(self) -> Dict[int, str]:
         """``id2label`` with transformers' ``LABEL_i`` defaults filled in."""
-        return self.id2label or {i: f"LABEL_{i}" for i in range(self.num_labels)}
+        return self.id2label or _default_labels(self.num_labels)
 
     def replace(self, **changes: Any) -> "ErnieMConfig":
         """A copy with some fields changed (and validated). A new ``num_labels`` without ``id2label`` drops
@@ -274,6 +277,10 @@ class ErnieMConfig:
         tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         os.replace(tmp, path)
         return path
+
+
+def _default_labels(num_labels: int) -> Dict[int, str]:
+    return {i: f"LABEL_{i}" for i in range(num_labels)}
 
 
 def _flatten_legacy(data: Dict[str, Any]) -> Dict[str, Any]:
