@@ -17,6 +17,9 @@ from typing import Optional, Sequence
 COMMAND_MODULES = (
     "paddle_ernie_m.demo",
     "converters.cli",
+    "paddle_ernie_m.export",
+    "paddle_ernie_m.predict",
+    "paddle_ernie_m.uie.cli",
 )
 
 

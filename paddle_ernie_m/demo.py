@@ -66,4 +66,9 @@ def run(args: argparse.Namespace) -> int:
         workdir.mkdir(parents=True, exist_ok=True)
         print("== 1. a seeded ERNIE-M: save in PaddleNLP's layout, reload, same outputs ==")
         print(save_and_reload(workdir, args.seed))
+        print()
+        print("== 2. the same model to transformers and back: convert, load, compare, convert back ==")
+        from converters.demo import roundtrip_table
+
+        print(roundtrip_table(workdir / "tiny-ernie-m", workdir))
     return 0

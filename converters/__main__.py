@@ -1,0 +1,6 @@
+"""``python -m converters paddle2torch SRC DST`` (also ``torch2paddle`` and ``verify``)."""
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,205 @@
+"""The ERNIE-M tensor name table, read in both directions (Paddle/PaddleNLP layout <-> transformers layout).
+
+Conversion knowledge lives in :data:`TENSORS`: one row per logical tensor with its Paddle name, its Hugging
+Face name, how the values change (``copy`` or ``transpose``: Paddle linear weights are ``[in, out]``, torch's
+``[out, in]``), its Paddle-side shape in config terms, and the heads it belongs to. Heads whose transformers
+class has no tensor of that row (the pooler of token classification and QA) drop it going to HF and create it
+going to Paddle. The small functions below only walk the table, so the two directions cannot drift apart.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Dict, FrozenSet, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+
+from .errors import ConversionError
+
+# Head names as used by us and transformers; PaddleNLP calls the last one UIEM.
+BASE = "ErnieMModel"
+SEQUENCE = "ErnieMForSequenceClassification"
+CHOICE = "ErnieMForMultipleChoice"
+TOKEN = "ErnieMForTokenClassification"
+QA = "ErnieMForQuestionAnswering"
+UIE = "ErnieMForInformationExtraction"
+HEADS = (BASE, SEQUENCE, CHOICE, TOKEN, QA, UIE)
+ALL = frozenset(HEADS)
+
+#: Prefix of the encoder's tensors inside a model with a head (both ecosystems).
+PREFIX = "ernie_m."
+
+#: Tensors some checkpoints carry and no model needs (older Paddle buffers): skipped in both directions.
+IGNORED = (re.compile(r"^(ernie_m\.)?embeddings\.position_ids$"),)
+
+COPY, TRANSPOSE = "copy", "transpose"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One logical tensor. ``{i}`` in a name is the layer index; ``base`` rows get ``ernie_m.`` under a head.
+
+    ``shape`` is the Paddle-side shape, in config field names or literal sizes. ``heads`` own the tensor;
+    ``hf_heads`` (default: the same) are those whose transformers class has it too.
+    """
+
+    paddle: str
+    hf: str
+    transform: str
+    shape: Tuple[Union[str, int], ...]
+    heads: FrozenSet[str] = ALL
+    hf_heads: Optional[FrozenSet[str]] = None
+
+    @property
+    def base(self) -> bool:
+        return self.heads == ALL
+
+    def in_hf(self, head: str) -> bool:
+        return head in (self.heads if self.hf_heads is None else self.hf_heads)
+
+
+_H, _I, _L = "hidden_size", "intermediate_size", "num_labels"
+_CLASSIFIERS = frozenset({SEQUENCE, TOKEN})
+_ATTN = "encoder.layers.{i}.self_attn."
+
+TENSORS: Tuple[Row, ...] = (
+    Row("embeddings.word_embeddings.weight", "embeddings.word_embeddings.weight", COPY, ("vocab_size", _H)),
+    Row("embeddings.position_embeddings.weight", "embeddings.position_embeddings.weight", COPY,
+        ("max_position_embeddings", _H)),
+    Row("embeddings.layer_norm.weight", "embeddings.layer_norm.weight", COPY, (_H,)),
+    Row("embeddings.layer_norm.bias", "embeddings.layer_norm.bias", COPY, (_H,)),
+    # transformers nests the projections one level deeper: self_attn.self_attn.{q,k,v}_proj
+    *(Row(_ATTN + f"{p}_proj.{kind}", _ATTN + f"self_attn.{p}_proj.{kind}", t, s)
+      for p in "qkv" for kind, t, s in (("weight", TRANSPOSE, (_H, _H)), ("bias", COPY, (_H,)))),
+    Row(_ATTN + "out_proj.weight", _ATTN + "out_proj.weight", TRANSPOSE, (_H, _H)),
+    Row(_ATTN + "out_proj.bias", _ATTN + "out_proj.bias", COPY, (_H,)),
+    Row("encoder.layers.{i}.linear1.weight", "encoder.layers.{i}.linear1.weight", TRANSPOSE, (_H, _I)),
+    Row("encoder.layers.{i}.linear1.bias", "encoder.layers.{i}.linear1.bias", COPY, (_I,)),
+    Row("encoder.layers.{i}.linear2.weight", "encoder.layers.{i}.linear2.weight", TRANSPOSE, (_I, _H)),
+    Row("encoder.layers.{i}.linear2.bias", "encoder.layers.{i}.linear2.bias", COPY, (_H,)),
+    *(Row(f"encoder.layers.{{i}}.{n}.{kind}", f"encoder.layers.{{i}}.{n}.{kind}", COPY, (_H,))
+      for n in ("norm1", "norm2") for kind in ("weight", "bias")),
+    # transformers builds token classification and QA without a pooler
+    Row("pooler.dense.weight", "pooler.dense.weight", TRANSPOSE, (_H, _H), hf_heads=ALL - {TOKEN, QA}),
+    Row("pooler.dense.bias", "pooler.dense.bias", COPY, (_H,), hf_heads=ALL - {TOKEN, QA}),
+    # heads
+    Row("classifier.weight", "classifier.weight", TRANSPOSE, (_H, _L), _CLASSIFIERS),
+    Row("classifier.bias", "classifier.bias", COPY, (_L,), _CLASSIFIERS),
+    Row("classifier.weight", "classifier.weight", TRANSPOSE, (_H, 1), frozenset({CHOICE})),
+    Row("classifier.bias", "classifier.bias", COPY, (1,), frozenset({CHOICE})),
+    Row("classifier.weight", "qa_outputs.weight", TRANSPOSE, (_H, 2), frozenset({QA})),
+    Row("classifier.bias", "qa_outputs.bias", COPY, (2,), frozenset({QA})),
+    *(Row(f"{n}.{kind}", f"{n}.{kind}", t, s, frozenset({UIE}))
+      for n in ("linear_start", "linear_end") for kind, t, s in (("weight", TRANSPOSE, (_H, 1)), ("bias", COPY, (1,)))),
+)
+
+PADDLE, HF = "paddle", "hf"
+
+
+@dataclass(frozen=True)
+class Step:
+    """What to do for one output tensor: ``source`` is None when the tensor is created (initialised)."""
+
+    source: Optional[str]
+    target: str
+    transform: str
+    shape: Tuple[int, ...]  # shape of the output tensor
+
+
+@dataclass(frozen=True)
+class Plan:
+    steps: Tuple[Step, ...]
+    dropped: Tuple[str, ...]  # input tensors deliberately not carried over (absent from the target class)
+    ignored: Tuple[str, ...]  # legacy buffers skipped
+
+
+def expand(head: str, num_layers: int) -> Iterator[Tuple[Row, str, str]]:
+    """``(row, paddle name, hf name)`` for every tensor of ``head`` (both sides, before dropping)."""
+    prefix = "" if head == BASE else PREFIX
+    for row in TENSORS:
+        if head not in row.heads:
+            continue
+        for i in range(num_layers) if "{i}" in row.paddle else (None,):
+            p, h = (row.paddle, row.hf) if i is None else (row.paddle.format(i=i), row.hf.format(i=i))
+            yield row, (prefix + p if row.base else p), (prefix + h if row.base else h)
+
+
+def paddle_shape(row: Row, dims: Mapping[str, int]) -> Tuple[int, ...]:
+    return tuple(d if isinstance(d, int) else int(dims[d]) for d in row.shape)
+
+
+def _side_shape(row: Row, dims: Mapping[str, int], side: str) -> Tuple[int, ...]:
+    shape = paddle_shape(row, dims)
+    return shape[::-1] if side == HF and row.transform == TRANSPOSE else shape
+
+
+def normalise_names(names: Sequence[str], head: str) -> Dict[str, str]:
+    """Map input names onto the layout ``head`` expects: bare-model keys may carry ``ernie_m.`` or not."""
+    if head == BASE:
+        return {n: n[len(PREFIX):] if n.startswith(PREFIX) else n for n in names}
+    base_roots = ("embeddings.", "encoder.", "pooler.")
+    return {n: PREFIX + n if n.startswith(base_roots) else n for n in names}
+
+
+def plan(shapes: Mapping[str, Sequence[int]], head: str, dims: Mapping[str, int], source: str,
+         where: str = "checkpoint") -> Plan:
+    """Check ``shapes`` (input name -> shape, ``source`` side) against the table and say how to convert.
+
+    Unknown tensors, missing tensors and shape mismatches are :class:`ConversionError`s naming the tensor.
+    Tensors absent from the target class are dropped; tensors absent from the source class are created.
+    """
+    if head not in HEADS:
+        raise ConversionError(f"unsupported architecture {head!r}; supported: {', '.join(HEADS)}")
+    target = HF if source == PADDLE else PADDLE
+    renamed = normalise_names(list(shapes), head)
+    by_name = {renamed[n]: n for n in shapes}
+    ignored = tuple(n for n in shapes if any(p.match(n) for p in IGNORED))
+    steps: List[Step] = []
+    dropped: List[str] = []
+    used = set(ignored)
+    for row, p_name, h_name in expand(head, int(dims["num_hidden_layers"])):
+        src_name, dst_name = (p_name, h_name) if source == PADDLE else (h_name, p_name)
+        in_source = source == PADDLE or row.in_hf(head)
+        in_target = target == PADDLE or row.in_hf(head)
+        expected = _side_shape(row, dims, source)
+        if not in_source:
+            steps.append(Step(None, dst_name, row.transform, _side_shape(row, dims, target)))
+            continue
+        original = by_name.get(src_name)
+        if original is None:
+            raise ConversionError(f"{where}: tensor '{src_name}' is missing for {head}")
+        used.add(original)
+        actual = tuple(int(d) for d in shapes[original])
+        if actual != expected:
+            fields = ", ".join(f"{d}={dims[d]}" for d in row.shape if isinstance(d, str))
+            raise ConversionError(f"{where}: tensor '{original}' has shape {list(actual)}, expected "
+                                  f"{list(expected)} for {head} ({fields})")
+        if in_target:
+            steps.append(Step(original, dst_name, row.transform, _side_shape(row, dims, target)))
+        else:
+            dropped.append(original)
+    unknown = [n for n in shapes if n not in used]
+    if unknown:
+        raise ConversionError(f"{where}: unknown tensor '{unknown[0]}' for {head} with "
+                              f"{dims['num_hidden_layers']} layers")
+    return Plan(tuple(steps), tuple(dropped), ignored)
+
+
+def infer_head(names: Sequence[str], source: str) -> Optional[str]:
+    """The head whose tensors are exactly ``names`` (ignoring layers and legacy buffers), if only one fits."""
+    def key(name: str) -> str:
+        return re.sub(r"\.layers\.\d+\.", ".layers.{i}.", name[len(PREFIX):] if name.startswith(PREFIX) else name)
+
+    present = {key(n) for n in names if not any(p.match(n) for p in IGNORED)}
+    fits = []
+    for head in HEADS:
+        rows = [r for r in TENSORS if head in r.heads and (source == PADDLE or r.in_hf(head))]
+        if present == {r.paddle if source == PADDLE else r.hf for r in rows}:
+            fits.append(head)
+    return fits[0] if len(fits) == 1 else None
+
+
+def infer_intermediate_size(shapes: Mapping[str, Sequence[int]], source: str) -> Optional[int]:
+    """The FFN width from ``linear1``'s weight (PaddleNLP ignores the config field and builds 4 * hidden)."""
+    for name, shape in shapes.items():
+        if name.endswith("encoder.layers.0.linear1.weight") and len(shape) == 2:
+            return int(shape[1] if source == PADDLE else shape[0])
+    return None

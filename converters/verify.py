@@ -1,0 +1,150 @@
+"""Run a Paddle checkpoint (our classes) and a transformers checkpoint on the same batch and compare.
+
+Needs paddle, torch and transformers; they are imported only when :func:`verify_dirs` runs. Both models run in
+float32 with explicit attention masks (the two ecosystems' default masks differ); UIE models are also compared
+under the mask PaddleNLP applies by default (``[CLS]`` masked, padding attended), the one UIE-M was trained with.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+from paddle_ernie_m.configuration import ErnieMConfig
+
+from . import mapping
+from .errors import ConversionError
+from .formats import PathLike
+
+#: A fixed multilingual batch: Latin scripts with accents, CJK, Cyrillic, full-width forms, symbols.
+TEXTS = (
+    "ERNIE-M understands 96 languages.",
+    "Le modèle comprend l'énergie électrique.",
+    "你好，世界！这是一个测试。",
+    "Привет, мир! Это проверка.",
+    "¡Hola! ¿Qué tal?",
+    "x ★ ＡＢＣ１２３ and énergie",
+)
+
+#: outputs compared per head (names of our output attributes; ``*_prob`` is sigmoid of transformers' logits)
+OUTPUTS = {
+    mapping.BASE: ("last_hidden_state", "pooler_output"),
+    mapping.SEQUENCE: ("logits",),
+    mapping.CHOICE: ("logits",),
+    mapping.TOKEN: ("logits",),
+    mapping.QA: ("start_logits", "end_logits"),
+    mapping.UIE: ("start_logits", "end_logits", "start_prob", "end_prob"),
+}
+
+
+@dataclass
+class Report:
+    """Max abs difference per (output, mask), and whether all are within ``atol``."""
+
+    head: str
+    batch: str
+    atol: float
+    rows: List[Tuple[str, str, float]] = field(default_factory=list)
+    problems: List[str] = field(default_factory=list)
+
+    @property
+    def max_diff(self) -> float:
+        return max((d for _, _, d in self.rows), default=float("nan"))
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and bool(self.rows) and all(d <= self.atol for _, _, d in self.rows)
+
+    def __str__(self) -> str:
+        width = max((len(name) for name, _, _ in self.rows), default=10)
+        lines = [f"verify {self.head} on {self.batch} (float32, tolerance {self.atol:g})",
+                 f"  {'output':<{width}}  {'mask':<9}  max abs diff"]
+        lines += [f"  {name:<{width}}  {mask:<9}  {diff:.3e}{'' if diff <= self.atol else '  FAIL'}"
+                  for name, mask, diff in self.rows]
+        lines += [f"  problem: {p}" for p in self.problems]
+        lines.append(f"  {'OK' if self.ok else 'FAILED'}: max abs diff {self.max_diff:.3e}")
+        return "\n".join(lines)
+
+
+def fixed_batch(config: ErnieMConfig, tokenizer_dir: Optional[Path]) -> Tuple[np.ndarray, str]:
+    """Ids ``[6, seq]`` of :data:`TEXTS`, padded with ``pad_token_id``; synthetic ids shaped the same way when
+    ``tokenizer_dir`` holds no tokenizer (``[CLS]`` = 0 first, ``[SEP]`` = 2 last, lengths differ)."""
+    max_len = min(32, config.max_position_embeddings - 2)
+    if tokenizer_dir is not None and (tokenizer_dir / "sentencepiece.bpe.model").is_file():
+        from transformers import ErnieMTokenizer
+
+        tokenizer = ErnieMTokenizer.from_pretrained(str(tokenizer_dir))
+        rows = [tokenizer(text, truncation=True, max_length=max_len)["input_ids"] for text in TEXTS]
+        source = "the multilingual batch (transformers tokenizer)"
+    else:
+        rng = np.random.default_rng(0)
+        lengths = [max(3, max_len - 4 * i) for i in range(len(TEXTS))]
+        rows = [[0, *rng.integers(4, config.vocab_size, n - 2).tolist(), 2] for n in lengths]
+        source = "a synthetic padded batch (no tokenizer)"
+    seq = max(len(r) for r in rows)
+    ids = np.full((len(rows), seq), config.pad_token_id, dtype=np.int64)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = row
+    if ids.max() >= config.vocab_size:
+        raise ConversionError(f"{tokenizer_dir}: tokenizer ids exceed the model's vocab_size {config.vocab_size}")
+    return ids, source
+
+
+def verify_dirs(paddle_dir: PathLike, torch_dir: PathLike, atol: float = 1e-4, arch: Optional[str] = None) -> Report:
+    """Load ``paddle_dir`` with our Paddle classes and ``torch_dir`` with transformers, run both on the fixed
+    batch, and report the max abs difference of every output and every layer's hidden states."""
+    try:
+        import paddle
+        import torch
+        import transformers
+
+        import paddle_ernie_m
+    except ImportError as exc:
+        raise ConversionError(f"verification needs paddle, torch and transformers: {exc}") from None
+    from .convert import canonical_head
+
+    paddle_dir, torch_dir = Path(paddle_dir), Path(torch_dir)
+    config = ErnieMConfig.from_pretrained(paddle_dir)
+    head = config.architecture or (canonical_head(arch) if arch else None) or mapping.BASE
+    ids, batch = fixed_batch(config, torch_dir)
+    report = Report(head, batch, atol)
+
+    ours = getattr(paddle_ernie_m, head).from_pretrained(paddle_dir, dtype="float32")
+    theirs, info = getattr(transformers, head).from_pretrained(
+        str(torch_dir), output_loading_info=True, dtype=torch.float32)
+    for kind in ("missing_keys", "unexpected_keys", "mismatched_keys"):
+        if info.get(kind):
+            report.problems.append(f"transformers reports {kind.replace('_', ' ')}: {info[kind]}")
+    theirs.eval()
+
+    masks = {"padding": (ids != config.pad_token_id)}
+    if head == mapping.UIE:
+        masks["paddlenlp"] = ids != 0  # PaddleNLP's default: [CLS] (id 0) masked, padding attended
+    for mask_name, mask in masks.items():
+        inputs, keep = ids, mask.astype(np.int64)
+        if head == mapping.CHOICE:  # [batch, choices, seq]
+            inputs, keep = inputs.reshape(-1, 2, ids.shape[1]), keep.reshape(-1, 2, ids.shape[1])
+        with paddle.no_grad():
+            a = ours(paddle.to_tensor(inputs), attention_mask=paddle.to_tensor(keep), output_hidden_states=True)
+        with torch.no_grad():
+            b = theirs(torch.from_numpy(inputs), attention_mask=torch.from_numpy(keep), output_hidden_states=True)
+        for name, x, y in _pairs(head, a, b, torch):
+            report.rows.append((name, mask_name, float(np.max(np.abs(x.astype(np.float64) - y)))))
+    return report
+
+
+def _pairs(head: str, ours, theirs, torch):
+    def hf(name: str) -> np.ndarray:
+        if name.endswith("_prob"):
+            return torch.sigmoid(getattr(theirs, name.replace("_prob", "_logits"))).numpy()
+        return getattr(theirs, name).numpy()
+
+    for name in OUTPUTS[head]:
+        yield name, getattr(ours, name).numpy(), hf(name)
+    for i, (x, y) in enumerate(zip(ours.hidden_states, theirs.hidden_states)):
+        yield ("hidden_states[0] embeddings" if i == 0 else f"hidden_states[{i}] layer {i}"), x.numpy(), y.numpy()
+    if len(ours.hidden_states) != len(theirs.hidden_states):
+        raise ConversionError(f"hidden states: {len(ours.hidden_states)} layers in Paddle, "
+                              f"{len(theirs.hidden_states)} in transformers")
