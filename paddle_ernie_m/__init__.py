@@ -6,9 +6,14 @@ Paddle installed (the converters rely on that).
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 __version__ = "0.1.0"
+
+# `import paddle` sets OMP_NUM_THREADS to 1 when it is unset; remember the user's value (None: unset) before any
+# module of ours imports Paddle, for runtime.configure_cpu_threads.
+_USER_OMP_NUM_THREADS = os.environ.get("OMP_NUM_THREADS")
 
 _EXPORTS = {
     "ErnieMConfig": "configuration",
@@ -19,6 +24,7 @@ _EXPORTS = {
     "ErnieMForQuestionAnswering": "modeling",
     "ErnieMForInformationExtraction": "modeling",
     "UIEM": "modeling",
+    "ErnieMForPreTraining": "pretraining.model",
     "ErnieMTokenizer": "tokenizer",
 }
 

@@ -16,23 +16,17 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
+from converters.convert import DTYPES, dtype_name
 from converters.formats import load_paddle_state, save_paddle_state
+from converters.mapping import IGNORED, PREFIX as BASE_PREFIX, normalise_names
 
 from .configuration import ErnieMConfig
 from .runtime import configure_cpu_threads
 
 logger = logging.getLogger(__name__)
 
-BASE_PREFIX = "ernie_m."
-#: Prefixes of the base model's own tensors (relative to ``ernie_m.``).
-_BASE_KEYS = ("embeddings.", "encoder.", "pooler.")
 #: Tensors of some head; loading them into another head drops them with a warning.
-HEAD_KEYS = ("classifier.", "linear_start.", "linear_end.")
-#: Persistable buffers some old checkpoints carry and no model needs.
-LEGACY_KEYS = ("embeddings.position_ids",)
-DTYPES = ("float32", "float16", "bfloat16")
-_NUMPY_TO_PADDLE_DTYPE = {np.dtype("float32"): "float32", np.dtype("float16"): "float16",
-                          np.dtype("uint16"): "bfloat16"}
+HEAD_KEYS = ("classifier.", "linear_start.", "linear_end.", "lm_head.")
 
 _init_enabled = True
 
@@ -107,7 +101,7 @@ class ErnieMPretrainedModel(nn.Layer):
         if config_changes:
             config = config.replace(**config_changes)
         state = load_paddle_state(directory)
-        state = _adapt_prefix(state, base_only=cls.__name__ == "ErnieMModel")
+        state = _adapt_prefix(state, cls.__name__)
         config = _config_matching_weights(config, state, directory)
         checkpoint_dtype = _checkpoint_dtype(state, directory)
         target_dtype = checkpoint_dtype if dtype == "auto" else (dtype or "float32")
@@ -177,17 +171,11 @@ class ErnieMPretrainedModel(nn.Layer):
         return directory
 
 
-def _adapt_prefix(state: Dict[str, np.ndarray], base_only: bool) -> Dict[str, np.ndarray]:
+def _adapt_prefix(state: Dict[str, np.ndarray], head: str) -> Dict[str, np.ndarray]:
     """Give base-model keys the ``ernie_m.`` prefix a head expects, or strip it for the bare model; drop
     legacy buffers."""
-    adapted = {}
-    for key, value in state.items():
-        bare = key[len(BASE_PREFIX):] if key.startswith(BASE_PREFIX) else key
-        if bare in LEGACY_KEYS:
-            continue
-        is_base = bare.startswith(_BASE_KEYS)
-        adapted[bare if (base_only and is_base) else (BASE_PREFIX + bare if is_base else key)] = value
-    return adapted
+    kept = [k for k in state if not any(pattern.match(k) for pattern in IGNORED)]
+    return {new: state[old] for old, new in normalise_names(kept, head).items()}
 
 
 def _config_matching_weights(config: ErnieMConfig, state: Dict[str, np.ndarray], source: Path) -> ErnieMConfig:
@@ -202,7 +190,7 @@ def _config_matching_weights(config: ErnieMConfig, state: Dict[str, np.ndarray],
 
 
 def _checkpoint_dtype(state: Dict[str, np.ndarray], source: Path) -> str:
-    dtypes: List[str] = sorted({_NUMPY_TO_PADDLE_DTYPE.get(v.dtype, str(v.dtype)) for v in state.values()})
+    dtypes: List[str] = sorted({dtype_name(v.dtype) for v in state.values()})
     if len(dtypes) != 1 or dtypes[0] not in DTYPES:
         raise ValueError(f"{source}: checkpoint tensors must share one of {', '.join(DTYPES)}; found {dtypes}")
     return dtypes[0]
