@@ -119,7 +119,8 @@ def target_config(config: ErnieMConfig, head: str, shapes: Mapping[str, Sequence
                   num_choices: Optional[int] = None) -> ErnieMConfig:
     """The config describing the converted model: the head, the FFN width read from the weights, QA's two
     labels (transformers sizes ``qa_outputs`` by ``num_labels``), PaddleNLP's ``num_choices``."""
-    changes: Dict[str, object] = {"architectures": (head,)}
+    hf_base = source == PADDLE and head in mapping.HF_AS_BASE
+    changes: Dict[str, object] = {"architectures": (mapping.BASE if hf_base else head,)}
     width = mapping.infer_intermediate_size(shapes, source)
     if width is not None and width != config.intermediate_size:
         changes["intermediate_size"] = width
@@ -140,7 +141,10 @@ def convert_tensors(tensors: Mapping[str, LazyTensor], config: ErnieMConfig, hea
     }
     steps = mapping.plan({k: t.shape for k, t in tensors.items()}, head, dims, source, where)
     notes = [f"ignored legacy buffer {name}" for name in steps.ignored]
-    if steps.dropped:
+    if steps.dropped and head in mapping.HF_AS_BASE:
+        notes.append(f"dropped {', '.join(steps.dropped)}: transformers has no ErnieM class with this head "
+                     f"({head}); wrote the encoder as ErnieMModel")
+    elif steps.dropped:
         notes.append(f"dropped {', '.join(steps.dropped)}: transformers' {head} has no pooler")
     carried = [tensors[step.source].dtype for step in steps.steps if step.source is not None]
     out_dtype = np.dtype(np.uint16 if dtype == "bfloat16" else dtype) if dtype else carried[0]  # for created ones

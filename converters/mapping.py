@@ -21,7 +21,11 @@ CHOICE = "ErnieMForMultipleChoice"
 TOKEN = "ErnieMForTokenClassification"
 QA = "ErnieMForQuestionAnswering"
 UIE = "ErnieMForInformationExtraction"
-HEADS = (BASE, SEQUENCE, CHOICE, TOKEN, QA, UIE)
+PRETRAIN = "ErnieMForPreTraining"
+HEADS = (BASE, SEQUENCE, CHOICE, TOKEN, QA, UIE, PRETRAIN)
+#: Heads transformers has no class for: paddle2torch writes their encoder as its bare ``ErnieMModel``
+#: (dropping the head) and torch2paddle cannot produce them (``from_pretrained`` builds the head instead).
+HF_AS_BASE = frozenset({PRETRAIN})
 ALL = frozenset(HEADS)
 
 #: Prefix of the encoder's tensors inside a model with a head (both ecosystems).
@@ -89,6 +93,11 @@ TENSORS: Tuple[Row, ...] = (
     Row("classifier.bias", "qa_outputs.bias", COPY, (2,), frozenset({QA})),
     *(Row(f"{n}.{kind}", f"{n}.{kind}", t, s, frozenset({UIE}))
       for n in ("linear_start", "linear_end") for kind, t, s in (("weight", TRANSPOSE, (_H, 1)), ("bias", COPY, (1,)))),
+    # the masked-LM head of pretraining (its decoder is the word embedding matrix): no transformers counterpart
+    *(Row(f"lm_head.{n}", f"lm_head.{n}", t, shape, frozenset({PRETRAIN}), hf_heads=frozenset())
+      for n, t, shape in (("dense.weight", TRANSPOSE, (_H, _H)), ("dense.bias", COPY, (_H,)),
+                          ("layer_norm.weight", COPY, (_H,)), ("layer_norm.bias", COPY, (_H,)),
+                          ("bias", COPY, ("vocab_size",)))),
 )
 
 PADDLE, HF = "paddle", "hf"
@@ -114,12 +123,13 @@ class Plan:
 def expand(head: str, num_layers: int) -> Iterator[Tuple[Row, str, str]]:
     """``(row, paddle name, hf name)`` for every tensor of ``head`` (both sides, before dropping)."""
     prefix = "" if head == BASE else PREFIX
+    hf_prefix = "" if head in HF_AS_BASE else prefix
     for row in TENSORS:
         if head not in row.heads:
             continue
         for i in range(num_layers) if "{i}" in row.paddle else (None,):
             p, h = (row.paddle, row.hf) if i is None else (row.paddle.format(i=i), row.hf.format(i=i))
-            yield row, (prefix + p if row.base else p), (prefix + h if row.base else h)
+            yield row, (prefix + p if row.base else p), (hf_prefix + h if row.base else h)
 
 
 def paddle_shape(row: Row, dims: Mapping[str, int]) -> Tuple[int, ...]:
@@ -148,6 +158,9 @@ def plan(shapes: Mapping[str, Sequence[int]], head: str, dims: Mapping[str, int]
     """
     if head not in HEADS:
         raise ConversionError(f"unsupported architecture {head!r}; supported: {', '.join(HEADS)}")
+    if head in HF_AS_BASE and source == HF:
+        raise ConversionError(f"{where}: transformers has no {head}; convert its ErnieMModel and load it with "
+                              f"paddle_ernie_m.{head}.from_pretrained, which initialises the head")
     target = HF if source == PADDLE else PADDLE
     renamed = normalise_names(list(shapes), head)
     by_name = {renamed[n]: n for n in shapes}

@@ -17,6 +17,7 @@ from .convert_helpers import (
     paddlenlp_checkpoint,
     run_paddle,
     run_torch,
+    state_of,
 )
 from converters.convert import convert_checkpoint
 
@@ -94,3 +95,22 @@ def test_tokenizer_loads_in_transformers_with_the_same_ids(tmp_path):
     from paddle_ernie_m.tokenizer import ErnieMTokenizer as OurTokenizer
 
     assert OurTokenizer.from_pretrained(tmp_path / "dst").compat == "paddlenlp"
+
+
+def test_pretraining_checkpoint_converts_to_the_bare_transformers_model_dropping_the_lm_head(tmp_path):
+    import paddle_ernie_m
+    from converters.errors import ConversionError
+
+    src = ours_checkpoint(tmp_path / "src", "ErnieMForPreTraining")
+    summary = convert_checkpoint(src, tmp_path / "dst", "paddle2torch")
+    assert any("lm_head.bias" in note and "wrote the encoder as ErnieMModel" in note for note in summary.notes)
+    config = json.loads((tmp_path / "dst" / "config.json").read_text())
+    assert config["architectures"] == ["ErnieMModel"]
+    converted = _load_hf(tmp_path / "dst", "ErnieMModel")
+    reference = paddle_ernie_m.ErnieMForPreTraining.from_pretrained(src).ernie_m
+    ids, mask = batch(tmp_path / "dst", "ErnieMModel")
+    assert_close(run_paddle(reference, "ErnieMModel", ids, mask), run_torch(converted, "ErnieMModel", ids, mask))
+    from converters.convert import torch_to_paddle
+
+    with pytest.raises(ConversionError, match="transformers has no ErnieMForPreTraining"):
+        torch_to_paddle(state_of(tmp_path / "dst"), {**config, "architectures": ["ErnieMForPreTraining"]})
