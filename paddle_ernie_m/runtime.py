@@ -22,14 +22,17 @@ def configure_cpu_threads(threads: Optional[int] = None) -> int:
     """Let Paddle's CPU kernels use ``threads`` threads; by default every core, shared among the local
     processes started by ``paddle.distributed.launch``. Paddle's dygraph otherwise runs one thread.
 
-    An explicit ``OMP_NUM_THREADS`` wins over the default. Returns the number of threads set.
+    An explicit ``OMP_NUM_THREADS`` wins over the default (as set before Paddle was imported: Paddle sets it to
+    1 when it is unset). Returns the number of threads set.
     """
     global _threads
     if threads is None:
         if _threads is not None:
             return _threads
-        if os.environ.get("OMP_NUM_THREADS", "").isdigit():
-            threads = int(os.environ["OMP_NUM_THREADS"])
+        from . import _USER_OMP_NUM_THREADS as requested
+
+        if (requested or "").isdigit():
+            threads = int(requested)
         else:
             local_processes = int(os.environ.get("PADDLE_LOCAL_SIZE", "1") or 1)
             threads = max(1, available_cores() // max(1, local_processes))

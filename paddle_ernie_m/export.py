@@ -1,0 +1,232 @@
+"""Static-graph export of any ERNIE-M head for Paddle Inference (`ernie-m export`).
+
+An export directory holds the ``paddle.jit.save`` program and weights (``inference.json`` + ``inference.pdiparams``
+on Paddle 3.x, ``inference.pdmodel`` + ``inference.pdiparams`` before), ``export.json`` (what the predictor needs
+to know: head, inputs, outputs, default precision, writer's Paddle version), ``config.json`` and the tokenizer
+files of the source checkpoint. :class:`paddle_ernie_m.inference.Predictor` loads it.
+
+Every export takes the same three int64 inputs with dynamic dimensions, ``[batch, seq]`` (``[batch, choices,
+seq]`` for multiple choice): ``input_ids``, ``position_ids`` and ``attention_mask`` (a keep-mask). Leaving
+``attention_mask`` or ``position_ids`` out is the predictor's business: it builds them exactly as the dygraph
+model does by default, so one program serves both attention-mask modes.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+from .configuration import ErnieMConfig
+
+logger = logging.getLogger(__name__)
+
+EXPORT_META = "export.json"
+#: Version of the ``export.json`` layout; the predictor refuses newer ones.
+FORMAT_VERSION = 1
+PROGRAM_PREFIX = "inference"
+#: Program files, newest format first: PIR JSON (Paddle >= 3.0), then the ProgramDesc protobuf (Paddle 2.x).
+PROGRAM_SUFFIXES = (".json", ".pdmodel")
+PARAMS_SUFFIX = ".pdiparams"
+INPUT_NAMES = ("input_ids", "position_ids", "attention_mask")
+#: ``--dtype`` spellings -> precision names used by :class:`~paddle_ernie_m.inference.Predictor`.
+PRECISIONS = {"fp32": "fp32", "float32": "fp32", "bf16": "bf16", "bfloat16": "bf16",
+              "fp16": "fp16", "float16": "fp16"}
+
+
+class ExportError(ValueError):
+    """A model or checkpoint cannot be exported, or an export directory cannot be read."""
+
+
+def load_pretrained(directory: Union[str, os.PathLike], **kwargs: Any):
+    """Load a checkpoint into the head its ``config.json`` names (the bare ``ErnieMModel`` when none)."""
+    from . import modeling
+
+    config = ErnieMConfig.from_pretrained(directory)
+    return getattr(modeling, config.architecture or "ErnieMModel").from_pretrained(directory, **kwargs)
+
+
+def _tokenizer_files() -> Tuple[str, ...]:
+    """Files a checkpoint directory may hold for its tokenizer (copied into the export when present)."""
+    from . import tokenizer
+
+    return (tokenizer.VOCAB_FILE, tokenizer.SENTENCEPIECE_MODEL_FILE, tokenizer.TOKENIZER_CONFIG_FILE,
+            tokenizer.SPECIAL_TOKENS_MAP_FILE)
+
+
+def program_file(directory: Path) -> Path:
+    """The program file of an export directory, whichever format Paddle wrote."""
+    for suffix in PROGRAM_SUFFIXES:
+        candidate = directory / (PROGRAM_PREFIX + suffix)
+        if candidate.is_file():
+            return candidate
+    names = " or ".join(PROGRAM_PREFIX + s for s in PROGRAM_SUFFIXES)
+    raise FileNotFoundError(f"{directory}: no {names}")
+
+
+def read_export_meta(directory: Union[str, os.PathLike]) -> Dict[str, Any]:
+    """``export.json`` of an export directory, checked for the fields and format version this code reads."""
+    directory = Path(directory)
+    path = directory / EXPORT_META
+    if not path.is_file():
+        if not directory.is_dir():
+            raise FileNotFoundError(f"export directory not found: {directory}")
+        raise FileNotFoundError(f"{path} not found: {directory} is not an ernie-m export "
+                                f"(create one with `ernie-m export MODEL_DIR OUT_DIR`)")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ExportError(f"{path}: not readable JSON ({exc})") from None
+    version = meta.get("format_version") if isinstance(meta, dict) else None
+    if not isinstance(version, int):
+        raise ExportError(f"{path}: no integer 'format_version'")
+    if version > FORMAT_VERSION:
+        raise ExportError(f"{path}: export format {version} was written by a newer paddle-ernie-m "
+                          f"(this one reads up to {FORMAT_VERSION}); re-export the model with this version")
+    for key in ("head", "inputs", "outputs", "input_rank", "precision", "program", "paddle_version"):
+        if key not in meta:
+            raise ExportError(f"{path}: missing key {key!r}")
+    return meta
+
+
+def _output_layout(model, input_rank: int) -> List[Dict[str, Any]]:
+    """Names of the tensors the head returns with ``return_dict=False`` (the fields of its output dataclass)
+    and whether each has a sequence axis, found by running the model on two tiny inputs of different length."""
+    import dataclasses
+
+    import paddle
+
+    shapes = []
+    with paddle.no_grad():
+        for seq in (1, 2):
+            ids = paddle.zeros([1] * (input_rank - 1) + [seq], dtype="int64")
+            output = model(ids, return_dict=True)
+            named = {f.name: getattr(output, f.name) for f in dataclasses.fields(output)
+                     if f.metadata.get("in_tuple", True) and getattr(output, f.name) is not None}
+            shapes.append({name: list(t.shape) for name, t in named.items()})
+    return [{"name": name, "per_token": shape != shapes[1][name]} for name, shape in shapes[0].items()]
+
+
+def _export_layer(model, output_names: List[str]):
+    """The ``paddle.nn.Layer`` traced by ``paddle.jit.save``: the three inputs, a tuple of named outputs."""
+    import paddle
+
+    class ErnieMExport(paddle.nn.Layer):
+        def __init__(self, inner):
+            super().__init__()
+            self.model = inner
+
+        def forward(self, input_ids, position_ids, attention_mask):  # argument names become the input names
+            output = self.model(input_ids, position_ids=position_ids, attention_mask=attention_mask,
+                                return_dict=True)
+            return tuple(getattr(output, name) for name in output_names)
+
+    return ErnieMExport(model)
+
+
+def export_model(
+    model,
+    out_dir: Union[str, os.PathLike],
+    precision: str = "fp32",
+    force: bool = False,
+    tokenizer_dir: Optional[Union[str, os.PathLike]] = None,
+) -> Path:
+    """Export a float32 ERNIE-M model (any head) for Paddle Inference into ``out_dir``; return ``out_dir``.
+
+    Args:
+        model: an ``ErnieMModel`` or head instance (its weights must be float32).
+        out_dir: the export directory; written atomically, refused if it exists unless ``force``.
+        precision: the predictor's default precision, ``"fp32"``, ``"bf16"`` or ``"fp16"`` (weights stay float32:
+            Paddle Inference converts them itself where the device supports the precision).
+        tokenizer_dir: copy the tokenizer files found there.
+    """
+    import paddle
+    from paddle.static import InputSpec
+
+    from converters.formats import atomic_directory
+
+    from .modeling import ErnieMForMultipleChoice
+    from .pretrained import ErnieMPretrainedModel
+
+    if not isinstance(model, ErnieMPretrainedModel):
+        raise ExportError(f"can only export ERNIE-M models, got {type(model).__name__}")
+    if precision not in PRECISIONS:
+        raise ExportError(f"precision must be one of fp32, bf16, fp16, got {precision!r}")
+    precision = PRECISIONS[precision]
+    dtypes = {str(p.dtype).replace("paddle.", "") for p in model.parameters()}
+    if dtypes != {"float32"}:
+        raise ExportError(f"export needs float32 weights, the model has {', '.join(sorted(dtypes))}: load it with "
+                          f"dtype='float32' (the predictor runs bf16/fp16 from float32 weights)")
+    input_rank = 3 if isinstance(model, ErnieMForMultipleChoice) else 2
+    was_training = model.training
+    model.eval()
+    try:
+        outputs = _output_layout(model, input_rank)
+        layer = _export_layer(model, [o["name"] for o in outputs])
+        spec = [InputSpec([None] * input_rank, "int64", name) for name in INPUT_NAMES]
+        with atomic_directory(out_dir, force=force) as tmp:
+            paddle.jit.save(layer, str(tmp / PROGRAM_PREFIX), input_spec=spec)
+            program = program_file(tmp)
+            meta = {
+                "format_version": FORMAT_VERSION,
+                "head": model.head_name,
+                "inputs": list(INPUT_NAMES),
+                "input_rank": input_rank,
+                "outputs": outputs,
+                "precision": precision,
+                "program": program.name,
+                "paddle_version": paddle.__version__,
+            }
+            (tmp / EXPORT_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+            model.config.replace(architectures=(model.head_name,)).save_pretrained(tmp, dialect="paddle")
+            if tokenizer_dir is not None:
+                for name in _tokenizer_files():
+                    if (Path(tokenizer_dir) / name).is_file():
+                        shutil.copy2(Path(tokenizer_dir) / name, tmp / name)
+    finally:
+        if was_training:
+            model.train()
+    logger.info("exported %s to %s (%s)", model.head_name, out_dir, program.name)
+    return Path(out_dir)
+
+
+def export_pretrained(
+    model_dir: Union[str, os.PathLike],
+    out_dir: Union[str, os.PathLike],
+    precision: str = "fp32",
+    force: bool = False,
+) -> Path:
+    """Export the checkpoint in ``model_dir`` (head from its config) with its tokenizer files."""
+    if Path(out_dir).exists() and not force:  # fail before the slow load
+        raise FileExistsError(f"{out_dir} already exists (use --force to replace it)")
+    model = load_pretrained(model_dir, dtype="float32")
+    return export_model(model, out_dir, precision=precision, force=force, tokenizer_dir=model_dir)
+
+
+# ---------------------------------------------------------------------------------------------------- CLI
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="export a checkpoint for Paddle Inference (static graph)",
+        description="Export a checkpoint (any head) with paddle.jit.save: dynamic batch and sequence dimensions, "
+                    "inputs input_ids, position_ids, attention_mask. Writes the program, export.json, config.json "
+                    "and the tokenizer files into OUT_DIR; load it with paddle_ernie_m.inference.Predictor.",
+    )
+    parser.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="checkpoint directory")
+    parser.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="export directory to create")
+    parser.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="fp32",
+                        help="default precision of the predictor: bf16 on CPUs with avx512_bf16, fp16 on GPUs; "
+                             "weights are stored in float32 (default: fp32)")
+    parser.add_argument("--force", action="store_true", help="replace OUT_DIR if it exists")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    out = export_pretrained(args.model_dir, args.out_dir, precision=args.dtype, force=args.force)
+    meta = read_export_meta(out)
+    print(f"exported {meta['head']} to {out} (outputs: {', '.join(o['name'] for o in meta['outputs'])}; "
+          f"default precision {meta['precision']})")
+    return 0

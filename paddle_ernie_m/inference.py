@@ -1,0 +1,377 @@
+"""Paddle Inference predictor for ERNIE-M exports, set up for the device without the caller knowing how.
+
+CPU: oneDNN on, every available core (or ``threads``), bf16 through oneDNN where the CPU has ``avx512_bf16`` and
+bf16 is asked for. GPU (Paddle built with CUDA): fp32, fp16 or bf16 mixed precision. Inputs are numpy arrays or
+tokenizer output, outputs a dict of numpy arrays named like the dygraph output fields. Rows are sorted by length
+and run in buckets trimmed to their longest row, then returned in the caller's order.
+See ``docs/inference.md``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .configuration import POSITION_OFFSET, ErnieMConfig
+from .export import (
+    INPUT_NAMES,
+    PARAMS_SUFFIX,
+    PRECISIONS,
+    PROGRAM_PREFIX,
+    ExportError,
+    export_model,
+    read_export_meta,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Predictor", "cpu_supports_bf16", "default_attention_mask"]
+
+#: Bucket lengths are rounded up to a multiple of this (fewer distinct shapes for oneDNN to prepare).
+LENGTH_MULTIPLE = 8
+#: What one more run costs, in tokens: a bucket is split only where that saves more padded tokens than this.
+RUN_COST_TOKENS = 256
+
+
+def _cpu_flags() -> FrozenSet[str]:
+    """The CPU feature flags of ``/proc/cpuinfo`` (empty where there is no such file)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def cpu_supports_bf16() -> bool:
+    """Whether the CPU computes bf16 natively (``avx512_bf16`` or AMX), which oneDNN's bf16 kernels need to be
+    fast. Read from ``/proc/cpuinfo``; elsewhere Paddle's own check of the same instructions."""
+    flags = _cpu_flags()
+    if flags:
+        return bool(flags & {"avx512_bf16", "amx_bf16"})
+    import paddle
+
+    return bool(paddle.base.core.supports_bfloat16_fast_performance())
+
+
+def default_attention_mask(input_ids: np.ndarray, config: ErnieMConfig) -> np.ndarray:
+    """The keep-mask the dygraph model uses when none is passed (see ``modeling.attention_bias``):
+    ``"padding"`` mode masks ``pad_token_id``; ``"paddlenlp"`` mode masks id 0 (``[CLS]``) and keeps padding."""
+    masked_id = 0 if config.attention_mask_mode == "paddlenlp" else config.pad_token_id
+    return (input_ids != masked_id).astype(np.int64)
+
+
+class Predictor:
+    """Runs an ``ernie-m export`` with Paddle Inference.
+
+    Args:
+        path: the export directory.
+        device: ``"cpu"``, ``"gpu"`` or ``"gpu:N"``; default: the GPU when Paddle has CUDA and sees one, else CPU.
+        threads: CPU math threads; default: every core available to the process.
+        precision: ``"fp32"``, ``"bf16"`` or ``"fp16"``; default: the export's. An explicit precision the device
+            cannot run raises ``ValueError``; the export's default falls back to fp32 with a warning.
+        batch_size: most rows per run.
+        bucketing: sort rows by true length and trim each run to its longest row (exact: only positions masked
+            in every row of the run are trimmed; their per-token outputs are 0).
+
+    Calls are thread-safe: a lock serialises them (one call already uses every core).
+    """
+
+    def __init__(
+        self,
+        path: Union[str, os.PathLike],
+        device: Optional[str] = None,
+        threads: Optional[int] = None,
+        precision: Optional[str] = None,
+        batch_size: int = 16,
+        bucketing: bool = True,
+    ):
+        import paddle
+
+        self.path = Path(path)
+        meta = read_export_meta(self.path)
+        self.config = ErnieMConfig.from_pretrained(self.path)
+        self.head: str = meta["head"]
+        self.input_rank: int = int(meta["input_rank"])
+        self.output_names: List[str] = [o["name"] for o in meta["outputs"]]
+        self._per_token = {o["name"]: bool(o["per_token"]) for o in meta["outputs"]}
+        if not (isinstance(batch_size, int) and batch_size > 0):
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.batch_size = batch_size
+        self.bucketing = bucketing
+        self.device = _resolve_device(device)
+        self.precision = _resolve_precision(precision, meta["precision"], self.device)
+        if self.device == "cpu":
+            if threads is None:  # not OMP_NUM_THREADS: importing Paddle sets it to 1 when unset
+                from .runtime import available_cores
+
+                threads = available_cores()
+            if not (isinstance(threads, int) and threads > 0):
+                raise ValueError(f"threads must be a positive integer, got {threads!r}")
+        self.threads = threads if self.device == "cpu" else None
+
+        program = self.path / meta["program"]
+        params = self.path / (PROGRAM_PREFIX + PARAMS_SUFFIX)
+        for file in (program, params):
+            if not file.is_file():
+                raise FileNotFoundError(f"{file} not found (incomplete export)")
+        written_by = meta["paddle_version"]
+        if program.suffix == ".json" and paddle.__version__.split(".")[0] in ("1", "2"):
+            raise ExportError(f"{program}: this export was written by Paddle {written_by} in the PIR format, which "
+                              f"Paddle {paddle.__version__} cannot read; use Paddle >= 3.0 or export again with "
+                              f"this version")
+        self._predictor = self._create_predictor(program, params, written_by)
+        names = list(self._predictor.get_input_names())
+        if names != list(meta["inputs"]) or len(self._predictor.get_output_names()) != len(self.output_names):
+            raise ExportError(f"{program}: program inputs {names} / {len(self._predictor.get_output_names())} "
+                              f"outputs do not match {self.path / 'export.json'}")
+        self._inputs = [self._predictor.get_input_handle(n) for n in names]
+        self._outputs = [self._predictor.get_output_handle(n) for n in self._predictor.get_output_names()]
+        self._lock = threading.Lock()
+
+    def _create_predictor(self, program: Path, params: Path, written_by: str):
+        import paddle
+        import paddle.inference as pi
+
+        config = pi.Config(str(program), str(params))
+        config.disable_glog_info()
+        if self.device == "cpu":
+            config.disable_gpu()
+            config.set_cpu_math_library_num_threads(self.threads)
+            # oneDNN: about 5x faster than Paddle's plain CPU kernels here (benchmarks/bench_inference.py).
+            # Paddle < 3.0 names the switches mkldnn. Never enable_memory_optim(): it fails in Paddle 3.x.
+            (config.enable_onednn if hasattr(config, "enable_onednn") else config.enable_mkldnn)()
+            if self.precision == "bf16":
+                (config.enable_onednn_bfloat16 if hasattr(config, "enable_onednn_bfloat16")
+                 else config.enable_mkldnn_bfloat16)()
+        else:
+            precision = {"fp32": pi.PrecisionType.Float32, "fp16": pi.PrecisionType.Half,
+                         "bf16": pi.PrecisionType.Bfloat16}[self.precision]
+            config.enable_use_gpu(256, int(self.device.partition(":")[2]), precision)
+        try:
+            return pi.create_predictor(config)
+        except Exception as exc:  # Paddle raises assorted C++ errors for programs it cannot read
+            raise ExportError(f"{program}: Paddle {paddle.__version__} cannot load this export (written by Paddle "
+                              f"{written_by}); export it again with this Paddle version ({exc})") from None
+
+    @classmethod
+    def from_model(cls, model, workdir: Optional[Union[str, os.PathLike]] = None, **kwargs: Any) -> "Predictor":
+        """Export ``model`` (float32, any head) and load it. The export goes to ``workdir`` (which must not
+        exist; kept for later ``Predictor(workdir)``), or to a temporary directory removed once loaded.
+        ``kwargs`` go to :class:`Predictor`."""
+        if workdir is not None:
+            return cls(export_model(model, workdir), **kwargs)
+        with tempfile.TemporaryDirectory(prefix="ernie-m-export-") as tmp:
+            return cls(export_model(model, Path(tmp) / "export"), **kwargs)
+
+    def __repr__(self) -> str:
+        where = self.device + (f", {self.threads} threads" if self.threads else "")
+        return f"Predictor({self.head} from {self.path}, {where}, {self.precision})"
+
+    # -------------------------------------------------------------------------------------------- running
+    def __call__(
+        self,
+        inputs: Any = None,
+        *,
+        input_ids: Any = None,
+        position_ids: Any = None,
+        attention_mask: Any = None,
+    ) -> Dict[str, np.ndarray]:
+        """Run the model; return ``{output name: float32 array}`` with rows in the order of ``input_ids``.
+
+        ``inputs`` is either a mapping holding ``input_ids`` and optionally ``position_ids`` /
+        ``attention_mask`` (tokenizer output; other keys are ignored) or the ``input_ids`` themselves.
+        Missing ``position_ids`` / ``attention_mask`` are built as the dygraph model builds them.
+        """
+        given = {"input_ids": input_ids, "position_ids": position_ids, "attention_mask": attention_mask}
+        if isinstance(inputs, Mapping):
+            for name in INPUT_NAMES:
+                if inputs.get(name) is not None:
+                    if given[name] is not None:
+                        raise ValueError(f"{name} is given both in the inputs mapping and as a keyword")
+                    given[name] = inputs[name]
+        elif inputs is not None:
+            if input_ids is not None:
+                raise ValueError("input_ids is given both positionally and as a keyword")
+            given["input_ids"] = inputs
+        ids, positions, mask = self._prepare(**given)
+        with self._lock:
+            return self._run_batches(ids, positions, mask)
+
+    def _prepare(self, input_ids, position_ids, attention_mask):
+        """Validated int64 arrays of one shape, with the defaults filled in."""
+        config = self.config
+        if input_ids is None:
+            raise ValueError("input_ids is required")
+        ids = _integer_array("input_ids", input_ids, config.pad_token_id, self.input_rank, allow_bool=False)
+        shape = "[batch, choices, seq]" if self.input_rank == 3 else "[batch, seq]"
+        if ids.ndim != self.input_rank:
+            raise ValueError(f"input_ids must be shaped {shape} for {self.head}, got shape {ids.shape}")
+        if ids.size == 0:
+            raise ValueError(f"input_ids is empty (shape {ids.shape})")
+        if ids.min() < 0 or ids.max() >= config.vocab_size:
+            raise ValueError(f"input_ids must lie in [0, {config.vocab_size}) (vocab_size), "
+                             f"found {ids.min()}..{ids.max()}")
+        arrays = {}
+        for name, value, pad in (("position_ids", position_ids, 0), ("attention_mask", attention_mask, 0)):
+            if value is None:
+                continue
+            array = _integer_array(name, value, pad, self.input_rank, allow_bool=name == "attention_mask")
+            if array.shape != ids.shape:
+                raise ValueError(f"{name} has shape {array.shape}, input_ids {ids.shape}: they must be equal")
+            arrays[name] = array
+        seq_len = ids.shape[-1]
+        limit = config.max_position_embeddings - POSITION_OFFSET
+        positions = arrays.get("position_ids")
+        if positions is None:
+            if seq_len > limit:
+                raise ValueError(f"sequences of {seq_len} tokens exceed the model's {limit} positions "
+                                 f"(max_position_embeddings - {POSITION_OFFSET}); truncate them")
+            positions = np.broadcast_to(np.arange(seq_len, dtype=np.int64), ids.shape)
+        elif positions.min() < 0 or positions.max() >= limit:
+            raise ValueError(f"position_ids must lie in [0, {limit}), found {positions.min()}..{positions.max()}")
+        mask = arrays.get("attention_mask")
+        if mask is None:
+            mask = default_attention_mask(ids, config)
+        elif not np.isin(mask, (0, 1)).all():
+            raise ValueError("attention_mask must be a keep-mask of 0 and 1")
+        return ids, positions, mask
+
+    def _run_batches(self, ids: np.ndarray, positions: np.ndarray, mask: np.ndarray) -> Dict[str, np.ndarray]:
+        batch, seq_len = ids.shape[0], ids.shape[-1]
+        kept = mask.reshape(batch, -1, seq_len).any(axis=1)  # [batch, seq]: kept in any choice
+        lengths = seq_len - np.argmax(kept[:, ::-1], axis=1)  # up to the last kept position (all masked: seq_len)
+        if self.bucketing:
+            runs = plan_runs(lengths, seq_len, self.batch_size)
+        else:
+            runs = [(np.arange(i, min(i + self.batch_size, batch)), seq_len) for i in range(0, batch, self.batch_size)]
+        seq_axis = self.input_rank - 1
+        results: Dict[str, np.ndarray] = {}
+        for rows, width in runs:
+            outputs = self._run([np.ascontiguousarray(x[rows][..., :width]) for x in (ids, positions, mask)])
+            for name, out in zip(self.output_names, outputs):
+                if name not in results:
+                    shape = list(out.shape)
+                    shape[0] = batch
+                    if self._per_token[name]:
+                        shape[seq_axis] = seq_len
+                    results[name] = np.zeros(shape, dtype=out.dtype)
+                target = (rows,) + (slice(None),) * (seq_axis - 1) + (slice(0, width),) \
+                    if self._per_token[name] else rows
+                results[name][target] = out
+        return results
+
+    def _run(self, feeds: Sequence[np.ndarray]) -> List[np.ndarray]:
+        for handle, array in zip(self._inputs, feeds):
+            handle.reshape(list(array.shape))
+            handle.copy_from_cpu(array)
+        self._predictor.run()
+        return [_as_float32(handle.copy_to_cpu()) for handle in self._outputs]
+
+
+# ------------------------------------------------------------------------------------------------- helpers
+def plan_runs(lengths: np.ndarray, seq_len: int, batch_size: int) -> List[Tuple[np.ndarray, int]]:
+    """Cut the rows, longest first, into runs of at most ``batch_size`` rows, each trimmed to its longest row
+    rounded up to ``LENGTH_MULTIPLE`` (at most ``seq_len``). The cuts minimise the padded tokens computed plus
+    ``RUN_COST_TOKENS`` per run (dynamic programming over the sorted lengths). Returns ``(rows, width)`` pairs."""
+    order = np.argsort(-lengths, kind="stable")
+    widths = np.minimum(seq_len, -(-lengths[order] // LENGTH_MULTIPLE) * LENGTH_MULTIPLE).tolist()
+    count = len(order)
+    cost = [0.0] + [float("inf")] * count  # cost[j]: best plan for the first j sorted rows
+    start = [0] * (count + 1)
+    for j in range(1, count + 1):
+        for i in range(max(0, j - batch_size), j):  # last run: sorted rows i..j-1, as wide as row i
+            candidate = cost[i] + (j - i) * widths[i] + RUN_COST_TOKENS
+            if candidate < cost[j]:
+                cost[j], start[j] = candidate, i
+    runs = []
+    j = count
+    while j:
+        runs.append((order[start[j]:j], int(widths[start[j]])))
+        j = start[j]
+    return runs[::-1]
+
+
+def _integer_array(name: str, value: Any, pad: int, rank: int, allow_bool: bool) -> np.ndarray:
+    """``value`` as an int64 array; a list of rows of unequal length is padded with ``pad`` (rank 2 only)."""
+    try:
+        array = np.asarray(value)
+    except ValueError:  # ragged nested lists
+        array = None
+    if array is None or array.dtype == object:
+        if rank != 2 or not isinstance(value, Sequence):
+            raise ValueError(f"{name} must be a rectangular array, got ragged {type(value).__name__}")
+        rows = [np.asarray(row).reshape(-1) for row in value]
+        array = np.full((len(rows), max((len(r) for r in rows), default=0)), pad, dtype=np.int64)
+        for i, row in enumerate(rows):
+            if row.size and not (np.issubdtype(row.dtype, np.integer) or (allow_bool and row.dtype == bool)):
+                raise ValueError(f"{name} must hold integers, row {i} has dtype {row.dtype}")
+            array[i, :len(row)] = row
+    ok = np.issubdtype(array.dtype, np.integer) or (allow_bool and array.dtype == np.bool_)
+    if not ok:
+        kinds = "integers or bools" if allow_bool else "integers"
+        raise ValueError(f"{name} must hold {kinds}, got dtype {array.dtype}")
+    return array.astype(np.int64, copy=False)
+
+
+def _as_float32(array: np.ndarray) -> np.ndarray:
+    if array.dtype == np.uint16:  # bfloat16 bits
+        return (array.astype(np.uint32) << 16).view(np.float32)
+    return array.astype(np.float32, copy=False)
+
+
+def _resolve_device(device: Optional[str]) -> str:
+    import paddle
+
+    gpus = paddle.device.cuda.device_count() if paddle.is_compiled_with_cuda() else 0
+    if device is None:
+        return "gpu:0" if gpus else "cpu"
+    kind, _, index = str(device).partition(":")
+    if kind == "cpu" and not index:
+        return "cpu"
+    if kind == "gpu" and (not index or index.isdigit()):
+        if not gpus:
+            raise ValueError(f"device {device!r}: this Paddle build has no CUDA or sees no GPU")
+        if int(index or 0) >= gpus:
+            raise ValueError(f"device {device!r}: only {gpus} GPU(s) visible")
+        return f"gpu:{int(index or 0)}"
+    raise ValueError(f"device must be 'cpu', 'gpu' or 'gpu:N', got {device!r}")
+
+
+def _unavailable(precision: str, device: str) -> Optional[str]:
+    """Why ``precision`` cannot run on ``device``, or None when it can."""
+    if precision == "fp32":
+        return None
+    if device == "cpu":
+        if precision == "fp16":
+            return "Paddle has no fp16 CPU kernels"
+        return None if cpu_supports_bf16() else "this CPU lacks avx512_bf16 (see the flags in /proc/cpuinfo)"
+    if precision == "bf16":
+        import paddle
+
+        major, _ = paddle.device.cuda.get_device_capability(int(device.partition(":")[2]))
+        if major < 8:
+            return "bf16 needs a GPU of compute capability 8.0 or newer"
+    return None
+
+
+def _resolve_precision(requested: Optional[str], default: str, device: str) -> str:
+    name = requested if requested is not None else default
+    if name not in PRECISIONS:
+        raise ValueError(f"precision must be one of fp32, bf16, fp16, got {name!r}")
+    name = PRECISIONS[name]
+    reason = _unavailable(name, device)
+    if reason is None:
+        return name
+    if requested is not None:
+        raise ValueError(f"precision {name!r} is not available on {device}: {reason}")
+    logger.warning("the export's default precision %s is not available on %s (%s); running fp32", name, device,
+                   reason)
+    return "fp32"

@@ -1,0 +1,126 @@
+"""`ernie-m predict`: classify texts with a sequence-classification model, through Paddle Inference by default."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+
+from .configuration import POSITION_OFFSET, ErnieMConfig
+
+logger = logging.getLogger(__name__)
+
+HEAD = "ErnieMForSequenceClassification"
+
+
+def scores(logits: np.ndarray, config: ErnieMConfig) -> List[Dict[str, Any]]:
+    """One result per row of ``logits``: ``label`` and softmax ``probabilities`` (single-label), ``labels`` and
+    sigmoid ``probabilities`` (``problem_type="multi_label_classification"``), or ``score`` (regression)."""
+    labels = config.labels
+    if config.problem_type == "regression" or (config.problem_type is None and config.num_labels == 1):
+        return [{"score": float(row[0])} for row in logits]
+    if config.problem_type == "multi_label_classification":
+        probs = 1.0 / (1.0 + np.exp(-logits))
+        return [{"labels": [labels[i] for i in np.flatnonzero(row > 0.5)],
+                 "probabilities": {labels[i]: round(float(p), 6) for i, p in enumerate(row)}} for row in probs]
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs = shifted / shifted.sum(axis=1, keepdims=True)
+    return [{"label": labels[int(row.argmax())],
+             "probabilities": {labels[i]: round(float(p), 6) for i, p in enumerate(row)}} for row in probs]
+
+
+def predict(
+    model_dir: Union[str, os.PathLike],
+    texts: Sequence[str],
+    max_length: Optional[int] = None,
+    batch_size: int = 16,
+    dygraph: bool = False,
+    device: Optional[str] = None,
+    precision: Optional[str] = None,
+    threads: Optional[int] = None,
+) -> List[Dict[str, Any]]:
+    """Classify ``texts`` with the model in ``model_dir``: an ``ernie-m export`` directory, or a checkpoint
+    (exported to a temporary directory first, unless ``dygraph``). Only ``input_ids`` go to the model, so the
+    config's ``attention_mask_mode`` decides the mask, as in PaddleNLP. Returns one dict per text (see
+    :func:`scores`) with the text first."""
+    from .export import EXPORT_META, load_pretrained
+    from .tokenizer import ErnieMTokenizer
+
+    model_dir = Path(model_dir)
+    config = ErnieMConfig.from_pretrained(model_dir)
+    if config.architecture != HEAD:
+        raise ValueError(f"{model_dir}: predict needs an {HEAD} model, config.json names "
+                         f"{config.architecture or 'no head (ErnieMModel)'}")
+    is_export = (model_dir / EXPORT_META).is_file()
+    if dygraph and is_export:
+        raise ValueError(f"{model_dir} is an export; --dygraph needs the checkpoint directory")
+    if not texts:
+        return []
+    tokenizer = ErnieMTokenizer.from_pretrained(model_dir)
+    limit = min(tokenizer.model_max_length, config.max_position_embeddings - POSITION_OFFSET)
+    ids = tokenizer(list(texts), truncation=True, max_length=max_length or limit, padding=True,
+                    return_attention_mask=False, return_tensors="np")["input_ids"]
+
+    if dygraph:
+        logits = _dygraph_logits(load_pretrained(model_dir), ids, batch_size, threads)
+    else:
+        from .inference import Predictor
+
+        options = dict(device=device, threads=threads, precision=precision, batch_size=batch_size)
+        if is_export:
+            predictor = Predictor(model_dir, **options)
+        else:
+            logger.info("%s is a checkpoint: exporting it first (`ernie-m export` once saves this step)", model_dir)
+            predictor = Predictor.from_model(load_pretrained(model_dir), **options)
+        logits = predictor(input_ids=ids)["logits"]
+    return [{"text": text, **result} for text, result in zip(texts, scores(logits, config))]
+
+
+def _dygraph_logits(model, ids: np.ndarray, batch_size: int, threads: Optional[int]) -> np.ndarray:
+    import paddle
+
+    from .runtime import configure_cpu_threads
+
+    if threads is not None:
+        configure_cpu_threads(threads)
+    with paddle.no_grad():
+        return np.concatenate([model(paddle.to_tensor(ids[i:i + batch_size])).logits.numpy()
+                               for i in range(0, len(ids), batch_size)])
+
+
+# ---------------------------------------------------------------------------------------------------- CLI
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "predict",
+        help="classify texts with a sequence-classification model",
+        description="Classify texts with an ErnieMForSequenceClassification model and print one JSON line per "
+                    "text: label and probabilities (config id2label). Runs Paddle Inference on an `ernie-m export` "
+                    "directory, or exports a checkpoint directory on the fly; --dygraph runs the dygraph model.",
+    )
+    parser.add_argument("--model", type=Path, required=True, metavar="DIR",
+                        help="export directory or checkpoint directory (with tokenizer files)")
+    parser.add_argument("texts", nargs="+", metavar="TEXT", help="texts to classify; '-' reads one text a line "
+                                                                 "from stdin")
+    parser.add_argument("--max-length", type=int, default=None,
+                        help="truncate texts to this many tokens (default: the model's limit)")
+    parser.add_argument("--batch-size", type=int, default=16, help="texts per forward pass (default: 16)")
+    parser.add_argument("--dygraph", action="store_true", help="run the dygraph model (checkpoint directory only)")
+    parser.add_argument("--device", default=None, help="cpu, gpu or gpu:N (default: GPU if available)")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=None,
+                        help="Paddle Inference precision (default: the export's)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    texts = [line.rstrip("\n") for line in sys.stdin] if args.texts == ["-"] else args.texts
+    results = predict(args.model, texts, max_length=args.max_length, batch_size=args.batch_size,
+                      dygraph=args.dygraph, device=args.device, precision=args.precision, threads=args.threads)
+    for result in results:
+        print(json.dumps(result, ensure_ascii=False))
+    return 0
