@@ -1,0 +1,204 @@
+"""UIE decoding as pure functions: splitting long texts, turning start/end probabilities into spans, joining the
+pieces of a split text, and walking a schema stage by stage.
+
+The rules are those of PaddleNLP 2.8.1's Taskflow (``information_extraction``), stated here once:
+
+* **Candidates.** A token is a start (end) candidate when its start (end) probability is strictly greater than
+  ``position_prob``.
+* **Pairing.** Walking the candidates in token order, each end takes the latest start that lies after the previous
+  end and at or before itself; an end with no such start, and the starts it passed over, are dropped. The
+  probability of a span is ``p(start) * p(end)``.
+* **Characters.** Token offsets map a span to characters. Prompt tokens carry offsets shifted below zero (by the
+  end of the last prompt token plus one), special and padding tokens carry ``(0, 0)``. A span whose end lies in the
+  prompt is a classification answer: its text is cut from the prompt and it has no ``start``/``end``; a span that
+  starts in the prompt and ends in the text is dropped; any other span is cut from the text.
+* **Order.** Spans of one piece are listed by decreasing probability, then by token position (Taskflow lists them
+  in the iteration order of a Python ``set``, which depends on the float values' hashes: arbitrary).
+* **Splitting.** A text longer than ``max_text_len`` characters is cut into consecutive pieces of that length
+  (with ``split_sentence``, first into sentences). Taskflow computes ``max_text_len`` per stage as
+  ``max_seq_len - len(max(prompts)) - 3``: ``max`` is the lexicographically greatest prompt of the stage (over
+  every text of the call), not the longest, and ERNIE-M pairs hold 4 special tokens, not 3; the tokenizer then
+  truncates what does not fit. Both are kept, so pieces and results are Taskflow's.
+* **Joining.** Span offsets of a piece are shifted by the piece's position in the text. A stage whose first
+  non-empty piece result is a classification answer is a classification stage: each text then gets one answer,
+  the option chosen by most pieces (ties: the larger summed probability, then the first seen), with the mean of
+  its probabilities, each piece voting with its first (most probable) answer.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .schema import SchemaNode, child_prompt, root_prompt
+
+#: ``(token index, probability)``.
+Candidate = Tuple[int, float]
+#: A start and an end candidate.
+SpanCandidate = Tuple[Candidate, Candidate]
+#: Result dict of one span: ``{"text", "start", "end", "probability"[, "relations"]}`` (``start``/``end`` absent
+#: for classification answers).
+Result = Dict[str, object]
+
+
+# ----------------------------------------------------------------------------------------------------- spans
+def candidates(probs: np.ndarray, threshold: float) -> List[Candidate]:
+    """Positions whose probability is strictly greater than ``threshold``, with that probability."""
+    probs = np.asarray(probs, dtype=np.float64)  # compare as Taskflow does: float32 values, float64 threshold
+    index = np.flatnonzero(probs > threshold)
+    return list(zip(index.tolist(), probs[index].tolist()))
+
+
+def pair_spans(starts: Sequence[Candidate], ends: Sequence[Candidate]) -> List[SpanCandidate]:
+    """Pair start and end candidates (see the module docstring): each end takes the latest start in
+    ``(previous end, end]``. Returned in end order."""
+    starts = sorted(starts)
+    pairs: List[SpanCandidate] = []
+    i = 0
+    for end in sorted(ends):
+        chosen = None
+        while i < len(starts) and starts[i][0] <= end[0]:
+            chosen = starts[i]
+            i += 1
+        if chosen is not None:
+            pairs.append((chosen, end))
+        if i == len(starts):
+            break
+    return pairs
+
+
+def order_spans(pairs: Sequence[SpanCandidate]) -> List[SpanCandidate]:
+    """Decreasing probability, then token position."""
+    return sorted(pairs, key=lambda p: (-(p[0][1] * p[1][1]), p[0][0], p[1][0]))
+
+
+def spans_to_results(pairs: Sequence[SpanCandidate], offsets: np.ndarray, text: str, prompt: str) -> List[Result]:
+    """Turn token spans into result dicts, with ``offsets`` as Taskflow sees them (see the module docstring)."""
+    results: List[Result] = []
+    for (start_token, start_prob), (end_token, end_prob) in pairs:
+        start, end = int(offsets[start_token][0]), int(offsets[end_token][1])
+        probability = start_prob * end_prob
+        if start < 0 <= end:
+            continue
+        if end < 0:
+            shift = len(prompt) + 1
+            results.append({"text": prompt[start + shift:end + shift], "probability": probability})
+        else:
+            results.append({"text": text[start:end], "start": start, "end": end, "probability": probability})
+    return results
+
+
+def decode(start_probs: np.ndarray, end_probs: np.ndarray, offsets: np.ndarray, text: str, prompt: str,
+           threshold: float) -> List[Result]:
+    """Results of one piece from its per-token probabilities and offsets."""
+    pairs = pair_spans(candidates(start_probs, threshold), candidates(end_probs, threshold))
+    return spans_to_results(order_spans(pairs), offsets, text, prompt)
+
+
+# -------------------------------------------------------------------------------------------- split / join
+def cut_sentences(text: str) -> List[str]:
+    """Sentence split of PaddleNLP's ``cut_chinese_sent``: after ``。！？?``, six dots or two ellipses, and after a
+    closing quote that follows one of them; existing newlines split too and are dropped, as is trailing space."""
+    text = re.sub(r"([。！？\?])([^”’])", r"\1\n\2", text)
+    text = re.sub(r"(\.{6})([^”’])", r"\1\n\2", text)
+    text = re.sub(r"(\…{2})([^”’])", r"\1\n\2", text)
+    text = re.sub(r"([。！？\?][”’])([^，。！？\?])", r"\1\n\2", text)
+    return text.rstrip().split("\n")
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A piece of an input text: which text, where it starts in it, and its characters."""
+
+    text_index: int
+    offset: int
+    text: str
+
+
+def split_texts(texts: Sequence[str], max_text_len: int, split_sentence: bool = False) -> List[Piece]:
+    """Cut texts into pieces of at most ``max_text_len`` characters (after a sentence split if asked), in order.
+
+    Unlike Taskflow, each piece remembers where it starts in its text, so offsets stay right when the sentence
+    split drops newlines (Taskflow shifts by the summed piece lengths).
+    """
+    if max_text_len <= 0:
+        raise ValueError(f"no room for the text: max_seq_len leaves {max_text_len} characters after the prompt")
+    pieces: List[Piece] = []
+    for index, text in enumerate(texts):
+        cursor = 0
+        for sentence in (cut_sentences(text) if split_sentence else [text]):
+            start = text.find(sentence, cursor) if split_sentence else 0
+            cursor = start + len(sentence)
+            for offset in range(0, max(len(sentence), 1), max_text_len):
+                pieces.append(Piece(index, start + offset, sentence[offset:offset + max_text_len]))
+    return pieces
+
+
+def max_text_length(max_seq_len: int, prompts: Sequence[str]) -> int:
+    """Taskflow's per-stage piece length: ``max_seq_len - len(max(prompts)) - 3`` (lexicographic ``max``)."""
+    return max_seq_len - len(max(prompts)) - 3
+
+
+def join_pieces(pieces: Sequence[Piece], piece_results: Sequence[List[Result]], num_texts: int) -> List[List[Result]]:
+    """Join the results of the pieces of each text (see the module docstring); returns one list per text."""
+    first = next((results[0] for results in piece_results if results), None)
+    is_classification = first is not None and "start" not in first and "end" not in first
+    joined: List[List[Result]] = [[] for _ in range(num_texts)]
+    if is_classification:
+        votes: List[Dict[str, List[float]]] = [{} for _ in range(num_texts)]
+        for piece, results in zip(pieces, piece_results):
+            if results:
+                vote = votes[piece.text_index].setdefault(results[0]["text"], [0, 0.0])
+                vote[0] += 1
+                vote[1] += results[0]["probability"]
+        for index, options in enumerate(votes):
+            if options:
+                text, (count, total) = max(options.items(), key=lambda item: item[1])
+                joined[index] = [{"text": text, "probability": total / count}]
+        return joined
+    for piece, results in zip(pieces, piece_results):
+        for result in results:
+            if piece.offset and "start" in result and "end" in result:
+                result["start"] += piece.offset
+                result["end"] += piece.offset
+            joined[piece.text_index].append(result)
+    return joined
+
+
+# ------------------------------------------------------------------------------------------ schema stages
+#: Runs one stage: ``(texts, prompts)`` (aligned lists) -> the results of each pair, joined over pieces.
+StageRunner = Callable[[List[str], List[str]], List[List[Result]]]
+
+
+def extract(roots: Sequence[SchemaNode], texts: Sequence[str], schema_lang: str, run_stage: StageRunner,
+            ) -> List[Dict[str, List[Result]]]:
+    """Walk the schema breadth-first, as Taskflow does: every first-level label is asked about each text, then
+    every child label about each span found for its parent. Returns one ``{label: [result, ...]}`` per text; the
+    answers to a child are stored under ``result["relations"][child]`` of the parent span."""
+    outputs: List[Dict[str, List[Result]]] = [{} for _ in texts]
+    # (node, parents): parents[k] lists the parent results of text k the node is asked about (None: a root)
+    queue: List[Tuple[SchemaNode, Optional[List[List[Result]]]]] = [(node, None) for node in roots]
+    while queue:
+        node, parents = queue.pop(0)
+        stage_texts: List[str] = []
+        prompts: List[str] = []
+        owners: List[Tuple[int, Optional[Result]]] = []
+        for k, text in enumerate(texts):
+            for parent in ([None] if parents is None else parents[k]):
+                stage_texts.append(text)
+                prompts.append(root_prompt(node) if parent is None else child_prompt(node, parent["text"], schema_lang))
+                owners.append((k, parent))
+        stage_results = run_stage(stage_texts, prompts) if prompts else []
+        found: List[List[Result]] = [[] for _ in texts]
+        for (k, parent), results in zip(owners, stage_results):
+            if not results:
+                continue
+            found[k].extend(results)
+            if parent is None:
+                outputs[k].setdefault(node.name, []).extend(results)
+            else:
+                parent.setdefault("relations", {}).setdefault(node.name, []).extend(results)
+        queue.extend((child, found) for child in node.children)
+    return outputs

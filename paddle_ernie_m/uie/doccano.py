@@ -1,0 +1,415 @@
+"""doccano exports -> UIE training examples, with the positive and negative prompts PaddleNLP's ``doccano.py`` builds.
+
+Input: the JSONL that doccano exports, one annotated text per line, in any of its layouts:
+
+* sequence labelling: ``{"text": ..., "label": [[start, end, "label"], ...]}`` (``"data"`` instead of ``"text"``
+  before doccano 1.7);
+* relations: ``{"text": ..., "entities": [{"id", "start_offset", "end_offset", "label"}], "relations": [{"id",
+  "from_id", "to_id", "type"}]}`` (before 1.7: ``{"data": ..., "label": {"entities": [...], "relations": [...]}}``);
+* classification (``task_type="cls"``): ``{"text": ..., "label": ["positive"]}``.
+
+An entity label ``"aspect##positive"`` (``separator``) also asks for the entity's sentiment: it adds an example
+with the prompt ``"<entity>的情感倾向[正向,负向]"`` (``schema_lang="en"``: ``"<prompt_prefix> of <entity>[...]"``),
+options shuffled, whose answer points into the prompt.
+
+Output examples are ``{"content", "result_list": [{"text", "start", "end"}], "prompt"}``, the format PaddleNLP's
+UIE fine-tuning reads. For each text: one positive example per entity label and per relation prompt
+(``"<subject>的<predicate>"`` / ``"<predicate> of <subject>"``), then negatives:
+
+* entity prompts: the labels of the data set the text does not use (all of them for dev/test; for training at most
+  ``negative_ratio`` per positive, sampled);
+* relation prompts, training: at most ``negative_ratio // 3`` per positive from each of (1) the inverse relations
+  (object in place of subject), (2) other entity names with one of the text's predicates, (3) the text's subjects
+  with entity labels it does not use; topped up to ``negative_ratio`` per positive from what was left over;
+* relation prompts, dev/test: every ``subject x predicate`` of the data set that is not a positive.
+
+The random choices follow PaddleNLP's order of calls, so with a ``random.Random`` seeded like PaddleNLP's global
+``random`` the examples are the same. The train/dev/test split and the shuffles use our own seeded generator.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import tempfile
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+from .schema import check_schema_lang
+
+Example = Dict[str, Any]
+TASK_TYPES = ("ext", "cls")
+
+
+@dataclass
+class Entity:
+    id: Any
+    start: int
+    end: int
+    label: str
+
+
+@dataclass
+class Relation:
+    from_id: Any
+    to_id: Any
+    type: str
+
+
+@dataclass
+class Record:
+    """One annotated text of a doccano export."""
+
+    text: str
+    entities: List[Entity] = field(default_factory=list)
+    relations: List[Relation] = field(default_factory=list)
+    labels: List[str] = field(default_factory=list)  # classification exports
+
+
+class DoccanoError(ValueError):
+    """A line of a doccano export that cannot be read; the message names the file and line."""
+
+
+# ----------------------------------------------------------------------------------------------- reading
+def parse_record(item: Any, where: str = "record") -> Record:
+    """Read one exported line (already JSON-decoded) in any of the layouts in the module docstring."""
+    if not isinstance(item, dict):
+        raise DoccanoError(f"{where}: expected a JSON object, got {type(item).__name__}")
+    text = item.get("text", item.get("data"))
+    if not isinstance(text, str):
+        raise DoccanoError(f"{where}: no text (a string under 'text' or 'data')")
+    label = item.get("label")
+    record = Record(text)
+    try:
+        if isinstance(label, dict):  # relation export of doccano < 1.7
+            record.entities = [_entity(e, i) for i, e in enumerate(label.get("entities", []))]
+            record.relations = [_relation(r) for r in label.get("relations", [])]
+        elif isinstance(label, list) and all(isinstance(x, str) for x in label):
+            record.labels = list(label)  # classification; an empty list is also an empty sequence labelling
+        elif isinstance(label, list):
+            record.entities = [_entity(e, i) for i, e in enumerate(label)]
+        elif label is None and ("entities" in item or "relations" in item):
+            record.entities = [_entity(e, i) for i, e in enumerate(item.get("entities", []))]
+            record.relations = [_relation(r) for r in item.get("relations", [])]
+        else:
+            raise DoccanoError("no annotations: expected 'label' or 'entities'/'relations'")
+    except (KeyError, TypeError, IndexError, ValueError) as exc:
+        raise DoccanoError(f"{where}: malformed annotation ({exc.__class__.__name__}: {exc})") from None
+    ids = {e.id for e in record.entities}
+    for entity in record.entities:
+        if not 0 <= entity.start < entity.end <= len(text):
+            raise DoccanoError(f"{where}: entity {entity.id!r} ({entity.label!r}) has offsets "
+                               f"[{entity.start}, {entity.end}) outside the text of {len(text)} characters")
+    for relation in record.relations:
+        missing = [i for i in (relation.from_id, relation.to_id) if i not in ids]
+        if missing:
+            raise DoccanoError(f"{where}: relation {relation.type!r} refers to unknown entity id(s) {missing}")
+    return record
+
+
+def _entity(item: Any, index: int) -> Entity:
+    if isinstance(item, (list, tuple)):
+        start, end, label = item[:3]
+        return Entity(index, int(start), int(end), str(label))
+    return Entity(item["id"], int(item["start_offset"]), int(item["end_offset"]), str(item["label"]))
+
+
+def _relation(item: Dict[str, Any]) -> Relation:
+    return Relation(item["from_id"], item["to_id"], str(item["type"]))
+
+
+def read_doccano(path: Union[str, os.PathLike]) -> List[Record]:
+    """Every non-blank line of a doccano JSONL export."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"doccano file not found: {path}")
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DoccanoError(f"{path}:{number}: not JSON ({exc})") from None
+            records.append(parse_record(item, f"{path}:{number}"))
+    return records
+
+
+# ------------------------------------------------------------------------------------------- converting
+@dataclass
+class PromptStyle:
+    """How prompts are written: the language of the schema and the sentiment classification prompt."""
+
+    schema_lang: str = "ch"
+    prompt_prefix: str = "情感倾向"
+    options: Tuple[str, ...] = ("正向", "负向")
+    separator: str = "##"
+
+    def __post_init__(self) -> None:
+        check_schema_lang(self.schema_lang)
+        if not self.options:
+            raise ValueError("options: give at least one classification option")
+
+    def relation(self, subject: str, predicate: str) -> str:
+        return f"{subject}的{predicate}" if self.schema_lang == "ch" else f"{predicate} of {subject}"
+
+    def entity_classification_prefix(self, entity: str) -> str:
+        return f"{entity}的{self.prompt_prefix}" if self.schema_lang == "ch" else f"{self.prompt_prefix} of {entity}"
+
+
+def classification_example(text: str, labels: Sequence[str], prefix: str, options: List[str],
+                           rng: random.Random) -> Example:
+    """An example whose answers are options inside the prompt ``prefix[o1,o2,...]``; ``options`` is shuffled in
+    place (as PaddleNLP does), so the option order varies between examples. Answers get offsets below zero:
+    ``prompt.rfind(label) - len(prompt) - 1``."""
+    rng.shuffle(options)
+    prompt = f"{prefix}[{','.join(options)}]"
+    results = []
+    for label in labels:
+        start = prompt.rfind(label) - len(prompt) - 1
+        results.append({"text": label, "start": start, "end": start + len(label)})
+    return {"content": text, "result_list": results, "prompt": prompt}
+
+
+def convert_cls(records: Sequence[Record], style: PromptStyle, rng: random.Random) -> List[Example]:
+    """Text classification exports: one example per text, prompt ``prompt_prefix[options]``."""
+    options = list(style.options)
+    return [classification_example(r.text, r.labels, style.prompt_prefix, options, rng) for r in records]
+
+
+def convert_ext(records: Sequence[Record], style: PromptStyle, negative_ratio: int, is_train: bool,
+                rng: random.Random) -> List[Example]:
+    """Entity, relation and entity-sentiment examples with negatives (see the module docstring). ``negative_ratio``
+    -1 keeps every entity negative."""
+    options = list(style.options)
+    entity_examples: List[List[Example]] = []
+    relation_examples: List[List[Example]] = []
+    classification_examples: List[Example] = []
+    entity_prompts: List[List[str]] = []
+    relation_prompts: List[List[str]] = []
+    subjects: List[List[str]] = []
+    inverse_prompts: List[List[str]] = []
+    predicates: List[List[str]] = []
+    label_set: List[str] = []
+    name_set: List[str] = []
+    predicate_set: List[str] = []
+
+    for record in records:
+        text = record.text
+        by_id: Dict[Any, Entity] = {}
+        by_label: Dict[str, Example] = {}
+        labels_used: List[str] = []
+        for entity in record.entities:
+            by_id[entity.id] = entity
+            name = text[entity.start:entity.end]
+            label, *sentiments = entity.label.split(style.separator)
+            if sentiments:
+                classification_examples.append(classification_example(
+                    text, sentiments, style.entity_classification_prefix(name), options, rng))
+            result = {"text": name, "start": entity.start, "end": entity.end}
+            example = by_label.setdefault(label, {"content": text, "result_list": [], "prompt": label})
+            example["result_list"].append(result)
+            _add_new(label_set, label)
+            _add_new(name_set, name)
+            labels_used.append(label)
+        entity_examples.append(list(by_label.values()))
+        entity_prompts.append(labels_used)
+
+        by_prompt: Dict[str, Example] = {}
+        text_subjects: List[str] = []
+        inverse: List[str] = []
+        text_predicates: List[str] = []
+        prompts_used: List[str] = []
+        for relation in record.relations:
+            subject, obj = by_id[relation.from_id], by_id[relation.to_id]
+            subject_name, object_name = text[subject.start:subject.end], text[obj.start:obj.end]
+            prompt = style.relation(subject_name, relation.type)
+            _add_new(text_subjects, subject_name)
+            inverse.append(style.relation(object_name, relation.type))
+            text_predicates.append(relation.type)
+            result = {"text": object_name, "start": obj.start, "end": obj.end}
+            example = by_prompt.setdefault(prompt, {"content": text, "result_list": [], "prompt": prompt})
+            example["result_list"].append(result)
+            _add_new(predicate_set, relation.type)
+            prompts_used.append(prompt)
+        relation_examples.append(list(by_prompt.values()))
+        relation_prompts.append(prompts_used)
+        subjects.append(text_subjects)
+        inverse_prompts.append(inverse)
+        predicates.append(text_predicates)
+
+    texts = [record.text for record in records]
+    positives: List[Example] = []
+    negatives: List[Example] = []
+    for i, text in enumerate(texts):
+        unused = sorted(set(label_set) ^ set(entity_prompts[i]))
+        chosen, _ = _sample_negatives(unused, len(entity_examples[i]), negative_ratio, rng)
+        negatives.extend(_negative(text, prompt) for prompt in chosen)
+        positives.extend(entity_examples[i])
+    examples = positives + negatives if positives else []
+
+    if predicate_set and is_train:
+        positives, negatives = [], []
+        for i, text in enumerate(texts):
+            num_positive = len(relation_examples[i])
+            candidates = [inverse_prompts[i], [], []]
+            if predicates[i]:
+                candidates[1] = [style.relation(name, predicates[i][rng.randrange(len(predicates[i]))])
+                                 for name in sorted(set(name_set) ^ set(subjects[i]))]
+            if subjects[i]:
+                candidates[2] = [style.relation(subjects[i][rng.randrange(len(subjects[i]))], label)
+                                 for label in sorted(set(label_set) ^ set(entity_prompts[i]))]
+            chosen: List[str] = []
+            leftover: List[str] = []
+            for group in candidates:
+                added, rest = _sample_negatives(group, num_positive, negative_ratio // 3, rng)
+                chosen.extend(added)
+                leftover.extend(rest)
+            missing = num_positive * negative_ratio - len(chosen)
+            if missing > 0 and leftover:
+                picks = range(len(leftover)) if missing > len(leftover) else rng.sample(range(len(leftover)), missing)
+                chosen.extend(leftover[k] for k in picks)
+            positives.extend(relation_examples[i])
+            negatives.extend(_negative(text, prompt) for prompt in chosen)
+        examples += positives + negatives
+    elif predicate_set:
+        for i, text in enumerate(texts):
+            examples += relation_examples[i]
+            examples += [_negative(text, prompt) for subject in subjects[i] for predicate in predicate_set
+                         for prompt in [style.relation(subject, predicate)] if prompt not in relation_prompts[i]]
+    return examples + classification_examples
+
+
+def _add_new(items: List[str], item: str) -> None:
+    if item not in items:
+        items.append(item)
+
+
+def _negative(text: str, prompt: str) -> Example:
+    return {"content": text, "result_list": [], "prompt": prompt}
+
+
+def _sample_negatives(candidates: Sequence[str], num_positive: int, ratio: int, rng: random.Random,
+                      ) -> Tuple[List[str], List[str]]:
+    """Keep every candidate when there are at most ``ratio`` per positive (or ``ratio == -1``), else sample
+    ``ratio * num_positive`` of them. Returns (kept, left over); a text without positives counts as one."""
+    if num_positive:
+        actual_ratio = math.ceil(len(candidates) / num_positive)
+    else:
+        num_positive, actual_ratio = 1, 0
+    if actual_ratio <= ratio or ratio == -1:
+        return list(candidates), []
+    kept = rng.sample(range(len(candidates)), ratio * num_positive)
+    rest = list(set(range(len(candidates))) ^ set(kept))
+    return [candidates[k] for k in kept], [candidates[k] for k in rest]
+
+
+# ------------------------------------------------------------------------------------------ file level
+def convert_doccano_file(
+    doccano_file: Union[str, os.PathLike],
+    save_dir: Union[str, os.PathLike],
+    task_type: str = "ext",
+    splits: Sequence[float] = (0.8, 0.1, 0.1),
+    negative_ratio: int = 5,
+    style: Optional[PromptStyle] = None,
+    shuffle: bool = True,
+    seed: int = 1000,
+    force: bool = False,
+) -> Dict[str, Path]:
+    """Convert an export and write ``train.txt``, ``dev.txt``, ``test.txt`` (JSON lines) and ``sample_index.json``
+    (which input lines went where) into ``save_dir``; with ``splits=()`` everything goes to ``train.txt``.
+
+    Training examples get sampled negatives (``negative_ratio``); dev and test get every negative, so their
+    scores do not depend on the sampling. Returns the written paths by split name.
+    """
+    if task_type not in TASK_TYPES:
+        raise ValueError(f"task_type must be one of {', '.join(TASK_TYPES)}, got {task_type!r}")
+    splits = tuple(splits)
+    if splits and (len(splits) != 3 or any(s < 0 for s in splits)
+                   or sum(Decimal(str(s)) for s in splits) != Decimal(1)):
+        raise ValueError(f"splits must be three non-negative ratios summing to 1 (train, dev, test), "
+                         f"got {list(splits)}")
+    style = style or PromptStyle()
+    records = read_doccano(doccano_file)
+    save_dir = Path(save_dir)
+    names = ["train.txt", "dev.txt", "test.txt", "sample_index.json"] if splits else ["train.txt"]
+    existing = [n for n in names if (save_dir / n).exists()]
+    if existing and not force:
+        raise FileExistsError(f"{save_dir}: {', '.join(existing)} already exist (pass force=True / --force)")
+
+    rng = random.Random(seed)
+    order = list(range(len(records)))
+    if shuffle:
+        rng.shuffle(order)
+
+    def convert(indexes: List[int], training: bool) -> List[Example]:
+        chosen = [records[i] for i in indexes]
+        if task_type == "cls":
+            examples = convert_cls(chosen, style, rng)
+        else:
+            examples = convert_ext(chosen, style, negative_ratio if training else -1, training, rng)
+        if shuffle and training:
+            rng.shuffle(examples)
+        return examples
+
+    outputs: Dict[str, Any] = {}
+    if not splits:
+        outputs["train"] = convert(order, True)
+    else:
+        first = int(len(order) * splits[0])
+        second = int(len(order) * (Decimal(str(splits[0])) + Decimal(str(splits[1]))))
+        parts = {"train": order[:first], "dev": order[first:second], "test": order[second:]}
+        for name, indexes in parts.items():
+            outputs[name] = convert(indexes, name == "train")
+        outputs["sample_index"] = {f"{name}_ids": indexes for name, indexes in parts.items()}
+
+    save_dir.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for name, content in outputs.items():
+        if name == "sample_index":
+            path = write_atomic(save_dir / "sample_index.json", json.dumps(content) + "\n")
+        else:
+            path = write_jsonl(save_dir / f"{name}.txt", content)
+        written[name] = path
+    return written
+
+
+def write_atomic(path: Path, content: str) -> Path:
+    """Write text to ``path`` through a temporary file in the same directory."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(content)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return path
+
+
+def write_jsonl(path: Path, items: Iterable[Any]) -> Path:
+    return write_atomic(path, "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items))
+
+
+def read_examples(path: Union[str, os.PathLike]) -> List[Example]:
+    """UIE training examples (``{"content", "result_list", "prompt"}`` per line)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"examples file not found: {path}")
+    examples = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                example = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{number}: not JSON ({exc})") from None
+            if not isinstance(example, dict) or not {"content", "result_list", "prompt"} <= set(example):
+                raise ValueError(f"{path}:{number}: a UIE example needs 'content', 'result_list' and 'prompt'")
+            examples.append(example)
+    return examples

@@ -1,0 +1,182 @@
+"""Universal information extraction with a UIE-M checkpoint: the results of PaddleNLP's
+``Taskflow("information_extraction")``, faster.
+
+Modes (``mode``):
+
+* ``"exact"`` (default): PaddleNLP's inputs and attention semantics. Taskflow pads every prompt/text pair to
+  ``max_seq_len`` and passes no attention mask, so the model masks ``[CLS]`` (id 0) and attends to the padding,
+  and UIE-M checkpoints were trained that way: their probabilities depend on how much padding there is. All
+  padding tokens of a row are the same token at the same position (``[PAD]``, position 0), so every layer computes
+  the same state for each of them, and ``n`` identical keys weigh in the softmax exactly as one key whose score is
+  raised by ``log(n)``. The exact mode therefore runs one padding token per row with an attention bias of
+  ``log(max_seq_len - length)``: the same function as Taskflow's (equal up to float rounding, ~1e-6), at the cost
+  of the real tokens only. The padding token's probabilities stand for every padding position when decoding.
+* ``"fast"``: no padding at all (``[CLS]`` still masked, as in training). Cheaper by one token per row, but the
+  probabilities are no longer those the checkpoint gives under Taskflow's padding, so spans can differ.
+
+Everything else (prompts, splitting, decoding, joining) is shared by the two modes and documented in
+:mod:`paddle_ernie_m.uie.decoding`; the schema in :mod:`paddle_ernie_m.uie.schema`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+from ..configuration import POSITION_OFFSET, ErnieMConfig
+from .decoding import Result, decode, extract, join_pieces, max_text_length, split_texts
+from .features import build_batch, expand_padding, prompt_relative_offsets
+from .schema import SchemaError, SchemaNode, build_schema, check_schema_lang
+
+logger = logging.getLogger(__name__)
+
+MODES = ("exact", "fast")
+UIE_HEAD = "ErnieMForInformationExtraction"
+TOKENIZER_FILES = ("vocab.txt", "sentencepiece.bpe.model")
+
+
+class InformationExtractor:
+    """Extract spans, relations, events and opinions from texts with a UIE-M checkpoint.
+
+    Args:
+        model_dir: a UIE-M checkpoint in PaddleNLP's layout (``config.json`` naming ``UIEM`` or
+            ``ErnieMForInformationExtraction``, ``model_state.pdparams`` or ``model.safetensors``, ``vocab.txt``,
+            ``sentencepiece.bpe.model``), e.g. Taskflow's ``uie-m-base`` directory or a fine-tuned ``best/``.
+        schema: what to extract (see :mod:`paddle_ernie_m.uie.schema`); can be set later with :meth:`set_schema`.
+        schema_lang: ``"ch"`` or ``"en"``: how child prompts are worded.
+        position_prob: a token starts (ends) a span when its probability is greater than this.
+        max_seq_len: tokens per model input, prompt and special tokens included; longer texts are split.
+        batch_size: model inputs per run.
+        split_sentence: split texts into sentences before cutting them to length.
+        mode: ``"exact"`` (Taskflow's results) or ``"fast"`` (see the module docstring).
+        backend: ``"inference"`` (Paddle Inference, oneDNN on CPU) or ``"dygraph"``.
+        threads: CPU math threads (default: every core for ``"inference"``, the runtime default for dygraph).
+    """
+
+    def __init__(
+        self,
+        model_dir: Union[str, os.PathLike],
+        schema: Any = None,
+        schema_lang: str = "ch",
+        position_prob: float = 0.5,
+        max_seq_len: int = 512,
+        batch_size: int = 16,
+        split_sentence: bool = False,
+        mode: str = "exact",
+        backend: str = "inference",
+        threads: Optional[int] = None,
+    ) -> None:
+        from ..modeling import ErnieMForInformationExtraction
+        from ..runtime import configure_cpu_threads
+        from ..tokenizer import ErnieMTokenizer
+        from .runner import BACKENDS, DygraphRunner, InferenceRunner
+
+        self.schema_lang = check_schema_lang(schema_lang)
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        if isinstance(position_prob, bool) or not isinstance(position_prob, (int, float)) \
+                or not 0.0 <= position_prob < 1.0:
+            raise ValueError(f"position_prob must be a number in [0, 1), got {position_prob!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.mode = mode
+        self.position_prob = float(position_prob)
+        self.batch_size = batch_size
+        self.split_sentence = bool(split_sentence)
+
+        model_dir = Path(model_dir)
+        config = ErnieMConfig.from_pretrained(model_dir)
+        if config.architecture not in (UIE_HEAD, None):
+            raise ValueError(f"{model_dir}: config.json names {config.architecture}, "
+                             f"not a UIE-M model (UIEM / {UIE_HEAD})")
+        missing = [name for name in TOKENIZER_FILES if not (model_dir / name).is_file()]
+        if missing:
+            raise FileNotFoundError(f"{model_dir}: tokenizer file(s) {', '.join(missing)} not found")
+        limit = config.max_position_embeddings - POSITION_OFFSET
+        if isinstance(max_seq_len, bool) or not isinstance(max_seq_len, int) or not 8 <= max_seq_len <= limit:
+            raise ValueError(f"max_seq_len must be an integer in [8, {limit}] for this model, got {max_seq_len!r}")
+        self.max_seq_len = max_seq_len
+        self.tokenizer = ErnieMTokenizer.from_pretrained(model_dir)
+        model = ErnieMForInformationExtraction.from_pretrained(model_dir, dtype="float32")
+        self.config: ErnieMConfig = model.config
+        if backend == "inference":
+            self._runner = InferenceRunner.from_model(model, threads=threads)
+        else:
+            if threads is not None:
+                configure_cpu_threads(threads)
+            self._runner = DygraphRunner(model)
+        self.backend = backend
+        self._schema: Optional[List[SchemaNode]] = None
+        if schema is not None:
+            self.set_schema(schema)
+
+    # ------------------------------------------------------------------------------------------ schema
+    def set_schema(self, schema: Any, schema_lang: Optional[str] = None) -> None:
+        """Replace the schema (raises :class:`~paddle_ernie_m.uie.schema.SchemaError` when it is malformed) and,
+        if given, the schema language."""
+        self._schema = build_schema(schema)
+        if schema_lang is not None:
+            self.schema_lang = check_schema_lang(schema_lang)
+
+    @property
+    def schema(self) -> Optional[List[Any]]:
+        """The schema in plain form (labels and dicts), or None."""
+        return None if self._schema is None else [node.to_schema() for node in self._schema]
+
+    # ------------------------------------------------------------------------------------------ running
+    def __call__(self, texts: Union[str, Sequence[str]]) -> List[Dict[str, List[Result]]]:
+        """One ``{label: [result, ...]}`` per text (a single string gives a list of one), in Taskflow's format:
+        ``{"text", "start", "end", "probability", "relations": {child label: [...]}}``; classification answers
+        have no ``start``/``end``. Empty and whitespace-only texts give ``{}``."""
+        if self._schema is None:
+            raise SchemaError("no schema set: pass schema= or call set_schema()")
+        if isinstance(texts, str):
+            texts = [texts]
+        elif not isinstance(texts, (list, tuple)):
+            raise TypeError(f"texts must be a string or a list of strings, got {type(texts).__name__}")
+        for index, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"texts[{index}] must be a string, got {type(text).__name__}")
+        kept = [i for i, text in enumerate(texts) if text.strip()]
+        outputs: List[Dict[str, List[Result]]] = [{} for _ in texts]
+        if kept:
+            found = extract(self._schema, [texts[i] for i in kept], self.schema_lang, self._run_stage)
+            for i, result in zip(kept, found):
+                outputs[i] = result
+        return outputs
+
+    def _run_stage(self, texts: List[str], prompts: List[str]) -> List[List[Result]]:
+        """Results of each (text, prompt) pair of one schema stage."""
+        max_text_len = max_text_length(self.max_seq_len, prompts)
+        if max_text_len <= 0:
+            longest = max(prompts)
+            raise ValueError(f"prompt {longest[:60]!r} leaves no room for text within max_seq_len={self.max_seq_len}")
+        pieces = split_texts(texts, max_text_len, self.split_sentence)
+        piece_prompts = [prompts[piece.text_index] for piece in pieces]
+        encoded = self.tokenizer(piece_prompts, [piece.text for piece in pieces], truncation=True,
+                                 max_seq_len=self.max_seq_len, return_attention_mask=False,
+                                 return_offsets_mapping=True)
+        all_ids, all_offsets = encoded["input_ids"], encoded["offset_mapping"]
+        results: List[List[Result]] = [[] for _ in pieces]
+        order = sorted(range(len(pieces)), key=lambda k: len(all_ids[k]))
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start:start + self.batch_size]
+            start_probs, end_probs = self._probabilities([all_ids[k] for k in rows])
+            for k, p_start, p_end in zip(rows, start_probs, end_probs):
+                offsets = prompt_relative_offsets(all_offsets[k], len(p_start))
+                results[k] = decode(p_start, p_end, offsets, pieces[k].text, piece_prompts[k], self.position_prob)
+        return join_pieces(pieces, results, len(texts))
+
+    def _probabilities(self, rows: List[List[int]]):
+        """Per-row start/end probabilities: ``max_seq_len`` positions in the exact mode (padding included), the
+        row's length in the fast mode."""
+        padded = self.mode == "exact"
+        batch = build_batch(rows, self.max_seq_len, self.tokenizer.pad_token_id, padded)
+        start, end = self._runner(batch.input_ids, batch.position_ids, batch.attention_bias)
+        if padded:
+            return ([expand_padding(start[i], n, self.max_seq_len) for i, n in enumerate(batch.lengths)],
+                    [expand_padding(end[i], n, self.max_seq_len) for i, n in enumerate(batch.lengths)])
+        return [start[i, :n] for i, n in enumerate(batch.lengths)], [end[i, :n] for i, n in enumerate(batch.lengths)]
