@@ -145,8 +145,8 @@ class Predictor:
         if self.device == "cpu":
             config.disable_gpu()
             config.set_cpu_math_library_num_threads(self.threads)
-            # oneDNN: about 5x faster than Paddle's plain CPU kernels here (benchmarks/bench_inference.py).
-            # Paddle < 3.0 names the switches mkldnn. Never enable_memory_optim(): it fails in Paddle 3.x.
+            # oneDNN: 5.5x faster than Paddle's plain CPU kernels on AVX-512 CPUs (docs/inference.md), as fast
+            # on AVX2-only ones. Paddle < 3.0 names the switches mkldnn. No enable_memory_optim(): it fails in 3.x.
             (config.enable_onednn if hasattr(config, "enable_onednn") else config.enable_mkldnn)()
             if self.precision == "bf16":
                 (config.enable_onednn_bfloat16 if hasattr(config, "enable_onednn_bfloat16")
