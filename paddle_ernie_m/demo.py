@@ -13,7 +13,8 @@ def register(subparsers) -> None:
         "demo",
         help="run the embedded demo (no download)",
         description="Build a small seeded ERNIE-M, save it in PaddleNLP's layout, reload it and show that the "
-                    "outputs are unchanged. Uses only what ships with the package.",
+                    "outputs are unchanged; convert it to transformers and back; extract spans and relations "
+                    "with the embedded toy UIE-M. Uses only what ships with the package.",
     )
     parser.add_argument("--workdir", type=Path, default=None,
                         help="directory for the demo's files (default: a temporary directory, removed afterwards)")
@@ -71,4 +72,9 @@ def run(args: argparse.Namespace) -> int:
         from converters.demo import roundtrip_table
 
         print(roundtrip_table(workdir / "tiny-ernie-m", workdir))
+        print()
+        print("== 3. information extraction with the embedded toy UIE-M (schema in, spans and relations out) ==")
+        from .uie.demo import demo_extraction
+
+        print(demo_extraction())
     return 0

@@ -4,7 +4,7 @@ CPU: oneDNN on, every available core (or ``threads``), bf16 through oneDNN where
 bf16 is asked for. GPU (Paddle built with CUDA): fp32, fp16 or bf16 mixed precision. Inputs are numpy arrays or
 tokenizer output, outputs a dict of numpy arrays named like the dygraph output fields. Rows are sorted by length
 and run in buckets trimmed to their longest row, then returned in the caller's order.
-See ``docs/inference.md``.
+See the README.
 """
 from __future__ import annotations
 
@@ -145,7 +145,7 @@ class Predictor:
         if self.device == "cpu":
             config.disable_gpu()
             config.set_cpu_math_library_num_threads(self.threads)
-            # oneDNN: 5.5x faster than Paddle's plain CPU kernels on AVX-512 CPUs (docs/inference.md), as fast
+            # oneDNN: 5.5x faster than Paddle's plain CPU kernels on AVX-512 CPUs (the README), as fast
             # on AVX2-only ones. Paddle < 3.0 names the switches mkldnn. No enable_memory_optim(): it fails in 3.x.
             (config.enable_onednn if hasattr(config, "enable_onednn") else config.enable_mkldnn)()
             if self.precision == "bf16":

@@ -13,6 +13,8 @@ def test_demo_command_runs_and_reports_identical_outputs_after_reload(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "max |logits before save - after reload| = 0.0e+00" in result.stdout
     assert (tmp_path / "tiny-ernie-m" / "model_state.pdparams").is_file()
+    assert "information extraction with the embedded toy UIE-M" in result.stdout
+    assert "蓝海银行" in result.stdout and "Globex Bank" in result.stdout  # spans found by the demo model
 
 
 def _undocumented(parser, prefix):

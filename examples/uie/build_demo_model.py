@@ -28,7 +28,7 @@ SPLITS = (0.8, 0.1, 0.1)
 NEGATIVE_RATIO = 3
 #: initializer_range 0.1, not 0.02: at this width the default leaves attention uniform at first, and the prompt
 #: tokens never learn to look at the text (the sentiment options stay at their prior).
-MODEL = dict(hidden_size=64, num_hidden_layers=3, num_attention_heads=4, max_position_embeddings=514,
+MODEL = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=514,
              hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, initializer_range=0.1)
 #: adam_beta2 0.98 (not 0.999): the loss is a mean over 512 mostly trivial positions, whose large early gradients
 #: would otherwise keep Adam's second moments high, and the steps small, for a thousand steps.

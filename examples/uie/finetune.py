@@ -42,6 +42,7 @@ def main(argv: Sequence[str]) -> dict:
     from paddle_ernie_m import ErnieMForInformationExtraction
     from paddle_ernie_m.training import Trainer, TrainingArguments
     from paddle_ernie_m.training import distributed as dist
+    from paddle_ernie_m.training.data import Problems
     from paddle_ernie_m.uie.doccano import read_examples
     from paddle_ernie_m.uie.features import (collate, encode_examples, gold_spans, label_of_prompt, predict_spans,
                                              uie_loss)
@@ -51,8 +52,12 @@ def main(argv: Sequence[str]) -> dict:
     max_seq_len = args.max_length
     tokenizer = script.load_tokenizer(args)
     pad_id = tokenizer.pad_token_id
-    train_features, _ = encode_examples(tokenizer, read_examples(args.train_file), max_seq_len)
-    eval_features = encode_examples(tokenizer, read_examples(args.eval_file), max_seq_len)[0] if args.eval_file else []
+    problems = Problems(skip=args.skip_invalid)
+    train_features, _ = encode_examples(tokenizer, read_examples(args.train_file, problems), max_seq_len)
+    eval_features = []
+    if args.eval_file:
+        eval_features, _ = encode_examples(tokenizer, read_examples(args.eval_file, problems), max_seq_len)
+    problems.summary()
 
     def evaluate(model) -> Dict[str, float]:
         predicted = predict_spans(DygraphRunner(model), eval_features, max_seq_len, pad_id, args.eval_batch_size)

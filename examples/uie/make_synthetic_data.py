@@ -37,10 +37,6 @@ SENTIMENT = {
     "en": {"prompt_prefix": "Sentiment classification ", "options": ("negative", "positive")},
 }
 
-#: Share of sentences stating where a person works (the relation); the others mention people, places and
-#: organisations without it.
-WORK_SHARE = 0.6
-
 CH = {
     "surnames": "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶阎",
     "given": "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚英华玉萍红志建国文新海波宁晨宇浩然欣怡嘉佳俊凯琳雪梅兰婷",
@@ -118,8 +114,7 @@ def fill(template: str, lang: Dict, rng: random.Random, offset: int) -> Tuple[st
 
 def make_text(lang: Dict, rng: random.Random, number: int) -> Tuple[Dict, Dict]:
     """One doccano relation record and its classification record."""
-    count = rng.choice((1, 1, 2))
-    sentences = [rng.choice(lang["work"] if rng.random() < WORK_SHARE else lang["other"]) for _ in range(count)]
+    sentences = rng.sample(lang["work"] + lang["other"], rng.choice((1, 1, 2)))
     sentiment = rng.choice(("positive", "negative"))
     text, entities, relations = "", [], []
     for template in sentences:

@@ -1,4 +1,4 @@
-"""Continued pre-training of ERNIE-M on its own objectives (see docs/pretraining.md).
+"""Continued pre-training of ERNIE-M on its own objectives (see the README).
 
 * :mod:`.model`: ``ErnieMForPreTraining`` (encoder + masked-LM head tied to the word embeddings);
 * :mod:`.masks`: CAMLM / TLM attention masks and per-segment position ids (numpy);

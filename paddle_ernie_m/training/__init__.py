@@ -1,4 +1,4 @@
-"""Fine-tuning and pre-training loop for Paddle: see docs/training.md.
+"""Fine-tuning and pre-training loop for Paddle: see the README.
 
 Names are imported lazily, so that :mod:`paddle_ernie_m.training.metrics` works without Paddle.
 """

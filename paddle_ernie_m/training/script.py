@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 EPILOG = """\
 Data parallel: python -m paddle.distributed.launch --nproc_per_node N {script} ... (batch_size is per process).
 Several machines: add --ips host1,host2 and run the same command on each. Resume an interrupted run with
---resume_from_checkpoint latest (same data, seed and global batch). See docs/training.md."""
+--resume_from_checkpoint latest (same data, seed and global batch). See the README."""
 
 
 def build_parser(script: str, description: str, max_length: int = 128,

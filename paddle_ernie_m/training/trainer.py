@@ -1,4 +1,4 @@
-"""The training loop shared by every fine-tuning and pre-training script (see docs/training.md)."""
+"""The training loop shared by every fine-tuning and pre-training script (see the README)."""
 from __future__ import annotations
 
 import contextlib
@@ -97,7 +97,7 @@ class TrainerState:
 
 
 class Trainer:
-    """Fine-tune (or pre-train) ``model`` on ``train_dataset``; see ``docs/training.md``.
+    """Fine-tune (or pre-train) ``model`` on ``train_dataset``; see the README.
 
     Args:
         model: a Paddle layer; by default its output's ``.loss`` is minimised.

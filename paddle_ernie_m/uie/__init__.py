@@ -1,5 +1,5 @@
 """Universal information extraction with ERNIE-M (UIE-M): PaddleNLP Taskflow's results, faster, plus doccano
-conversion and fine-tuning support. See docs/uie.md.
+conversion and fine-tuning support. See the README.
 
 Names are imported lazily: schemas, decoding and doccano conversion work without Paddle.
 """

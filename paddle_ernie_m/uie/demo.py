@@ -8,7 +8,7 @@ from typing import Dict, List
 #: A toy model trained on synthetic sentences (see its README.md); not for real text.
 DEMO_MODEL = Path(__file__).resolve().parents[1] / "assets" / "uie-m-demo"
 DEMO_TEXTS = {
-    "ch": "张伟在北京的华星科技公司工作。客户给了好评。",
+    "ch": "李娜是蓝海银行的工程师，常驻上海。大家都很高兴。",
     "en": "Emma Smith works at Globex Bank in Paris. Everyone was delighted.",
 }
 

@@ -395,8 +395,10 @@ def write_jsonl(path: Path, items: Iterable[Any]) -> Path:
     return write_atomic(path, "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items))
 
 
-def read_examples(path: Union[str, os.PathLike]) -> List[Example]:
-    """UIE training examples (``{"content", "result_list", "prompt"}`` per line)."""
+def read_examples(path: Union[str, os.PathLike], problems=None) -> List[Example]:
+    """UIE training examples (``{"content", "result_list", "prompt"}`` per line). A malformed line raises
+    ``ValueError`` naming the file and line, or is skipped and counted when ``problems`` (a
+    :class:`paddle_ernie_m.training.data.Problems`) says so."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"examples file not found: {path}")
@@ -408,8 +410,26 @@ def read_examples(path: Union[str, os.PathLike]) -> List[Example]:
             try:
                 example = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not JSON ({exc})") from None
-            if not isinstance(example, dict) or not {"content", "result_list", "prompt"} <= set(example):
-                raise ValueError(f"{path}:{number}: a UIE example needs 'content', 'result_list' and 'prompt'")
-            examples.append(example)
+                message = f"not JSON ({exc.msg})"
+            else:
+                message = _example_problem(example)
+                if message is None:
+                    examples.append(example)
+                    continue
+            if problems is None:
+                raise ValueError(f"{path}:{number}: {message}")
+            problems.report(path, number, message)
     return examples
+
+
+def _example_problem(example: Any) -> Optional[str]:
+    """What is wrong with a UIE example, or None."""
+    if not isinstance(example, dict) or not {"content", "result_list", "prompt"} <= set(example):
+        return "a UIE example needs 'content', 'result_list' and 'prompt'"
+    if not isinstance(example["content"], str) or not isinstance(example["prompt"], str):
+        return "'content' and 'prompt' must be strings"
+    for result in example["result_list"] if isinstance(example["result_list"], list) else [None]:
+        if not (isinstance(result, dict) and isinstance(result.get("start"), int)
+                and isinstance(result.get("end"), int) and result["start"] < result["end"]):
+            return "every answer in 'result_list' needs integer 'start' < 'end'"
+    return None
