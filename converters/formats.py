@@ -25,6 +25,8 @@ from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, 
 
 import numpy as np
 
+from paddle_ernie_m.files import current_umask
+
 from .errors import CheckpointError
 
 PADDLE_WEIGHTS = "model_state.pdparams"
@@ -823,9 +825,7 @@ def atomic_directory(dst: PathLike, force: bool = False) -> Iterator[Path]:
     for directory in reversed(created):
         directory.mkdir()
     tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.absolute().parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)
+    os.chmod(tmp, 0o777 & ~current_umask())
     try:
         yield tmp
         if dst.exists() or dst.is_symlink():

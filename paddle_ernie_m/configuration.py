@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
+from .files import write_atomic
+
 logger = logging.getLogger(__name__)
 
 CONFIG_NAME = "config.json"
@@ -272,11 +274,7 @@ class ErnieMConfig:
         if dialect not in ("paddle", "hf"):
             raise ValueError(f"dialect must be 'paddle' or 'hf', got {dialect!r}")
         data = self.to_paddle_dict() if dialect == "paddle" else self.to_hf_dict()
-        path = Path(directory) / CONFIG_NAME
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        return write_atomic(Path(directory) / CONFIG_NAME, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def _default_labels(num_labels: int) -> Dict[int, str]:

@@ -18,9 +18,10 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from .configuration import ErnieMConfig
+from .files import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -169,19 +170,7 @@ def export_model(
         spec = [InputSpec([None] * input_rank, "int64", name) for name in INPUT_NAMES]
         with atomic_directory(out_dir, force=force) as tmp:
             paddle.jit.save(layer, str(tmp / PROGRAM_PREFIX), input_spec=spec)
-            program = program_file(tmp)
-            meta = {
-                "format_version": FORMAT_VERSION,
-                "head": model.head_name,
-                "inputs": list(INPUT_NAMES),
-                "input_rank": input_rank,
-                "outputs": outputs,
-                "precision": precision,
-                "program": program.name,
-                "paddle_version": paddle.__version__,
-            }
-            (tmp / EXPORT_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-            model.config.replace(architectures=(model.head_name,)).save_pretrained(tmp, dialect="paddle")
+            program = write_export_files(tmp, model, INPUT_NAMES, input_rank, outputs, precision)
             if tokenizer_dir is not None:
                 for name in _tokenizer_files():
                     if (Path(tokenizer_dir) / name).is_file():
@@ -191,6 +180,28 @@ def export_model(
             model.train()
     logger.info("exported %s to %s (%s)", model.head_name, out_dir, program.name)
     return Path(out_dir)
+
+
+def write_export_files(directory: Path, model, inputs: Sequence[str], input_rank: int,
+                       outputs: List[Dict[str, Any]], precision: str) -> Path:
+    """Write ``export.json`` and ``config.json`` beside the program ``paddle.jit.save`` wrote into ``directory``;
+    return the program file."""
+    import paddle
+
+    program = program_file(directory)
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "head": model.head_name,
+        "inputs": list(inputs),
+        "input_rank": input_rank,
+        "outputs": outputs,
+        "precision": precision,
+        "program": program.name,
+        "paddle_version": paddle.__version__,
+    }
+    write_atomic(directory / EXPORT_META, json.dumps(meta, indent=2) + "\n")
+    model.config.replace(architectures=(model.head_name,)).save_pretrained(directory, dialect="paddle")
+    return program
 
 
 def export_pretrained(

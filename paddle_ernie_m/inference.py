@@ -268,6 +268,14 @@ class Predictor:
                 results[name][target] = out
         return results
 
+    def run_program(self, feeds: Sequence[np.ndarray]) -> List[np.ndarray]:
+        """Run the exported program once on ``feeds``, arrays in the order and dtypes of the program's inputs
+        (``export.json``), with no validation, default inputs or bucketing; return its outputs as float32, in the
+        order of :attr:`output_names`. For programs with inputs of their own (the UIE runner's float bias).
+        Thread-safe."""
+        with self._lock:
+            return self._run(feeds)
+
     def _run(self, feeds: Sequence[np.ndarray]) -> List[np.ndarray]:
         for handle, array in zip(self._inputs, feeds):
             handle.reshape(list(array.shape))

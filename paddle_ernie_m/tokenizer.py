@@ -37,7 +37,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import unicodedata
 import warnings
 from itertools import chain
@@ -49,6 +48,7 @@ import numpy as np
 import sentencepiece as spm
 
 from .configuration import POSITION_OFFSET, ErnieMConfig
+from .files import write_atomic
 
 # ------------------------------------------------------------------------------------------------ constants
 CLS_TOKEN = "[CLS]"
@@ -323,8 +323,8 @@ class ErnieMTokenizer:
         prefix = f"{filename_prefix}-" if filename_prefix else ""
         names = (prefix + VOCAB_FILE, prefix + SENTENCEPIECE_MODEL_FILE)
         _refuse_overwrite(directory, names, force)
-        vocab = _write_atomic(directory / names[0], ("\n".join(self._tokens) + "\n").encode("utf-8"))
-        model = _write_atomic(directory / names[1], self._sp_model_proto)
+        vocab = write_atomic(directory / names[0], ("\n".join(self._tokens) + "\n").encode("utf-8"))
+        model = write_atomic(directory / names[1], self._sp_model_proto)
         return vocab, model
 
     # ------------------------------------------------------------------------------------ vocabulary
@@ -912,20 +912,6 @@ def _refuse_overwrite(directory: Path, names: Iterable[str], force: bool) -> Non
         raise FileExistsError(f"{directory}: {', '.join(existing)} already exist (pass force=True to overwrite)")
 
 
-def _write_atomic(path: Path, data: bytes) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
 def _json_bytes(data: Dict[str, Any]) -> bytes:
     return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
@@ -957,8 +943,8 @@ def write_tokenizer_config(
         **SPECIAL_TOKENS,
     }
     return (
-        _write_atomic(directory / TOKENIZER_CONFIG_FILE, _json_bytes(config)),
-        _write_atomic(directory / SPECIAL_TOKENS_MAP_FILE, _json_bytes(dict(SPECIAL_TOKENS))),
+        write_atomic(directory / TOKENIZER_CONFIG_FILE, _json_bytes(config)),
+        write_atomic(directory / SPECIAL_TOKENS_MAP_FILE, _json_bytes(dict(SPECIAL_TOKENS))),
     )
 
 

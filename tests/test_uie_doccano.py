@@ -170,7 +170,7 @@ def test_file_conversion_refuses_to_overwrite_and_reports_bad_lines(tmp_path):
         convert_doccano_file(export, tmp_path / "other", splits=(0.5, 0.2, 0.2))
     bad = tmp_path / "bad.jsonl"
     bad.write_text(export.read_text(encoding="utf-8") + "{not json\n", encoding="utf-8")
-    with pytest.raises(DoccanoError, match=r"bad.jsonl:11: not JSON"):
+    with pytest.raises(DoccanoError, match=r"bad.jsonl:11: not valid JSON"):
         convert_doccano_file(bad, tmp_path / "bad")
     assert not (tmp_path / "bad").exists()
 

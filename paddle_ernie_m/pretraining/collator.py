@@ -28,6 +28,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..files import write_atomic
 from ..tokenizer import CLS_TOKEN, MASK_TOKEN, PAD_TOKEN, SEP_TOKEN, UNK_TOKEN, VOCAB_FILE, _read_vocab
 from .masks import camlm_attention_mask, pair_position_ids, tlm_attention_mask
 
@@ -105,11 +106,7 @@ class WhitespaceTokenizer:
         return [self._tokens[int(i)] for i in ids]
 
     def save_pretrained(self, directory: PathLike) -> Tuple[Path]:
-        path = Path(directory) / VOCAB_FILE
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text("\n".join(self._tokens) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-        return (path,)
+        return (write_atomic(Path(directory) / VOCAB_FILE, "\n".join(self._tokens) + "\n"),)
 
 
 # ------------------------------------------------------------------------------------------------- corpora

@@ -1,8 +1,8 @@
 """``ErnieMForPreTraining``: the encoder plus the masked-LM head that CAMLM, BTMLM and plain MLM train.
 
 The head is XLM-R's (ERNIE-M keeps XLM-R's vocabulary layout and position offset): ``dense -> activation ->
-layer_norm``, then a decoder tied to the word embeddings, plus an output bias. Its tensors are ``lm_head.dense.{weight,bias}``,
-``lm_head.layer_norm.{weight,bias}`` and ``lm_head.bias``; the decoder weight is
+layer_norm``, then a decoder tied to the word embeddings, plus an output bias. Its tensors are
+``lm_head.dense.{weight,bias}``, ``lm_head.layer_norm.{weight,bias}`` and ``lm_head.bias``; the decoder weight is
 ``ernie_m.embeddings.word_embeddings.weight`` itself and is not stored twice. Released ERNIE-M checkpoints
 carry no such head: loading one initialises the head and reports it.
 """

@@ -16,6 +16,8 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Seque
 
 import numpy as np
 
+from ..files import json_lines
+
 logger = logging.getLogger(__name__)
 
 PathLike = Union[str, Path]
@@ -72,17 +74,10 @@ def read_records(path: PathLike) -> List[Tuple[int, Dict[str, Any]]]:
 
 
 def _read_jsonl(path: PathLike) -> Iterator[Tuple[int, Dict[str, Any]]]:
-    with _open(path) as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
-            yield number, row
+    for number, row in json_lines(path, "data file", DataError):
+        if not isinstance(row, dict):
+            raise DataError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
+        yield number, row
 
 
 def _read_table(path: PathLike, delimiter: str) -> Iterator[Tuple[int, Dict[str, Any]]]:

@@ -6,10 +6,10 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
+from ..files import atomic_open, json_lines
 from .schema import build_schema
 
 #: Texts handed to the extractor at a time when reading a file (bounds memory on large inputs).
@@ -87,20 +87,11 @@ def parse_schema(value: str) -> Any:
 
 def read_inputs(path: Path) -> Iterator[Tuple[Dict[str, Any], str]]:
     """``(record, text)`` for each non-blank line of a JSON lines file."""
-    if not path.is_file():
-        raise FileNotFoundError(f"input file not found: {path}")
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not JSON ({exc.msg})") from None
-            record = {"text": item} if isinstance(item, str) else item
-            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-                raise ValueError(f"{path}:{number}: expected a JSON string or an object with a string 'text'")
-            yield record, record["text"]
+    for number, item in json_lines(path, "input file"):
+        record = {"text": item} if isinstance(item, str) else item
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            raise ValueError(f"{path}:{number}: expected a JSON string or an object with a string 'text'")
+        yield record, record["text"]
 
 
 def _chunks(items: Iterator[Tuple[Dict[str, Any], str]], size: int) -> Iterator[List[Tuple[Dict[str, Any], str]]]:
@@ -137,14 +128,8 @@ def run(args: argparse.Namespace) -> int:
         write(sys.stdout)
         return 0
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=args.output.parent, prefix=f".{args.output.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            write(out)
-        os.replace(tmp, args.output)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_open(args.output) as out:
+        write(out)
     return 0
 
 

@@ -32,12 +32,12 @@ import json
 import math
 import os
 import random
-import tempfile
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
+from ..files import json_lines, write_atomic
 from .schema import check_schema_lang
 
 Example = Dict[str, Any]
@@ -123,20 +123,7 @@ def _relation(item: Dict[str, Any]) -> Relation:
 
 def read_doccano(path: Union[str, os.PathLike]) -> List[Record]:
     """Every non-blank line of a doccano JSONL export."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"doccano file not found: {path}")
-    records = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DoccanoError(f"{path}:{number}: not JSON ({exc})") from None
-            records.append(parse_record(item, f"{path}:{number}"))
-    return records
+    return [parse_record(item, f"{path}:{number}") for number, item in json_lines(path, "doccano file", DoccanoError)]
 
 
 # ------------------------------------------------------------------------------------------- converting
@@ -378,19 +365,6 @@ def convert_doccano_file(
     return written
 
 
-def write_atomic(path: Path, content: str) -> Path:
-    """Write text to ``path`` through a temporary file in the same directory."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return path
-
-
 def write_jsonl(path: Path, items: Iterable[Any]) -> Path:
     return write_atomic(path, "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items))
 
@@ -399,26 +373,18 @@ def read_examples(path: Union[str, os.PathLike], problems=None) -> List[Example]
     """UIE training examples (``{"content", "result_list", "prompt"}`` per line). A malformed line raises
     ``ValueError`` naming the file and line, or is skipped and counted when ``problems`` (a
     :class:`paddle_ernie_m.training.data.Problems`) says so."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"examples file not found: {path}")
+    def invalid(number: int, message: str) -> None:
+        if problems is None:
+            raise ValueError(f"{path}:{number}: {message}")
+        problems.report(path, number, message)
+
     examples = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                example = json.loads(line)
-            except json.JSONDecodeError as exc:
-                message = f"not JSON ({exc.msg})"
-            else:
-                message = _example_problem(example)
-                if message is None:
-                    examples.append(example)
-                    continue
-            if problems is None:
-                raise ValueError(f"{path}:{number}: {message}")
-            problems.report(path, number, message)
+    for number, example in json_lines(path, "examples file", on_invalid=invalid):
+        message = _example_problem(example)
+        if message is None:
+            examples.append(example)
+        else:
+            invalid(number, message)
     return examples
 
 

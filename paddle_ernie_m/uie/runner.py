@@ -5,12 +5,12 @@ The runners take ``input_ids`` and ``position_ids`` (int64 ``[batch, seq]``) and
 ``log(n)`` to make one key stand for ``n`` identical ones), and return ``(start_prob, end_prob)`` as float32
 ``[batch, seq]`` arrays. A float bias is what lets the exact mode run PaddleNLP's padded inputs with one padding
 token per row (see ``extractor.py``); the project's standard export only takes a 0/1 mask, so the inference runner
-exports its own program with this third input and runs it with :class:`paddle_ernie_m.inference.Predictor`'s
-device, thread and precision set-up.
+exports its own program with this third input and runs it through
+:meth:`paddle_ernie_m.inference.Predictor.run_program` (the predictor's device, thread and precision set-up, none
+of its input handling).
 """
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Optional, Tuple
@@ -49,8 +49,7 @@ class InferenceRunner(Predictor):
     def __call__(self, input_ids: np.ndarray, position_ids: np.ndarray, attention_bias: np.ndarray) -> Probabilities:
         feeds = [np.ascontiguousarray(input_ids, dtype=np.int64), np.ascontiguousarray(position_ids, dtype=np.int64),
                  np.ascontiguousarray(attention_bias, dtype=np.float32)]
-        with self._lock:
-            start, end = self._run(feeds)
+        start, end = self.run_program(feeds)
         return start, end
 
     @classmethod
@@ -66,7 +65,7 @@ def export_uie(model, out_dir: Path) -> Path:
     import paddle
     from paddle.static import InputSpec
 
-    from ..export import EXPORT_META, FORMAT_VERSION, PROGRAM_PREFIX, program_file
+    from ..export import PROGRAM_PREFIX, write_export_files
 
     class UIEWithBias(paddle.nn.Layer):
         def __init__(self, inner):
@@ -82,16 +81,5 @@ def export_uie(model, out_dir: Path) -> Path:
             InputSpec([None, None], "float32", INPUTS[2])]
     model.eval()
     paddle.jit.save(UIEWithBias(model), str(out_dir / PROGRAM_PREFIX), input_spec=spec)
-    meta = {
-        "format_version": FORMAT_VERSION,
-        "head": model.head_name,
-        "inputs": list(INPUTS),
-        "input_rank": 2,
-        "outputs": [{"name": name, "per_token": True} for name in OUTPUTS],
-        "precision": "fp32",
-        "program": program_file(out_dir).name,
-        "paddle_version": paddle.__version__,
-    }
-    (out_dir / EXPORT_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    model.config.replace(architectures=(model.head_name,)).save_pretrained(out_dir, dialect="paddle")
+    write_export_files(out_dir, model, INPUTS, 2, [{"name": name, "per_token": True} for name in OUTPUTS], "fp32")
     return out_dir
