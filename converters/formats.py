@@ -9,6 +9,7 @@ torch is imported only to read or write ``pytorch_model.bin`` (``weights_only=Tr
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import math
@@ -19,9 +20,9 @@ import re
 import shutil
 import struct
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Callable, Deque, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -109,6 +110,11 @@ class LazyTensor:
         """A new lazy tensor ``fn(view)`` (same dtype unless ``dtype``); ``fn`` must return a new array."""
         return LazyTensor(self.dtype if dtype is None else dtype, shape, lambda: np.asarray(fn(self.view())))
 
+    @property
+    def copied_from_file(self) -> bool:
+        """Whether writing copies the bytes straight from the source file (nothing to prepare)."""
+        return self._span is not None
+
     def prepare(self) -> Optional[np.ndarray]:
         """The array to write, or None when the bytes are copied straight from the source file."""
         return None if self._span is not None else np.ascontiguousarray(self.read())
@@ -121,16 +127,33 @@ class LazyTensor:
             _write_all(fd, memoryview(self.prepare() if prepared is None else prepared).cast("B"))
 
 
+#: How many bytes of prepared (read, transposed...) tensors may wait ahead of the writer, and how many threads
+#: prepare them. The window lets the transposes run while a large tensor is copied file to file.
+PREPARE_AHEAD_BYTES = 64 * 2**20
+PREPARE_THREADS = 2
+
+
 def _prepared_ahead(tensors: Sequence[LazyTensor]) -> Iterator[Tuple[LazyTensor, Optional[np.ndarray]]]:
-    """Each tensor with its prepared array, the next one computed (read, transposed...) in a worker thread
-    while the current one is written: numpy and file I/O release the GIL, so the two overlap."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        future = pool.submit(tensors[0].prepare) if tensors else None
-        for i, tensor in enumerate(tensors):
+    """Each tensor with its prepared array, in order. Worker threads prepare the tensors after it, up to
+    :data:`PREPARE_AHEAD_BYTES` ahead, while it is written: numpy and file I/O release the GIL, so they overlap."""
+    pending: Deque[Tuple[Future, int]] = collections.deque()
+    ahead = 0
+    queued = 0
+    with ThreadPoolExecutor(max_workers=PREPARE_THREADS) as pool:
+        for tensor in tensors:
+            while queued < len(tensors):
+                nxt = tensors[queued]
+                cost = 0 if nxt.copied_from_file else nxt.nbytes
+                if pending and ahead + cost > PREPARE_AHEAD_BYTES:
+                    break
+                pending.append((pool.submit(nxt.prepare), cost))
+                ahead += cost
+                queued += 1
+            future, cost = pending.popleft()
             prepared = future.result()
-            if i + 1 < len(tensors):
-                future = pool.submit(tensors[i + 1].prepare)
+            ahead -= cost
             yield tensor, prepared
+            del prepared
 
 
 TensorLike = Union[LazyTensor, np.ndarray]
@@ -217,7 +240,7 @@ def _header_padding(data_start: int, tensors: Sequence[LazyTensor]) -> int:
     for t in tensors:
         offsets[id(t)] = position
         position += t.nbytes
-    copied = [t for t in tensors if t._span is not None]
+    copied = [t for t in tensors if t.copied_from_file]
     if copied:
         anchor = max(copied, key=lambda t: t.nbytes)
         extra = (anchor._span[1] - (data_start + pad + offsets[id(anchor)])) % _PAGE

@@ -266,3 +266,47 @@ def test_streamed_safetensors_keep_page_offsets_and_load_in_the_reference_reader
     assert copied["big"]._span[1] % 4096 == tensors["big"]._span[1] % 4096  # page-congruent: fast kernel copy
     for name, array in load_file(str(tmp_path / "dst.safetensors")).items():
         assert np.array_equal(array, arrays[name]), name
+
+
+def test_read_ahead_writes_tensors_in_order_and_keeps_its_window(tmp_path, monkeypatch):
+    """Transposed tensors are prepared by worker threads ahead of the writer, never more than the window ahead,
+    and the file holds every tensor in order, exactly (checked with the safetensors package's own reader)."""
+    import threading
+
+    from safetensors.numpy import load_file
+
+    import converters.formats as formats
+
+    window = 3 * 400  # bytes: three 10x10 float32 tensors
+    monkeypatch.setattr(formats, "PREPARE_AHEAD_BYTES", window)
+    lock = threading.Lock()
+    live = {"bytes": 0, "most": 0}
+    released = []
+
+    def lazy(array):
+        def load():
+            with lock:
+                live["bytes"] += array.nbytes
+                live["most"] = max(live["most"], live["bytes"])
+            return array.T.copy()  # a new array, as a transposing map returns
+
+        return formats.LazyTensor(array.dtype, array.shape[::-1], load)
+
+    arrays = {f"t{i:02d}": np.arange(100, dtype=np.float32).reshape(10, 10) + i for i in range(12)}
+    original_write = formats.LazyTensor.write_to
+
+    def write_to(self, fd, prepared=None):
+        original_write(self, fd, prepared)
+        with lock:  # the writer is done with this one
+            live["bytes"] -= prepared.nbytes
+            released.append(prepared[0, 1])
+
+    monkeypatch.setattr(formats.LazyTensor, "write_to", write_to)
+    path = tmp_path / "model.safetensors"
+    formats.write_safetensors(path, {name: lazy(a) for name, a in arrays.items()}, {}, bf16=False)
+    loaded = load_file(str(path))
+    assert list(loaded) == sorted(arrays)
+    for name, array in arrays.items():
+        np.testing.assert_array_equal(loaded[name], array.T)
+    assert released == [a.T[0, 1] for a in arrays.values()]  # written in order
+    assert live["most"] <= window + 400  # the window plus the tensor being written
