@@ -1,8 +1,9 @@
 """Dygraph forward time: our ErnieMModel vs PaddleNLP 2.8.1's, same base-size random weights, same run.
 
 Each implementation runs in a fresh process so that each gets its own default settings (PaddleNLP leaves
-Paddle's CPU threads at 1; ours uses every core). A third row runs PaddleNLP with our thread count, to show
-where the difference comes from.
+Paddle's CPU threads at 1 and MKL on its default code path; ours uses every core and, on AMD CPUs, MKL's AVX2
+kernels: see ``paddle_ernie_m.runtime``). A third row runs PaddleNLP's model with our runtime settings, to show
+that the difference comes from them, not from the model code.
 
     .venv/bin/python benchmarks/bench_model.py [--runs 5] [--batch 8] [--seq 128]
 """
@@ -36,7 +37,7 @@ def worker(impl: str, directory: str, runs: int, batch: int, seq: int) -> dict:
     else:
         from paddlenlp.transformers import ErnieMModel
 
-        if impl == "paddlenlp-all-threads":
+        if impl == "paddlenlp-our-runtime":
             from paddle_ernie_m.runtime import configure_cpu_threads
 
             configure_cpu_threads()
@@ -72,7 +73,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-model-") as directory:
         build_checkpoint(directory)
         results = {}
-        for impl in ("paddlenlp", "ours", "paddlenlp-all-threads"):
+        for impl in ("paddlenlp", "ours", "paddlenlp-our-runtime"):
             out = subprocess.run(
                 [sys.executable, __file__, "--worker", impl, "--dir", directory, "--runs", str(args.runs),
                  "--batch", str(args.batch), "--seq", str(args.seq)],
@@ -83,7 +84,7 @@ def main() -> None:
     print(f"ERNIE-M base shapes, batch {args.batch} x {args.seq}, fp32, dygraph, median of {args.runs}")
     print(f"{'implementation':<34}{'median s':>10}{'ratio to PaddleNLP':>20}")
     for impl, label in (("paddlenlp", "PaddleNLP 2.8.1 (its defaults)"), ("ours", "paddle-ernie-m (defaults)"),
-                        ("paddlenlp-all-threads", "PaddleNLP 2.8.1, our thread count")):
+                        ("paddlenlp-our-runtime", "PaddleNLP 2.8.1, our runtime settings")):
         median = results[impl]["median_s"]
         print(f"{label:<34}{median:>10.3f}{median / base:>20.2f}")
 

@@ -15,6 +15,11 @@ __version__ = "0.1.0"
 # module of ours imports Paddle, for runtime.configure_cpu_threads.
 _USER_OMP_NUM_THREADS = os.environ.get("OMP_NUM_THREADS")
 
+# On AMD CPUs, point Paddle's MKL at its AVX2 kernels before its first call (runtime.select_mkl_avx2_path).
+from .runtime import select_mkl_avx2_path  # noqa: E402
+
+select_mkl_avx2_path()
+
 _EXPORTS = {
     "ErnieMConfig": "configuration",
     "ErnieMModel": "modeling",

@@ -13,7 +13,7 @@ import os
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -27,6 +27,7 @@ from .export import (
     export_model,
     read_export_meta,
 )
+from .runtime import cpu_info
 
 logger = logging.getLogger(__name__)
 
@@ -38,22 +39,10 @@ LENGTH_MULTIPLE = 8
 RUN_COST_TOKENS = 256
 
 
-def _cpu_flags() -> FrozenSet[str]:
-    """The CPU feature flags of ``/proc/cpuinfo`` (empty where there is no such file)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return frozenset(line.partition(":")[2].split())
-    except OSError:
-        pass
-    return frozenset()
-
-
 def cpu_supports_bf16() -> bool:
     """Whether the CPU computes bf16 natively (``avx512_bf16`` or AMX), which oneDNN's bf16 kernels need to be
     fast. Read from ``/proc/cpuinfo``; elsewhere Paddle's own check of the same instructions."""
-    flags = _cpu_flags()
+    flags = cpu_info()[1]
     if flags:
         return bool(flags & {"avx512_bf16", "amx_bf16"})
     import paddle

@@ -231,9 +231,10 @@ def test_unavailable_precision_raises_when_asked_and_falls_back_from_the_export_
 
 
 def test_cpu_bf16_support_is_read_from_cpuinfo_flags(monkeypatch):
-    monkeypatch.setattr(inference, "_cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_bf16"}))
+    flags = frozenset({"avx2", "avx512f", "avx512_bf16"})
+    monkeypatch.setattr(inference, "cpu_info", lambda: ("AuthenticAMD", flags))
     assert inference.cpu_supports_bf16()
-    monkeypatch.setattr(inference, "_cpu_flags", lambda: frozenset({"avx2", "avx512f"}))
+    monkeypatch.setattr(inference, "cpu_info", lambda: ("AuthenticAMD", frozenset({"avx2", "avx512f"})))
     assert not inference.cpu_supports_bf16()
 
 
