@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import importlib.util
 import json
 import math
 import pstats
@@ -34,21 +33,15 @@ sys.path.insert(0, str(REPO))
 
 from paddle_ernie_m.uie import InformationExtractor  # noqa: E402
 from paddle_ernie_m.uie.metrics import extraction_scores, result_items  # noqa: E402
+from tests.scripts import load_script  # noqa: E402
 from tests.taskflow_compat import paddle3_taskflow  # noqa: E402
 
 ASSET = REPO / "paddle_ernie_m" / "assets" / "uie-m-demo"
 
 
-def _example_module(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "examples" / "uie" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def workload(seed: int = 0) -> Dict[str, List[str]]:
     """Per language: 12 one-sentence texts, 6 of four sentences, 2 of thirty (longer than 512 tokens)."""
-    synthetic = _example_module("make_synthetic_data")
+    synthetic = load_script("examples/uie/make_synthetic_data.py")
     texts = {}
     for lang, table in (("ch", synthetic.CH), ("en", synthetic.EN)):
         rng = random.Random(f"bench-{seed}-{lang}")
@@ -114,7 +107,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds (default 5)")
     parser.add_argument("--threads", type=int, default=2, help="CPU math threads for every engine (default 2)")
     args = parser.parse_args(argv)
-    synthetic = _example_module("make_synthetic_data")
+    synthetic = load_script("examples/uie/make_synthetic_data.py")
     texts = workload()
     n_texts = sum(len(t) for t in texts.values())
 
@@ -143,7 +136,7 @@ def main(argv=None) -> int:
         exact_equals_taskflow = all(same_results(outputs["exact"][lang], outputs["taskflow"][lang]) for lang in texts)
         work_agreement = agreement([r for lang in texts for r in outputs["fast"][lang]],
                                    [r for lang in texts for r in outputs["exact"][lang]])
-        build_demo = _example_module("build_demo_model")
+        build_demo = load_script("examples/uie/build_demo_model.py")
         heldout_fast, heldout_exact = [], []
         with tempfile.TemporaryDirectory() as data_dir:
             build_demo.prepare_data(Path(data_dir))

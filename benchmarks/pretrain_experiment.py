@@ -26,8 +26,8 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
-import importlib.util
 import logging
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -36,6 +36,10 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.scripts import load_script  # noqa: E402
+
 STAGES = {
     "MLM": (("mlm",), ("mlm",)),
     "MLM + TLM": (("mlm", "tlm"), ("mlm", "tlm")),
@@ -51,11 +55,8 @@ Pair = Tuple[List[int], List[int]]
 
 
 def _corpus(directory: Path) -> Path:
-    spec = importlib.util.spec_from_file_location("make_cipher_corpus",
-                                                  ROOT / "examples" / "pretrain_data" / "make_cipher_corpus.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.make_cipher_corpus(directory, parallel=500, test=200, monolingual=3000, seed=0)
+    make = load_script("examples/pretrain_data/make_cipher_corpus.py")
+    return make.make_cipher_corpus(directory, parallel=500, test=200, monolingual=3000, seed=0)
 
 
 def pseudo_translation_accuracy(model, pairs: Sequence[Pair], special) -> float:

@@ -1,7 +1,6 @@
 """examples/pretrain.py on the synthetic cipher corpus: every objective's held-out loss goes down, each is logged."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -9,20 +8,14 @@ import numpy as np
 import paddle
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from .scripts import load_script
+
 OBJECTIVES = ("mlm", "camlm", "btmlm")
-
-
-def _load(path: Path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    make = _load(ROOT / "examples" / "pretrain_data" / "make_cipher_corpus.py")
+    make = load_script("examples/pretrain_data/make_cipher_corpus.py")
     return make.make_cipher_corpus(tmp_path_factory.mktemp("cipher") / "corpus", parallel=80, test=32,
                                    monolingual=200, seed=1)
 
@@ -76,7 +69,7 @@ def test_pretraining_script_lowers_every_objective_loss_and_logs_each(corpus, tm
     before = _held_out_losses(ErnieMForPreTraining(config), corpus)
 
     output = tmp_path / "run"
-    summary = _load(ROOT / "examples" / "pretrain.py").main([
+    summary = load_script("examples/pretrain.py").main([
         "--model", str(tmp_path / "init"), "--from_scratch", "--tokenizer", str(corpus),
         "--train_parallel", str(corpus / "train.parallel.tsv"),
         "--monolingual", str(corpus / "mono.en.txt"), str(corpus / "mono.cipher.txt"),

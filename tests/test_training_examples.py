@@ -3,13 +3,14 @@ report agree with scikit-learn / seqeval on the saved best model, checkpoints lo
 stops them with the file and line."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from .scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -36,13 +37,6 @@ def make_tiny_model(directory: Path, dropout: float = 0.1) -> Path:
     return directory
 
 
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def train_losses(output: Path) -> list:
     lines = (output / "metrics.jsonl").read_text().splitlines()
     return [r["loss"] for r in map(json.loads, lines) if r["type"] == "train"]
@@ -56,7 +50,7 @@ def tiny_model(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def seq_cls_run(tiny_model, tmp_path_factory) -> Path:
     output = tmp_path_factory.mktemp("seq_cls") / "out"
-    load_script("train_seq_cls").main([
+    load_script("examples/train_seq_cls.py").main([
         "--model", str(tiny_model), "--train_file", str(DATA / "seq_cls" / "train.jsonl"),
         "--eval_file", str(DATA / "seq_cls" / "dev.jsonl"), "--text_column", "premise",
         "--text_pair_column", "hypothesis", "--output_dir", str(output), "--num_train_epochs", "4", *QUICK])
@@ -125,7 +119,7 @@ def test_token_classification_learns_and_reports_seqeval_f1_of_its_best_model(ti
     from paddle_ernie_m.training.tasks import encode_tagged_words
 
     output = tmp_path / "out"
-    load_script("train_token_cls").main([
+    load_script("examples/train_token_cls.py").main([
         "--model", str(tiny_model), "--train_file", str(DATA / "token_cls" / "train.conll"),
         "--eval_file", str(DATA / "token_cls" / "dev.conll"), "--output_dir", str(output),
         "--num_train_epochs", "3", *QUICK])
@@ -146,7 +140,7 @@ def test_token_classification_learns_and_reports_seqeval_f1_of_its_best_model(ti
 
 def test_question_answering_learns_with_document_stride_and_reports_squad_scores(tiny_model, tmp_path):
     output = tmp_path / "out"
-    summary = load_script("train_qa").main([
+    summary = load_script("examples/train_qa.py").main([
         "--model", str(tiny_model), "--train_file", str(DATA / "qa" / "train.json"),
         "--eval_file", str(DATA / "qa" / "dev.json"), "--output_dir", str(output), "--num_train_epochs", "2",
         "--doc_stride", "16", *QUICK])
@@ -161,7 +155,7 @@ def test_multiple_choice_learns_and_saves_a_loadable_checkpoint(tiny_model, tmp_
     from paddle_ernie_m import ErnieMForMultipleChoice
 
     output = tmp_path / "out"
-    summary = load_script("train_multiple_choice").main([
+    summary = load_script("examples/train_multiple_choice.py").main([
         "--model", str(tiny_model), "--train_file", str(DATA / "multiple_choice" / "train.jsonl"),
         "--eval_file", str(DATA / "multiple_choice" / "dev.jsonl"), "--output_dir", str(output),
         "--num_train_epochs", "4", "--learning_rate", "1e-2", *QUICK[2:]])
@@ -179,7 +173,7 @@ def _bad_copy(tmp_path: Path, source: Path, replace: tuple) -> Path:
 
 
 def test_unknown_labels_stop_the_scripts_with_file_and_line_unless_skipping(tiny_model, tmp_path, capsys):
-    seq_cls = load_script("train_seq_cls")
+    seq_cls = load_script("examples/train_seq_cls.py")
     dev = _bad_copy(tmp_path, DATA / "seq_cls" / "dev.jsonl", ('"label": "neutral"', '"label": "neutrl"'))
     line = next(i for i, text in enumerate(dev.read_text().splitlines(), 1) if "neutrl" in text)
     argv = ["--model", str(tiny_model), "--train_file", str(DATA / "seq_cls" / "train.jsonl"), "--eval_file",
@@ -191,7 +185,7 @@ def test_unknown_labels_stop_the_scripts_with_file_and_line_unless_skipping(tiny
     summary = seq_cls.main(argv + ["--output_dir", str(tmp_path / "b"), "--skip_invalid"])
     assert summary["global_step"] == 1
 
-    ner = load_script("train_token_cls")
+    ner = load_script("examples/train_token_cls.py")
     conll = _bad_copy(tmp_path, DATA / "token_cls" / "dev.conll", (" B-LOC\n", " B-CITY\n"))
     line = next(i for i, text in enumerate(conll.read_text().splitlines(), 1) if "B-CITY" in text)
     argv = ["--model", str(tiny_model), "--train_file", str(DATA / "token_cls" / "train.conll"), "--eval_file",
@@ -199,7 +193,7 @@ def test_unknown_labels_stop_the_scripts_with_file_and_line_unless_skipping(tiny
     assert ner.script.run(ner.main, argv, "train_token_cls.py") == 1
     assert f"{conll}:{line}: unknown tag 'B-CITY'" in capsys.readouterr().err
 
-    mc = load_script("train_multiple_choice")
+    mc = load_script("examples/train_multiple_choice.py")
     rows = _bad_copy(tmp_path, DATA / "multiple_choice" / "train.jsonl", ('"label": 1}', '"label": 7}'))
     argv = ["--model", str(tiny_model), "--train_file", str(rows), "--max_steps", "1",
             "--output_dir", str(tmp_path / "d")]
@@ -211,7 +205,7 @@ def test_unknown_labels_stop_the_scripts_with_file_and_line_unless_skipping(tiny
 @pytest.mark.parametrize("name", ["train_seq_cls", "train_token_cls", "train_qa", "train_multiple_choice"])
 def test_help_documents_data_training_and_distributed_options(name, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        load_script(name).parse_args(["--help"])
+        load_script(f"examples/{name}.py").parse_args(["--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     for option in ("--model", "--train_file", "--eval_file", "--layerwise_decay", "--amp",

@@ -1,7 +1,6 @@
 """The embedded toy UIE-M: it reaches its held-out F1 (inference only) and the README's demo command runs with it."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,21 +10,16 @@ from paddle_ernie_m.cli import main as cli_main
 from paddle_ernie_m.uie import InformationExtractor
 from paddle_ernie_m.uie.metrics import extraction_scores
 
+from .scripts import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 ASSET = ROOT / "paddle_ernie_m" / "assets" / "uie-m-demo"
-
-
-def _example(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / "uie" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def heldout(tmp_path_factory):
     """Per language, the held-out test texts and gold results, regenerated from the committed generator."""
-    build = _example("build_demo_model")
+    build = load_script("examples/uie/build_demo_model.py")
     work = tmp_path_factory.mktemp("demo-data")
     build.prepare_data(work)
     return build.heldout(work)
@@ -41,7 +35,7 @@ def test_demo_model_is_a_labelled_toy_in_paddlenlp_layout():
 
 @pytest.mark.parametrize("mode", ["exact", "fast"])
 def test_demo_model_reaches_its_heldout_f1(heldout, mode):
-    synthetic = _example("make_synthetic_data")
+    synthetic = load_script("examples/uie/make_synthetic_data.py")
     predicted, gold = [], []
     for lang, (texts, expected) in heldout.items():
         extractor = InformationExtractor(ASSET, schema=synthetic.SCHEMAS[lang], schema_lang=lang, mode=mode)
@@ -58,14 +52,14 @@ def test_demo_model_reaches_its_heldout_f1(heldout, mode):
 def test_demo_model_ships_the_schemas_it_was_trained_for():
     from paddle_ernie_m.uie.demo import demo_extraction, demo_schemas
 
-    assert demo_schemas() == _example("make_synthetic_data").SCHEMAS
+    assert demo_schemas() == load_script("examples/uie/make_synthetic_data.py").SCHEMAS
     report = demo_extraction()
     for expected in ("李娜", "蓝海银行", "正向", "Emma Smith", "Globex Bank", "positive"):
         assert expected in report
 
 
 def test_readme_demo_command_extracts_with_the_demo_model(capsys):
-    synthetic = _example("make_synthetic_data")
+    synthetic = load_script("examples/uie/make_synthetic_data.py")
     text = "李娜是蓝海银行的工程师，常驻上海。大家都很高兴。"
     assert cli_main(["extract", "--model", str(ASSET), "--schema", json.dumps(synthetic.SCHEMAS["ch"]), text]) == 0
     result = json.loads(capsys.readouterr().out)["result"]

@@ -3,7 +3,6 @@ installed twin of ``doccano.py``'s conversion (it reads Label Studio exports, so
 annotations in that layout), with the same seed for the random choices."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 from pathlib import Path
@@ -22,15 +21,8 @@ from paddle_ernie_m.uie.doccano import (
     read_examples,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+from .scripts import load_script
 
-
-def _synthetic():
-    path = ROOT / "examples" / "uie" / "make_synthetic_data.py"
-    spec = importlib.util.spec_from_file_location("make_synthetic_data", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 ASPECTS = [  # entity-level sentiment with the separator, and an entity with two options
@@ -46,7 +38,7 @@ ASPECTS = [  # entity-level sentiment with the separator, and an entity with two
 
 
 def _records(lang: str, count: int):
-    synthetic = _synthetic()
+    synthetic = load_script("examples/uie/make_synthetic_data.py")
     rng = random.Random(3)
     lang_table = synthetic.CH if lang == "ch" else synthetic.EN
     items = [synthetic.make_text(lang_table, rng, i)[0] for i in range(count)]
@@ -136,7 +128,7 @@ def test_malformed_records_are_rejected_with_a_message(item, message):
 
 
 def _write_export(path: Path, count: int = 50) -> Path:
-    synthetic = _synthetic()
+    synthetic = load_script("examples/uie/make_synthetic_data.py")
     rng = random.Random(1)
     path.write_text("".join(json.dumps(synthetic.make_text(synthetic.CH, rng, i)[0], ensure_ascii=False) + "\n"
                             for i in range(count)), encoding="utf-8")

@@ -2,7 +2,6 @@
 UIEM loads it and gives the same probabilities), exact resume, bad data reported by file and line."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -15,15 +14,9 @@ from converters.formats import load_paddle_state
 from paddle_ernie_m import ErnieMConfig, ErnieMTokenizer, UIEM
 from paddle_ernie_m.uie.doccano import write_jsonl
 
-ROOT = Path(__file__).resolve().parents[1]
+from .scripts import load_script
+
 TOKENIZER = Path(__file__).parent / "fixtures" / "tiny_tokenizer"
-
-
-def _finetune():
-    spec = importlib.util.spec_from_file_location("finetune", ROOT / "examples" / "uie" / "finetune.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +47,7 @@ def _args(work: Path, output: str, *extra: str):
 def test_best_checkpoint_is_a_paddlenlp_uie_checkpoint_scored_per_label(setup):
     from paddlenlp.transformers import UIEM as PaddleNLPUIEM
 
-    summary = _finetune().main(_args(setup, "run"))
+    summary = load_script("examples/uie/finetune.py").main(_args(setup, "run"))
     records = [json.loads(line) for line in (setup / "run" / "metrics.jsonl").read_text().splitlines()]
     evals = [r for r in records if r["type"] == "eval"]
     assert [r["step"] for r in evals] == [3, 6]
@@ -73,7 +66,7 @@ def test_best_checkpoint_is_a_paddlenlp_uie_checkpoint_scored_per_label(setup):
 
 
 def test_an_interrupted_run_resumes_to_the_same_weights(setup):
-    finetune = _finetune()
+    finetune = load_script("examples/uie/finetune.py")
     finetune.main(_args(setup, "full"))
     shutil.copytree(setup / "full", setup / "cut")
     shutil.rmtree(setup / "cut" / "checkpoint-6")  # as if stopped after step 3
@@ -90,7 +83,7 @@ def test_malformed_training_lines_are_named_or_skipped(setup, capsys):
     bad.write_text((setup / "train.txt").read_text(encoding="utf-8") + '{"content": "x"}\n', encoding="utf-8")
     args = ["--model", str(setup / "init"), "--train_file", str(bad), "--output_dir", str(setup / "bad-run"),
             "--max_steps", "1", "--max_length", "32", "--no-progress_bar"]
-    finetune = _finetune()
+    finetune = load_script("examples/uie/finetune.py")
     assert finetune.script.run(finetune.main, args, "finetune.py") == 1
     assert "bad.txt:33: a UIE example needs" in capsys.readouterr().err
     assert finetune.script.run(finetune.main, args + ["--skip_invalid"], "finetune.py") == 0
