@@ -13,7 +13,8 @@ import numpy as np
 
 from converters.formats import load_paddle_state
 
-from .test_training_examples import DATA, EXAMPLES, load_script, make_tiny_model
+from .scripts import load_script
+from .test_training_examples import DATA, EXAMPLES, make_tiny_model
 
 # Dumps every rank's final weights next to the run, then runs the example script unchanged.
 DRIVER = textwrap.dedent("""\
@@ -48,7 +49,7 @@ def arguments(model: Path, output: Path, batch_size: int) -> list:
 
 def test_two_processes_train_the_weights_of_one_process_with_the_same_global_batch(tmp_path):
     model = make_tiny_model(tmp_path / "model", dropout=0.0)
-    single = load_script("train_seq_cls").main(arguments(model, tmp_path / "single", batch_size=10))
+    single = load_script("examples/train_seq_cls.py").main(arguments(model, tmp_path / "single", batch_size=10))
 
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER)
