@@ -1,6 +1,6 @@
 """Run PaddleNLP 2.8.1's UIE Taskflow on Paddle 3.x, offline, for the UIE reference tests and benchmark only.
 
-Taskflow as shipped fails on Paddle 3.x in two places (REFERENCE.md): ``paddle.jit.save`` writes the program as
+Taskflow as shipped fails on Paddle 3.x in two places: ``paddle.jit.save`` writes the program as
 ``inference.json`` (PIR) where Taskflow opens ``inference.pdmodel``, and ``Config.enable_memory_optim()`` raises.
 :func:`paddle3_taskflow` patches both for as long as it is active, and turns off Taskflow's start-up statistics
 request (no network). With ``pin_span_order`` it also makes Taskflow's ``get_span`` return its spans as a list

@@ -1,9 +1,10 @@
 """InformationExtractor against PaddleNLP 2.8.1's own UIE Taskflow on the same UIE-M checkpoint.
 
-Taskflow is made to run on Paddle 3.x inside the test only (``taskflow_compat.paddle3_taskflow``: the two
-incompatibilities of REFERENCE.md, no network), and its ``get_span``, which returns a ``set`` whose iteration order
-depends on float hashes, is pinned to our order (by decreasing probability, then position); the spans themselves and
-the rest of Taskflow's decoding are untouched.
+Taskflow is made to run on Paddle 3.x inside the test only (``taskflow_compat.paddle3_taskflow``: as shipped it expects
+``inference.pdmodel`` where Paddle 3.x writes ``inference.json``, and its ``Config.enable_memory_optim()`` raises; no
+network), and its ``get_span``, which returns a ``set`` whose iteration order depends on float hashes, is pinned to our
+order (by decreasing probability, then position); the spans themselves and the rest of Taskflow's decoding are
+untouched.
 
 The checkpoints are tiny random UIE-Ms whose heads are scaled so that about one token in six passes 0.5: every prompt
 yields overlapping candidates, spans in the prompt (classification answers), spans from the prompt into the text,
