@@ -4,7 +4,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.slow
 def test_demo_command_runs_and_reports_identical_outputs_after_reload(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "paddle_ernie_m.cli", "demo", "--workdir", str(tmp_path)],

@@ -83,6 +83,7 @@ def test_export_cli_writes_program_metadata_config_and_tokenizer_and_refuses_to_
     assert "missing" in capsys.readouterr().err and not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_predict_cli_on_an_export_a_checkpoint_and_dygraph_equals_paddlenlp(checkpoint, tmp_path, capsys,
                                                                             monkeypatch):
     directory, model = checkpoint

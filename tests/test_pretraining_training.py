@@ -57,6 +57,7 @@ def _held_out_losses(model, corpus: Path):
     return {k: float(v) for k, v in logs.items()}
 
 
+@pytest.mark.slow
 def test_pretraining_script_lowers_every_objective_loss_and_logs_each(corpus, tmp_path):
     from paddle_ernie_m import ErnieMConfig, ErnieMForPreTraining
     from paddle_ernie_m.training import set_seed

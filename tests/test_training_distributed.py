@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from converters.formats import load_paddle_state
 
@@ -47,6 +48,7 @@ def arguments(model: Path, output: Path, batch_size: int) -> list:
             "--max_length", "64", "--no-progress_bar"]
 
 
+@pytest.mark.slow
 def test_two_processes_train_the_weights_of_one_process_with_the_same_global_batch(tmp_path):
     model = make_tiny_model(tmp_path / "model", dropout=0.0)
     single = load_script("examples/train_seq_cls.py").main(arguments(model, tmp_path / "single", batch_size=10))

@@ -33,6 +33,7 @@ def test_demo_model_is_a_labelled_toy_in_paddlenlp_layout():
     assert sum(p.stat().st_size for p in ASSET.iterdir()) < 8 * 2**20
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["exact", "fast"])
 def test_demo_model_reaches_its_heldout_f1(heldout, mode):
     synthetic = load_script("examples/uie/make_synthetic_data.py")

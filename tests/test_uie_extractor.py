@@ -82,6 +82,7 @@ def test_missing_files_and_other_heads_are_named(checkpoint, tmp_path):
         InformationExtractor(classifier)
 
 
+@pytest.mark.slow
 def test_a_100k_character_text_is_extracted_in_bounded_memory(checkpoint):
     extractor = InformationExtractor(checkpoint, schema=["时间"], max_seq_len=128)
     text = (TEXT * 2500)[:100_000]

@@ -138,6 +138,7 @@ def test_results_equal_taskflow_on_the_same_checkpoint(case, checkpoint, taskflo
     assert_same_results(ours, reference)
 
 
+@pytest.mark.slow
 def test_long_texts_split_and_join_like_taskflow_at_the_default_length(checkpoint, taskflow_factory, extractors):
     schema = [{"人物": ["公司"]}, "情感倾向[正向，负向]"]
     texts = [LONG_TEXT * 4, CH_TEXTS[0]]  # ~600 characters: two pieces at max_seq_len 512
