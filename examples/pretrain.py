@@ -15,7 +15,7 @@ cross-lingual sentence retrieval (``retrieval_accuracy``).
 ERNIE-M trains in two stages: CAMLM (with MLM) first, then BTMLM, whose pseudo translations need a model
 that CAMLM has already taught to translate; run this script twice as above. ``--from_scratch`` builds a
 randomly initialised model from ``--model``'s ``config.json`` instead (the synthetic corpus of
-``examples/pretrain_data``; see the README). A tokenizer directory with only ``vocab.txt`` is read
+``examples/pretrain_data``; see docs/pretraining.md). A tokenizer directory with only ``vocab.txt`` is read
 word by word (``WhitespaceTokenizer``); with ``sentencepiece.bpe.model`` it is ERNIE-M's tokenizer.
 """
 from __future__ import annotations

@@ -4,7 +4,7 @@ CPU: oneDNN on, every available core (or ``threads``), bf16 through oneDNN where
 bf16 is asked for. GPU (Paddle built with CUDA): fp32, fp16 or bf16 mixed precision. Inputs are numpy arrays or
 tokenizer output, outputs a dict of numpy arrays named like the dygraph output fields. Rows are sorted by length
 and run in buckets trimmed to their longest row, then returned in the caller's order.
-See the README.
+See docs/inference.md.
 """
 from __future__ import annotations
 

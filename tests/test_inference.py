@@ -247,7 +247,7 @@ def test_bf16_predictor_stays_within_documented_tolerance_where_the_cpu_has_it(e
     ids = shuffled_batch("seq_cls")
     bf16 = Predictor(predictor.path, device="cpu", precision="bf16")(input_ids=ids)["logits"]
     want = paddlenlp_outputs(reference, ids, attention_mask=(ids != PAD).astype("int64"))[0]
-    np.testing.assert_allclose(bf16, want, rtol=0, atol=3e-2)  # the README: bf16 tolerance
+    np.testing.assert_allclose(bf16, want, rtol=0, atol=3e-2)  # docs/inference.md: bf16 tolerance
 
 
 def test_from_model_exports_to_a_temporary_directory_and_keeps_working_after_removing_it(tmp_path):
