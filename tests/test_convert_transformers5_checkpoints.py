@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import paddle_ernie_m
 from paddle_ernie_m.cli import main
 
 from .convert_helpers import (
@@ -75,8 +76,10 @@ def test_sharded_transformers5_checkpoint_of_every_head_runs_in_paddlenlp_with_e
     assert "auto_map" not in written and "transformers_version" not in written and "dtype" not in written
     assert written["attention_mask_mode"] == "paddlenlp"  # bundled code's key, read by paddle_ernie_m
     ids, mask = batch(v4, head)
-    paddlenlp = paddlenlp_model(tmp_path / "pd", head)
-    assert_close(run_paddle(paddlenlp, head, ids, mask), run_torch(_reference(v4, head, "float32"), head, ids, mask))
+    expected = run_torch(_reference(v4, head, "float32"), head, ids, mask)
+    assert_close(run_paddle(paddlenlp_model(tmp_path / "pd", head), head, ids, mask), expected)
+    ours = getattr(paddle_ernie_m, head).from_pretrained(tmp_path / "pd")
+    assert_close(run_paddle(ours, head, ids, mask), expected)
 
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
@@ -102,8 +105,6 @@ def test_half_precision_transformers5_shards_convert_bit_for_bit_and_run_in_padd
 def test_transformers5_attention_mask_mode_reaches_paddle_ernie_m(tmp_path, capsys):
     """A bundled-code config saying ``attention_mask_mode: paddlenlp`` converts to a Paddle model whose default
     mask (no mask passed) is PaddleNLP's: [CLS] masked, padding attended."""
-    import paddle_ernie_m
-
     head = "ErnieMForTokenClassification"
     v4 = hf_checkpoint(tmp_path / "v4", head)
     v5 = _saved_by_transformers5(tmp_path / "v5", v4, "--attention-mask-mode", "paddlenlp")
