@@ -28,7 +28,8 @@ def _add_direction(subparsers, direction: str) -> None:
         p.add_argument("--paddle-format", dest="fmt", choices=("pdparams", "safetensors"), default="pdparams",
                        help="model_state.pdparams (default) or model.safetensors (Paddle layout)")
         p.add_argument("--num-choices", type=int,
-                       help="multiple choice: number of choices PaddleNLP's class reshapes to (written to config)")
+                       help="multiple choice: number of choices PaddleNLP's class reshapes to (written to config; "
+                            "default: the source config's, else 2)")
     p.add_argument("--max-shard-size", help="shard the weights above this size, e.g. 2GB (default: one file)")
     p.add_argument("--force", action="store_true", help="replace DST if it exists")
     p.add_argument("--verify", action="store_true",

@@ -40,6 +40,11 @@ DTYPES = ("float32", "float16", "bfloat16")
 _NUMPY_DTYPE_NAMES = {np.dtype(np.float32): "float32", np.dtype(np.float16): "float16",
                       np.dtype(np.uint16): "bfloat16"}
 
+#: ``num_choices`` written for a multiple-choice checkpoint that records none (transformers reads the number from
+#: the input shape). PaddleNLP's ErnieMForMultipleChoice reshapes its logits to ``[-1, num_choices]`` and inherits
+#: ``None`` from its base config, which cannot run; 2 is the default of PaddleNLP's heads that set one (Electra).
+PADDLENLP_NUM_CHOICES = 2
+
 TOKENIZER_FILES = (VOCAB_FILE, SENTENCEPIECE_MODEL_FILE)
 _HEAD_ALIASES = {alias: name for name, alias in PADDLENLP_HEAD_NAMES.items()}
 
@@ -310,7 +315,8 @@ def convert_checkpoint(
         fmt: output format: "safetensors" (default) or "bin" for torch; "pdparams" (default) or "safetensors"
             for Paddle.
         max_shard_size: shard the weights above this size (e.g. "2GB"), named as both ecosystems name shards.
-        num_choices: written into a Paddle multiple-choice config (PaddleNLP's class needs it).
+        num_choices: written into a Paddle multiple-choice config (PaddleNLP's class needs it); default: the
+            source config's, else :data:`PADDLENLP_NUM_CHOICES` (with a note).
         force: replace an existing ``dst``.
         verify: run both frameworks on the result (see :mod:`converters.verify`) before ``dst`` appears;
             a difference above ``atol`` is an error.
@@ -343,14 +349,19 @@ def convert_checkpoint(
         tensors, file = _read_source(src, source)
         shapes = {k: t.shape for k, t in tensors.items()}
         head = resolve_head(config, arch, list(tensors), source, str(src))
+        unknown_choices = head == mapping.CHOICE and target == PADDLE and (num_choices or config.num_choices) is None
+        if unknown_choices:
+            num_choices = PADDLENLP_NUM_CHOICES
         config = target_config(config, head, shapes, source, num_choices)
         out, notes = convert_tensors(tensors, config, head, source, dtype, where=str(file))
         if target == PADDLE and config.intermediate_size != 4 * config.hidden_size:
             notes.append(f"intermediate_size is {config.intermediate_size}: PaddleNLP's ErnieM always builds "
                          f"4 * hidden_size = {4 * config.hidden_size}, so only paddle_ernie_m loads this checkpoint")
-        if head == mapping.CHOICE and target == PADDLE and config.num_choices is None:
-            notes.append("PaddleNLP's ErnieMForMultipleChoice needs num_choices in config.json (pass "
-                         "--num-choices); ours reads it from the input shape")
+        if unknown_choices:
+            notes.append(f"num_choices: the checkpoint records none (transformers reads it from the input shape); "
+                         f"wrote {PADDLENLP_NUM_CHOICES}, since PaddleNLP's ErnieMForMultipleChoice reshapes its "
+                         f"logits to [-1, num_choices]: pass --num-choices N for inputs with N choices "
+                         f"(paddle_ernie_m reads the input shape)")
         total = sum(t.nbytes for t in out.values())
         out_dtype = dtype_name(next(iter(out.values())).dtype)
         written = _write(out, tmp, target, fmt, max_shard_size, total, progress)

@@ -203,7 +203,8 @@ def infer_head(names: Sequence[str], source: str) -> Optional[str]:
 
     present = {key(n) for n in names if not any(p.match(n) for p in IGNORED)}
     fits = []
-    for head in HEADS:
+    # transformers writes the heads it has no class for as its bare model, whose tensors they share
+    for head in (h for h in HEADS if source == PADDLE or h not in HF_AS_BASE):
         rows = [r for r in TENSORS if head in r.heads and (source == PADDLE or r.in_hf(head))]
         if present == {r.paddle if source == PADDLE else r.hf for r in rows}:
             fits.append(head)

@@ -63,6 +63,8 @@ _IGNORED_KEYS = frozenset(
         "_attn_implementation_autoset", "init_args", "init_class", "tensor_parallel_degree",
         "tensor_parallel_rank", "position_embedding_type", "use_flash_attention", "quantization_config",
         "fp16_opt_level", "pruned_heads", "finetuning_task", "tensor_parallel_output",
+        # names the Python files of a transformers directory (trust_remote_code): a converted directory has its own
+        "auto_map",
     }
 )
 _ALIASES = {"num_classes": "num_labels", "dropout": "classifier_dropout"}
@@ -73,7 +75,8 @@ class ErnieMConfig:
     """Hyper-parameters of an ERNIE-M model; defaults are those of ernie-m-base.
 
     ``intermediate_size`` defaults to ``4 * hidden_size`` (what PaddleNLP always builds). ``num_choices`` is
-    only kept so that PaddleNLP configs round-trip: the multiple-choice head reads it from the input shape.
+    only kept (in both dialects) so that PaddleNLP configs round-trip: the multiple-choice head reads it from the
+    input shape.
     """
 
     vocab_size: int = 250002
@@ -251,6 +254,8 @@ class ErnieMConfig:
             "label2id": self.label2id,
             "model_type": "ernie_m",
             **({"problem_type": self.problem_type} if self.problem_type else {}),
+            # PaddleNLP's multiple-choice head needs it; transformers keeps it as an unknown key
+            **({"num_choices": self.num_choices} if self.num_choices is not None else {}),
             **({"attention_mask_mode": self.attention_mask_mode} if self.attention_mask_mode != "padding" else {}),
             **self.extra,
         }
@@ -259,8 +264,6 @@ class ErnieMConfig:
         """The PaddleNLP ``config.json`` dialect."""
         data = self._common_dict()
         data["architectures"] = [PADDLENLP_HEAD_NAMES.get(a, a) for a in self.architectures]
-        if self.num_choices is not None:
-            data["num_choices"] = self.num_choices
         return dict(sorted(data.items()))
 
     def to_hf_dict(self) -> Dict[str, Any]:

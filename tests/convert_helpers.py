@@ -50,9 +50,9 @@ def write_tokenizer(directory: Path, ecosystem: str = "paddle") -> None:
         ErnieMTokenizer(sentencepiece_model_ckpt=sp, vocab_file=vocab).save_pretrained(str(directory))
 
 
-def batch(tokenizer_dir: Path, head: str):
+def batch(tokenizer_dir: Path, head: str, num_choices: int = NUM_CHOICES):
     """Ids of :data:`TEXTS` padded with [PAD] (transformers' tokenizer) and the padding keep-mask; multiple
-    choice gets ``[3, 2, seq]``."""
+    choice gets ``[6 / num_choices, num_choices, seq]``."""
     from transformers import ErnieMTokenizer
 
     tokenizer = ErnieMTokenizer.from_pretrained(str(tokenizer_dir))
@@ -60,7 +60,7 @@ def batch(tokenizer_dir: Path, head: str):
     assert (ids == SHAPE["pad_token_id"]).any() and ids.max() < SHAPE["vocab_size"]
     mask = (ids != SHAPE["pad_token_id"]).astype(np.int64)
     if head == "ErnieMForMultipleChoice":
-        ids, mask = ids.reshape(-1, NUM_CHOICES, ids.shape[1]), mask.reshape(-1, NUM_CHOICES, ids.shape[1])
+        ids, mask = ids.reshape(-1, num_choices, ids.shape[1]), mask.reshape(-1, num_choices, ids.shape[1])
     return ids, mask
 
 
@@ -71,12 +71,13 @@ def _random_values(shape, name: str, rng: np.random.Generator) -> np.ndarray:
     return rng.normal(0, 0.05, shape).astype(np.float32)
 
 
-def paddlenlp_checkpoint(directory: Path, head: str, seed: int = 0, dtype: str = "float32") -> Path:
+def paddlenlp_checkpoint(directory: Path, head: str, seed: int = 0, dtype: str = "float32",
+                         num_choices: int = NUM_CHOICES) -> Path:
     """A random PaddleNLP model of ``head`` saved with PaddleNLP's save_pretrained, plus tokenizer files."""
     import paddle
     import paddlenlp.transformers as P
 
-    config = P.ErnieMConfig(**SHAPE, intermediate_size=3072, num_labels=NUM_LABELS, num_choices=NUM_CHOICES,
+    config = P.ErnieMConfig(**SHAPE, intermediate_size=3072, num_labels=NUM_LABELS, num_choices=num_choices,
                             dropout=0.15)
     model = getattr(P, PADDLENLP_NAME[head])(config)
     rng = np.random.default_rng(seed)
@@ -123,6 +124,20 @@ def hf_checkpoint(directory: Path, head: str, seed: int = 0, safe: bool = True, 
     model.save_pretrained(str(directory), safe_serialization=safe)
     write_tokenizer(directory, "torch")
     return directory
+
+
+def paddlenlp_model(directory: Path, head: str):
+    """PaddleNLP 2.8.1's class of ``head`` loaded from a converted directory, asserting that the weights file
+    holds exactly that class's tensors (nothing missing, nothing unexpected)."""
+    import paddle
+    import paddlenlp.transformers as P
+
+    model = getattr(P, PADDLENLP_NAME[head]).from_pretrained(str(directory))
+    model.eval()
+    files = sorted(directory.glob("model_state*.pdparams"))
+    saved = {k for f in files for k in paddle.load(str(f), return_numpy=True)}
+    assert saved == set(model.state_dict())
+    return model
 
 
 def run_paddle(model, head: str, ids: np.ndarray, mask: np.ndarray) -> List[np.ndarray]:

@@ -11,10 +11,12 @@ from converters.convert import convert_checkpoint
 from .convert_helpers import (
     HEAD_NAMES,
     NUM_CHOICES,
-    PADDLENLP_NAME,
+    SHAPE,
     assert_close,
     batch,
     hf_checkpoint,
+    paddlenlp_checkpoint,
+    paddlenlp_model,
     run_paddle,
     run_torch,
 )
@@ -22,17 +24,6 @@ from .convert_helpers import (
 paddle = pytest.importorskip("paddle")
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
-
-
-def _paddlenlp(directory, head):
-    import paddlenlp.transformers as P
-
-    model = getattr(P, PADDLENLP_NAME[head]).from_pretrained(str(directory))
-    model.eval()
-    # nothing missing, nothing unexpected: the file holds exactly the tensors of PaddleNLP's class
-    saved = paddle.load(str(directory / "model_state.pdparams"), return_numpy=True)
-    assert set(saved) == set(model.state_dict())
-    return model
 
 
 @pytest.mark.parametrize("safe", [True, False], ids=["safetensors", "bin"])
@@ -50,7 +41,7 @@ def test_transformers_checkpoint_converts_to_paddle_with_equal_outputs(tmp_path,
     expected = run_torch(reference, head, ids, mask)
     ours = getattr(paddle_ernie_m, head).from_pretrained(tmp_path / "dst")
     assert_close(run_paddle(ours, head, ids, mask), expected)
-    assert_close(run_paddle(_paddlenlp(tmp_path / "dst", head), head, ids, mask), expected)
+    assert_close(run_paddle(paddlenlp_model(tmp_path / "dst", head), head, ids, mask), expected)
 
 
 @pytest.mark.parametrize("head", ["ErnieMForTokenClassification", "ErnieMForQuestionAnswering"])
@@ -90,12 +81,67 @@ def test_config_is_translated_for_paddlenlp(tmp_path):
     assert config.classifier_dropout == 0.15 and config.hidden_size == 48
 
 
-def test_multiple_choice_config_gets_num_choices_for_paddlenlp(tmp_path):
-    src = hf_checkpoint(tmp_path / "src", "ErnieMForMultipleChoice")
-    summary = convert_checkpoint(src, tmp_path / "no_choices", "torch2paddle")
-    assert any("num_choices" in note for note in summary.notes)
-    convert_checkpoint(src, tmp_path / "dst", "torch2paddle", num_choices=4)
-    assert json.loads((tmp_path / "dst" / "config.json").read_text())["num_choices"] == 4
+def test_transformers_multiple_choice_model_runs_in_paddlenlp_with_two_choices_unless_told(tmp_path):
+    head = "ErnieMForMultipleChoice"
+    src = hf_checkpoint(tmp_path / "src", head)
+    assert "num_choices" not in json.loads((src / "config.json").read_text())  # transformers records none
+    reference = transformers.ErnieMForMultipleChoice.from_pretrained(str(src)).eval()
+    summary = convert_checkpoint(src, tmp_path / "default", "torch2paddle")
+    assert [n for n in summary.notes if n.startswith("num_choices: the checkpoint records none")]
+    assert json.loads((tmp_path / "default" / "config.json").read_text())["num_choices"] == 2
+    ids, mask = batch(src, head, num_choices=2)
+    assert_close(run_paddle(paddlenlp_model(tmp_path / "default", head), head, ids, mask),
+                 run_torch(reference, head, ids, mask))
+
+    summary = convert_checkpoint(src, tmp_path / "three", "torch2paddle", num_choices=3)  # --num-choices wins
+    assert not [n for n in summary.notes if n.startswith("num_choices")]
+    ids, mask = batch(src, head, num_choices=3)
+    out = run_paddle(paddlenlp_model(tmp_path / "three", head), head, ids, mask)
+    assert out[0].shape == (2, 3)
+    assert_close(out, run_torch(reference, head, ids, mask))
+
+
+def test_multiple_choice_keeps_num_choices_from_paddle_to_torch_and_back(tmp_path):
+    import paddlenlp.transformers as P
+
+    head = "ErnieMForMultipleChoice"
+    src = paddlenlp_checkpoint(tmp_path / "src", head, num_choices=3)
+    convert_checkpoint(src, tmp_path / "hf", "paddle2torch")
+    assert json.loads((tmp_path / "hf" / "config.json").read_text())["num_choices"] == 3
+    transformers.ErnieMForMultipleChoice.from_pretrained(str(tmp_path / "hf"))  # transformers accepts the key
+    summary = convert_checkpoint(tmp_path / "hf", tmp_path / "back", "torch2paddle")
+    assert not [n for n in summary.notes if n.startswith("num_choices")]
+    assert json.loads((tmp_path / "back" / "config.json").read_text())["num_choices"] == 3
+    ids, mask = batch(tmp_path / "hf", head, num_choices=3)
+    original = P.ErnieMForMultipleChoice.from_pretrained(str(src)).eval()
+    out = run_paddle(paddlenlp_model(tmp_path / "back", head), head, ids, mask)
+    assert out[0].shape == (2, 3)
+    assert_close(out, run_paddle(original, head, ids, mask), atol=0)
+
+
+def test_bare_transformers_encoder_without_architectures_converts_as_the_base_model(tmp_path):
+    head = "ErnieMModel"
+    src = hf_checkpoint(tmp_path / "src", head)
+    data = json.loads((src / "config.json").read_text())
+    assert data.pop("architectures") == [head]
+    (src / "config.json").write_text(json.dumps(data))
+    summary = convert_checkpoint(src, tmp_path / "dst", "torch2paddle")  # no --arch
+    assert summary.head == head
+    assert json.loads((tmp_path / "dst" / "config.json").read_text())["architectures"] == [head]
+    reference = transformers.ErnieMModel.from_pretrained(str(src)).eval()
+    ids, mask = batch(src, head)
+    assert_close(run_paddle(paddlenlp_model(tmp_path / "dst", head), head, ids, mask),
+                 run_torch(reference, head, ids, mask))
+
+
+def test_head_inference_tells_the_pretraining_model_from_the_base_model_on_the_paddle_side():
+    import paddle_ernie_m
+    from converters.mapping import PADDLE, infer_head
+    from paddle_ernie_m.configuration import ErnieMConfig
+
+    config = ErnieMConfig(**SHAPE)
+    for head in ("ErnieMModel", "ErnieMForPreTraining"):
+        assert infer_head(list(getattr(paddle_ernie_m, head)(config).state_dict()), PADDLE) == head
 
 
 def test_tokenizer_loads_in_paddlenlp_with_the_same_ids(tmp_path):
