@@ -40,6 +40,7 @@ from converters.remote_code.tokenization_ernie_m_core import (  # noqa: F401 (co
     MASK_TOKEN,
     MODEL_INPUT_NAMES,
     MODEL_MAX_LENGTH,
+    NO_LIMIT,
     PAD_TOKEN,
     SENTENCEPIECE_MODEL_FILE,
     SEP_TOKEN,
@@ -53,14 +54,15 @@ from converters.remote_code.tokenization_ernie_m_core import (  # noqa: F401 (co
     check_compat,
     check_text,
 )
+from converters.remote_code.tokenization_ernie_m_core import read_vocab as _read_vocab  # noqa: F401 (collator)
 
 from .files import write_atomic
 
-#: ``model_max_length`` values at or above this are the ecosystems' "no limit" placeholders (1e30).
-_NO_LIMIT = 10**29
 _TRUNCATION = ("longest_first", "only_first", "only_second")
 _PADDING = ("longest", "max_length")
 
+
+# --------------------------------------------------------------------------------------------- the output
 class BatchEncoding(dict):
     """The tokenizer's output: a dict (``input_ids``, ``attention_mask``, ...) whose keys are also attributes."""
 
@@ -518,7 +520,7 @@ def read_tokenizer_config(directory: Union[str, os.PathLike]) -> Dict[str, Any]:
                 limit = int(limit)
             if not isinstance(limit, int) or isinstance(limit, bool) or limit < 4:
                 raise ValueError(f"{path}: model_max_length must be an integer >= 4, got {limit!r}")
-            if limit < _NO_LIMIT:
+            if limit < NO_LIMIT:
                 settings["model_max_length"] = limit
         if "model_input_names" in data:
             _check_model_input_names(data["model_input_names"], f"{path}: model_input_names")

@@ -171,6 +171,20 @@ def test_compat_transformers_equals_transformers_4(bundled_class, converted, tra
                 transformers_tokenizer.batch_decode(ids, skip_special_tokens=skip)
 
 
+def test_left_padding_multiples_and_strides_are_transformers_own(bundled_class, transformers_tokenizer):
+    ours = bundled_class(str(FIXTURE / "vocab.txt"), str(FIXTURE / "sentencepiece.bpe.model"), compat="transformers")
+    kwargs = dict(padding=True, padding_side="left", pad_to_multiple_of=8, return_attention_mask=True)
+    got = ours(CORPUS, return_offsets_mapping=True, **kwargs)
+    assert dict(got, offset_mapping=None) == dict(transformers_tokenizer(CORPUS, **kwargs), offset_mapping=None)
+    assert len(got["input_ids"][0]) % 8 == 0
+    plain = OurTokenizer.from_pretrained(FIXTURE, compat="transformers")(CORPUS, return_offsets_mapping=True)
+    for row, expected in zip(got["offset_mapping"], plain["offset_mapping"]):
+        assert row == [(0, 0)] * (len(row) - len(expected)) + expected
+    window = dict(max_length=16, truncation="only_first", stride=4, return_overflowing_tokens=True)
+    for text in CORPUS[:40]:
+        assert dict(ours(text, **window)) == dict(transformers_tokenizer(text, **window)), text
+
+
 def test_decode_equals_paddlenlp(bundled_class, paddlenlp_tokenizer):
     ours = bundled_class(str(FIXTURE / "vocab.txt"), str(FIXTURE / "sentencepiece.bpe.model"))
     ids = paddlenlp_tokenizer(CORPUS)["input_ids"]

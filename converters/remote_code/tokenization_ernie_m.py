@@ -23,14 +23,13 @@ from .tokenization_ernie_m_core import (
     DEFAULT_COMPAT,
     MODEL_INPUT_NAMES,
     MODEL_MAX_LENGTH,
+    NO_LIMIT,
     SENTENCEPIECE_MODEL_FILE,
     SPECIAL_TOKENS,
     VOCAB_FILE,
     TokenizerEngine,
 )
 
-#: ``model_max_length`` values at or above this are the ecosystems' "no limit" placeholders (1e30).
-_NO_LIMIT = 10**29
 #: transformers 5 encodes batches in ``_encode_plus``; transformers 4 has ``_batch_encode_plus`` for them.
 _BATCHES_IN_ENCODE_PLUS = not hasattr(PreTrainedTokenizer, "_batch_encode_plus")
 
@@ -61,7 +60,7 @@ class ErnieMTokenizer(PreTrainedTokenizer):
             if str(given) != token:
                 raise ValueError(f"{role} is {str(given)!r}; ERNIE-M uses {token!r}")
         limit = kwargs.get("model_max_length")
-        if limit is None or limit >= _NO_LIMIT:
+        if limit is None or limit >= NO_LIMIT:
             kwargs["model_max_length"] = MODEL_MAX_LENGTH
         if clean_up_tokenization_spaces is None:
             clean_up_tokenization_spaces = compat == "paddlenlp"

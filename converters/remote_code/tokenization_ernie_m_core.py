@@ -68,6 +68,9 @@ DEFAULT_COMPAT = "paddlenlp"
 #: Longest input the published models accept: 514 positions minus the offset 2 of the first position
 #: (``paddle_ernie_m.configuration`` states both; a test checks that they give this number).
 MODEL_MAX_LENGTH = 512
+#: ``model_max_length`` values at or above this are the ecosystems' "no limit" placeholders (1e30): read as
+#: :data:`MODEL_MAX_LENGTH`.
+NO_LIMIT = 10**29
 
 SPIECE_UNDERLINE = "\u2581"
 _SPLIT_PUNCT = frozenset(",;:.?!~，；：。？！《》【】")
