@@ -1,4 +1,4 @@
-"""ERNIE-M tokenizer for transformers 4.x and 5.x (``AutoTokenizer.from_pretrained(directory, trust_remote_code=True)``).
+"""ERNIE-M tokenizer for transformers 4 and 5 (``AutoTokenizer.from_pretrained(dir, trust_remote_code=True)``).
 
 transformers 5 no longer has ErnieM, and transformers 4's ``ErnieMTokenizer`` tokenizes differently from PaddleNLP
 (it keeps some stand-alone ``▁`` pieces that PaddleNLP drops). This slow tokenizer applies the rules of
