@@ -18,6 +18,7 @@ import numpy as np
 
 from paddle_ernie_m.configuration import PADDLENLP_HEAD_NAMES, POSITION_OFFSET, ErnieMConfig
 from paddle_ernie_m.tokenizer import (
+    MODEL_INPUT_NAMES,
     SENTENCEPIECE_MODEL_FILE,
     TOKENIZER_CONFIG_FILE,
     VOCAB_FILE,
@@ -218,7 +219,8 @@ def copy_tokenizer(src: Path, dst: Path, source: str, config: ErnieMConfig) -> L
 
     The config keeps the source's settings and records ``compat``, the tokenization the model was trained with:
     the source ecosystem's unless the source says otherwise (the two disagree on stand-alone "▁" pieces, and
-    paddle_ernie_m's tokenizer reproduces either). ``model_max_length`` defaults to the position table's size.
+    paddle_ernie_m's tokenizer reproduces either). ``model_max_length`` defaults to the position table's size,
+    ``model_input_names`` to ``["input_ids"]`` (no attention mask unless asked for, as in both ecosystems).
     """
     copied = [name for name in TOKENIZER_FILES if (src / name).is_file()]
     config_file = src / TOKENIZER_CONFIG_FILE
@@ -232,7 +234,8 @@ def copy_tokenizer(src: Path, dst: Path, source: str, config: ErnieMConfig) -> L
         settings["model_max_length"] = config.max_position_embeddings - POSITION_OFFSET
     for name in copied:
         shutil.copyfile(src / name, dst / name)
-    written = write_tokenizer_config(dst, **settings, force=True)
+    names = stated.get("model_input_names", MODEL_INPUT_NAMES)  # validated by read_tokenizer_config
+    written = write_tokenizer_config(dst, **settings, model_input_names=names, force=True)
     return copied + [p.name for p in written]
 
 

@@ -1,0 +1,620 @@
+"""ERNIE-M tokenization engine: the rules both bundled tokenizers share (no framework, no project import).
+
+ERNIE-M tokenizes with a SentencePiece BPE model (``sentencepiece.bpe.model``) and looks the resulting tokens up in
+``vocab.txt`` (one token a line, the line number is the id; unknown tokens get ``[UNK]``). Between the two steps
+every piece is re-split: each CJK ideograph (U+4E00-U+9FFF) and each of ``,;:.?!~，；：。？！《》【】`` becomes a
+token of its own, digits are split from non-digits, and the ``▁`` word-boundary mark is dropped where it stands
+alone. That last rule is where the two published implementations disagree (``compat``):
+
+* ``"paddlenlp"`` (default): every stand-alone ``▁`` piece is dropped, as PaddleNLP 2.8.1 does. The released
+  ERNIE-M and UIE-M checkpoints were trained this way.
+* ``"transformers"``: a stand-alone ``▁`` is kept when it is not the first piece and the next piece does not start
+  with ``▁``, as transformers 4.57's ``ErnieMTokenizer`` does (``x ★`` becomes ``▁x ▁ ★`` instead of ``▁x ★``).
+
+Special tokens typed in the text (``[MASK]`` ...) are kept whole in both modes, and the whitespace around them is
+stripped.
+
+Offsets follow PaddleNLP: every text character is normalized on its own (full-width ASCII U+FF01-U+FF5D to ASCII,
+anything else NFKC), whitespace is dropped, and each token (without its ``▁``) is searched for from the end of the
+previous one. Where that search fails (PaddleNLP raises ``ValueError`` there: decomposed accents or Hangul jamo that
+SentencePiece composes, ``Σ`` lower-cased differently, ...), the offsets of the whole text come from SentencePiece's
+own normalization alignment instead. A token then maps to the shortest span of original characters that normalizes
+to it (a ligature such as ``ﬁ`` that SentencePiece splits into ``f`` and ``i`` gives both tokens the same
+one-character span). A stand-alone ``▁`` kept in transformers mode covers the whitespace before the next token.
+
+:class:`TokenizerEngine` applies these rules; ``paddle_ernie_m.tokenizer.ErnieMTokenizer`` (Paddle and numpy
+outputs) and the transformers tokenizer of ``tokenization_ernie_m.py`` (copied next to converted weights, with this
+file) wrap it. This module imports only the standard library, numpy and sentencepiece.
+"""
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from itertools import chain
+from operator import attrgetter
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import sentencepiece as spm
+
+# ------------------------------------------------------------------------------------------------ constants
+CLS_TOKEN = "[CLS]"
+PAD_TOKEN = "[PAD]"
+SEP_TOKEN = "[SEP]"
+UNK_TOKEN = "[UNK]"
+MASK_TOKEN = "[MASK]"
+#: Role -> token, in the names both ecosystems use in ``special_tokens_map.json`` and ``tokenizer_config.json``.
+SPECIAL_TOKENS = {
+    "cls_token": CLS_TOKEN,
+    "pad_token": PAD_TOKEN,
+    "sep_token": SEP_TOKEN,
+    "unk_token": UNK_TOKEN,
+    "mask_token": MASK_TOKEN,
+}
+
+VOCAB_FILE = "vocab.txt"
+SENTENCEPIECE_MODEL_FILE = "sentencepiece.bpe.model"
+TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
+SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
+
+#: What a tokenizer returns by default, in both reference libraries: no attention mask, so that PaddleNLP's
+#: default mask applies (``model_input_names`` in ``tokenizer_config.json`` says otherwise).
+MODEL_INPUT_NAMES = ("input_ids",)
+
+COMPAT_MODES = ("paddlenlp", "transformers")
+DEFAULT_COMPAT = "paddlenlp"
+
+#: Longest input the published models accept: 514 positions minus the offset 2 of the first position
+#: (``paddle_ernie_m.configuration`` states both; a test checks that they give this number).
+MODEL_MAX_LENGTH = 512
+#: ``model_max_length`` values at or above this are the ecosystems' "no limit" placeholders (1e30): read as
+#: :data:`MODEL_MAX_LENGTH`.
+NO_LIMIT = 10**29
+
+SPIECE_UNDERLINE = "\u2581"
+_SPLIT_PUNCT = frozenset(",;:.?!~，；：。？！《》【】")
+_CJK_RE = re.compile("[\u4e00-\u9fff]")
+_SPECIAL_RE = re.compile("|".join(re.escape(t) for t in sorted(SPECIAL_TOKENS.values(), key=len, reverse=True)))
+_CACHE_LIMIT = 1 << 20
+#: ``decode(clean_up_tokenization_spaces=True)`` replacements (both reference libraries use these).
+_CLEAN_UP = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
+             (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))
+
+
+def check_compat(compat: Any) -> str:
+    """``compat`` itself, or ``ValueError`` naming the known modes."""
+    if compat not in COMPAT_MODES:
+        raise ValueError(f"compat must be one of {', '.join(map(repr, COMPAT_MODES))}, got {compat!r}")
+    return compat
+
+
+# ----------------------------------------------------------------------------------------- character rules
+def _is_split_char(char: str) -> bool:
+    """CJK ideographs and the punctuation PaddleNLP turns into single tokens."""
+    return "\u4e00" <= char <= "\u9fff" or char in _SPLIT_PUNCT
+
+
+def _is_whitespace(char: str) -> bool:
+    """PaddleNLP's whitespace test, applied to a character's normalized form."""
+    return char in (" ", "\t", "\n", "\r") or (len(char) == 1 and unicodedata.category(char) == "Zs")
+
+
+def _search_form(code: int) -> str:
+    """How PaddleNLP's offset search sees one character: full-width ASCII (not ``～``) halved, else NFKC;
+    empty when that form is whitespace."""
+    char = chr(code)
+    form = chr(code - 0xFEE0) if 0xFF01 <= code <= 0xFF5D else unicodedata.normalize("NFKC", char)
+    return "" if _is_whitespace(form) else form
+
+
+def _search_length(code: int) -> str:
+    """The length of ``_search_form(code)``, as a character (for a ``str.translate`` table)."""
+    return chr(len(_search_form(code)))
+
+
+def _split_piece(piece: str) -> Tuple[Tuple[int, int], ...]:
+    """Spans of the tokens a SentencePiece piece is split into (see the module docstring)."""
+    spans: List[Tuple[int, int]] = []
+    last = 0
+    for i, char in enumerate(piece):
+        if char == SPIECE_UNDERLINE:
+            continue
+        if _is_split_char(char):
+            if i > last and piece[last:i] != SPIECE_UNDERLINE:
+                spans.append((last, i))
+            spans.append((i, i + 1))
+            last = i + 1
+        elif i > 0 and char.isdigit() != piece[i - 1].isdigit():
+            if i > last and piece[last:i] != SPIECE_UNDERLINE:
+                spans.append((last, i))
+            last = i
+    if len(piece) > last:
+        spans.append((last, len(piece)))
+    return tuple(spans)
+
+
+def _lower(text: str) -> str:
+    """Lower-case character by character, as both reference tokenizers do (no final-sigma rule)."""
+    return "".join(c.lower() for c in text) if "\u03a3" in text else text.lower()
+
+
+class _CharTable(dict):
+    """``str.translate`` table filled on first use of each character."""
+
+    def __init__(self, rule):
+        super().__init__()
+        self._rule = rule
+
+    def __missing__(self, code: int) -> str:
+        value = self[code] = self._rule(code)
+        return value
+
+
+
+class _Piece:
+    """What one SentencePiece piece becomes: its tokens, their ids, their text without the leading ``▁`` (what the
+    offset search looks for) and their spans inside the piece."""
+
+    __slots__ = ("tokens", "ids", "search", "spans")
+
+    def __init__(self, piece: str, vocab: Dict[str, int], unk_id: int):
+        body = piece[1:] if piece[:1] == SPIECE_UNDERLINE else piece
+        if body.isalpha() and not _CJK_RE.search(body):  # letters only: nothing to split (most pieces)
+            self.spans, self.tokens, self.search = ((0, len(piece)),), (piece,), (body,)
+        else:
+            self.spans = () if piece == SPIECE_UNDERLINE else _split_piece(piece)
+            self.tokens = tuple([piece[s:e] for s, e in self.spans])
+            self.search = tuple([t[1:] if t[:1] == SPIECE_UNDERLINE else t for t in self.tokens])
+        self.ids = tuple([vocab.get(t, unk_id) for t in self.tokens])
+
+
+class _PieceCache(dict):
+    """piece -> :class:`_Piece`, filled on first use (and emptied when it grows past ``_CACHE_LIMIT``)."""
+
+    def __init__(self, vocab: Dict[str, int], unk_id: int):
+        super().__init__()
+        self._vocab, self._unk_id = vocab, unk_id
+
+    def __missing__(self, piece: str) -> _Piece:
+        if len(self) >= _CACHE_LIMIT:
+            self.clear()
+        entry = self[piece] = _Piece(piece, self._vocab, self._unk_id)
+        return entry
+
+
+_IDS, _TOKENS, _SEARCH = attrgetter("ids"), attrgetter("tokens"), attrgetter("search")
+
+
+# ------------------------------------------------------------------------------------------ the engine
+class TokenizerEngine:
+    """Tokens, ids and character offsets of texts under one ``compat`` mode (see the module docstring).
+
+    Args:
+        vocab_file: one token a line; the line number is the id. Must hold the five special tokens and every
+            piece of the SentencePiece model.
+        sentencepiece_model_file: the SentencePiece BPE model.
+        do_lower_case: lower-case the text (special tokens excepted) before tokenizing.
+        compat: ``"paddlenlp"`` (default) or ``"transformers"``: which implementation's tokens to reproduce.
+    """
+
+    def __init__(self, vocab_file: Union[str, os.PathLike], sentencepiece_model_file: Union[str, os.PathLike],
+                 do_lower_case: bool = False, compat: str = DEFAULT_COMPAT) -> None:
+        check_compat(compat)
+        if not isinstance(do_lower_case, bool):
+            raise ValueError(f"do_lower_case must be a bool, got {do_lower_case!r}")
+        self.compat = compat
+        self.do_lower_case = do_lower_case
+        self.vocab_file = os.fspath(vocab_file)
+        self.sentencepiece_model_file = os.fspath(sentencepiece_model_file)
+
+        self.tokens = read_vocab(self.vocab_file)
+        self.vocab = {token: i for i, token in enumerate(self.tokens)}
+        self.sp_model_proto = read_bytes(self.sentencepiece_model_file)
+        self._load_sp()
+        self._check_files_match()
+
+        self.unk_token_id = self.vocab[UNK_TOKEN]
+        self.cls_token_id = self.vocab[CLS_TOKEN]
+        self.sep_token_id = self.vocab[SEP_TOKEN]
+        self.pad_token_id = self.vocab[PAD_TOKEN]
+        self.mask_token_id = self.vocab[MASK_TOKEN]
+        #: id -> token of the five special tokens
+        self.special_ids = {self.vocab[t]: t for t in SPECIAL_TOKENS.values()}
+        self._underline_id = self.vocab.get(SPIECE_UNDERLINE, self.unk_token_id)
+        self._init_caches()
+
+    def _init_caches(self) -> None:
+        self._pieces = _PieceCache(self.vocab, self.unk_token_id)
+        self._search_table = _CharTable(_search_form)
+        self._length_table = _CharTable(_search_length)
+        self._vanishes: Dict[str, bool] = {}
+
+    def _load_sp(self) -> None:
+        self._sp = spm.SentencePieceProcessor()
+        try:
+            self._sp.LoadFromSerializedProto(self.sp_model_proto)
+        except (RuntimeError, OSError) as exc:
+            raise ValueError(f"{self.sentencepiece_model_file}: not a SentencePiece model ({exc})") from None
+
+    def _check_files_match(self) -> None:
+        missing_special = [t for t in SPECIAL_TOKENS.values() if t not in self.vocab]
+        if missing_special:
+            raise ValueError(f"{self.vocab_file}: special tokens {', '.join(missing_special)} are missing")
+        sp = self._sp
+        missing = [
+            sp.id_to_piece(i)
+            for i in range(sp.get_piece_size())
+            if not (sp.is_control(i) or sp.is_unknown(i) or sp.is_unused(i)) and sp.id_to_piece(i) not in self.vocab
+        ]
+        if missing:
+            examples = ", ".join(repr(p) for p in missing[:5])
+            raise ValueError(
+                f"{self.vocab_file} does not match {self.sentencepiece_model_file}: {len(missing)} of "
+                f"{sp.get_piece_size()} SentencePiece pieces are not in the vocabulary (e.g. {examples})"
+            )
+
+    def __getstate__(self) -> Dict[str, Any]:
+        caches = ("_sp", "_pieces", "_search_table", "_length_table", "_vanishes")
+        return {k: v for k, v in self.__dict__.items() if k not in caches}
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._load_sp()
+        self._init_caches()
+
+    # ------------------------------------------------------------------------------------ vocabulary
+    def token(self, index: int) -> str:
+        """The token of an id; ``ValueError`` outside the vocabulary."""
+        if not 0 <= index < len(self.tokens):
+            raise ValueError(f"token id {index} is outside the vocabulary (0..{len(self.tokens) - 1})")
+        return self.tokens[index]
+
+    def token_id(self, token: str) -> int:
+        """The id of a token; ``[UNK]``'s id for an unknown one."""
+        return self.vocab.get(token, self.unk_token_id)
+
+    def tokens_to_text(self, tokens: Sequence[str], clean_up_tokenization_spaces: Optional[bool] = None) -> str:
+        """Text of tokens: ``▁`` becomes a space, the ends are stripped. The clean-up of spaces before punctuation
+        defaults to PaddleNLP's ``True`` or to transformers' ``False`` according to ``compat``."""
+        text = "".join(tokens).replace(SPIECE_UNDERLINE, " ").strip()
+        if clean_up_tokenization_spaces is None:
+            clean_up_tokenization_spaces = self.compat == "paddlenlp"
+        if clean_up_tokenization_spaces:
+            for before, after in _CLEAN_UP:
+                text = text.replace(before, after)
+        return text
+
+    # ------------------------------------------------------------------------------------ special tokens
+    def build_inputs_with_special_tokens(self, token_ids_0: List[int],
+                                         token_ids_1: Optional[List[int]] = None) -> List[int]:
+        """``[CLS] A [SEP]`` or ``[CLS] A [SEP] [SEP] B [SEP]``."""
+        cls, sep = self.cls_token_id, self.sep_token_id
+        if token_ids_1 is None:
+            return [cls, *token_ids_0, sep]
+        return [cls, *token_ids_0, sep, sep, *token_ids_1, sep]
+
+    def get_special_tokens_mask(self, token_ids_0: List[int], token_ids_1: Optional[List[int]] = None,
+                                already_has_special_tokens: bool = False) -> List[int]:
+        """1 where ``build_inputs_with_special_tokens`` puts a special token (or, for a sequence that already has
+        them, where ``[CLS]`` or ``[SEP]`` stands), else 0."""
+        if already_has_special_tokens:
+            if token_ids_1 is not None:
+                raise ValueError("token_ids_1 must be None when already_has_special_tokens is True")
+            marks = (self.cls_token_id, self.sep_token_id)
+            return [1 if i in marks else 0 for i in token_ids_0]
+        if token_ids_1 is None:
+            return [1] + [0] * len(token_ids_0) + [1]
+        return [1] + [0] * len(token_ids_0) + [1, 1] + [0] * len(token_ids_1) + [1]
+
+    def create_token_type_ids_from_sequences(self, token_ids_0: List[int],
+                                             token_ids_1: Optional[List[int]] = None) -> List[int]:
+        """Token types as both reference tokenizers compute them (ERNIE-M itself has no token type embedding):
+        0 up to the first ``[SEP]``, then 1."""
+        if token_ids_1 is None:
+            return [0] * (len(token_ids_0) + 2)
+        return [0] * (len(token_ids_0) + 1) + [1] * (len(token_ids_1) + 3)
+
+    # ------------------------------------------------------------------------------------ tokenizing
+    def tokenize(self, text: str) -> List[str]:
+        """Tokens of a text, without the special tokens that encoding adds."""
+        check_text(text, "text")
+        return self.encode_texts([text], with_tokens=True)[0][1]
+
+    def get_offset_mapping(self, text: str) -> List[Tuple[int, int]]:
+        """``(start, end)`` character offsets in ``text`` of each token of ``tokenize(text)``."""
+        check_text(text, "text")
+        return self.encode_texts([text], with_offsets=True)[0][2]
+
+    def _segments(self, text: str) -> List[Tuple[int, int, Optional[str]]]:
+        """``(start, end, special)`` parts of a text: special tokens typed in it, and the text around them with
+        its surrounding whitespace stripped (``special`` None)."""
+        if "[" not in text or not _SPECIAL_RE.search(text):
+            return [(0, len(text), None)]
+        parts: List[Tuple[int, int, Optional[str]]] = []
+        position = 0
+        for match in _SPECIAL_RE.finditer(text):
+            parts.append((position, match.start(), None))
+            parts.append((match.start(), match.end(), match.group()))
+            position = match.end()
+        parts.append((position, len(text), None))
+        segments = []
+        for k, (start, end, special) in enumerate(parts):
+            if special is None:
+                if k > 0:  # right of a special token
+                    start = end - len(text[start:end].lstrip())
+                if k + 1 < len(parts):  # left of a special token
+                    end = start + len(text[start:end].rstrip())
+                if end <= start:
+                    continue
+            segments.append((start, end, special))
+        return segments
+
+    def encode_texts(self, texts: Sequence[str], with_tokens: bool = False, with_offsets: bool = False,
+                      name_of: Callable[[int], str] = lambda k: "text",
+                      ) -> List[Tuple[List[int], Optional[List[str]], Optional[List[Tuple[int, int]]]]]:
+        """``(ids, tokens, offsets)`` of each text (tokens and offsets None unless asked for); ``name_of(k)``
+        names text ``k`` in errors."""
+        segmented = [self._segments(t) for t in texts]
+        inputs = []
+        for text, segments in zip(texts, segmented):
+            for start, end, special in segments:
+                if special is None:
+                    part = text[start:end] if end - start < len(text) else text
+                    inputs.append(_lower(part) if self.do_lower_case else part)
+        try:
+            pieces = self._sp.encode(inputs, out_type=str, num_threads=1) if inputs else []
+        except (TypeError, UnicodeError):  # SentencePiece cannot take lone surrogates
+            for k, text in enumerate(texts):
+                _check_surrogates(text, name_of(k))
+            raise
+        hf = self.compat == "transformers"
+        lookup = self._pieces.__getitem__
+        results = []
+        searches, all_pieces = [], []
+        next_input = 0
+        plain = not (with_tokens or with_offsets)
+        for text, segments in zip(texts, segmented):
+            if plain and len(segments) == 1 and segments[0][2] is None:  # ids of one plain segment (most calls)
+                segment_pieces = pieces[next_input]
+                next_input += 1
+                if not (hf and SPIECE_UNDERLINE in segment_pieces):
+                    results.append((list(chain.from_iterable(map(_IDS, map(lookup, segment_pieces)))), None, None))
+                    continue
+                next_input -= 1
+            ids: List[int] = []
+            tokens: Optional[List[str]] = [] if with_tokens else None
+            search: Optional[List[str]] = [] if with_offsets else None
+            text_pieces = []
+            for _, _, special in segments:
+                if special is not None:
+                    ids.append(self.vocab[special])
+                    if tokens is not None:
+                        tokens.append(special)
+                    if search is not None:
+                        search.append(special)
+                    text_pieces.append(None)
+                    continue
+                segment_pieces = pieces[next_input]
+                next_input += 1
+                text_pieces.append(segment_pieces)
+                entries = list(map(lookup, segment_pieces))
+                if hf and SPIECE_UNDERLINE in segment_pieces:
+                    self._keep_underlines(segment_pieces, entries, ids, tokens, search)
+                    continue
+                ids.extend(chain.from_iterable(map(_IDS, entries)))
+                if tokens is not None:
+                    tokens.extend(chain.from_iterable(map(_TOKENS, entries)))
+                if search is not None:
+                    search.extend(chain.from_iterable(map(_SEARCH, entries)))
+            results.append((ids, tokens, None))
+            searches.append(search)
+            all_pieces.append(text_pieces)
+        if with_offsets:
+            found = self._search_offsets(texts, searches)
+            for k, offsets in enumerate(found):
+                if offsets is None:
+                    offsets = self._aligned_offsets(texts[k], segmented[k], all_pieces[k])
+                if hf and "" in searches[k]:
+                    _place_underlines(searches[k], offsets)
+                results[k] = (results[k][0], results[k][1], offsets)
+        return results
+
+    def _keep_underlines(self, pieces: List[str], entries: List[_Piece], ids: List[int],
+                         tokens: Optional[List[str]], search: Optional[List[str]]) -> None:
+        """Append a segment's tokens, keeping each stand-alone ``▁`` that transformers keeps."""
+        last = len(pieces) - 1
+        for k, (piece, entry) in enumerate(zip(pieces, entries)):
+            if piece == SPIECE_UNDERLINE:
+                if 0 < k < last and not pieces[k + 1].startswith(SPIECE_UNDERLINE):
+                    ids.append(self._underline_id)
+                    if tokens is not None:
+                        tokens.append(SPIECE_UNDERLINE)
+                    if search is not None:
+                        search.append("")
+                continue
+            ids.extend(entry.ids)
+            if tokens is not None:
+                tokens.extend(entry.tokens)
+            if search is not None:
+                search.extend(entry.search)
+
+    # ------------------------------------------------------------------------------------ offsets
+    def _search_offsets(self, texts: Sequence[str], searches: List[List[str]]
+                        ) -> List[Optional[List[Tuple[int, int]]]]:
+        """PaddleNLP's offsets of each text, None where PaddleNLP fails to find a token.
+
+        ``searches`` holds each text's tokens without their leading ``▁`` (empty for a stand-alone ``▁`` kept in
+        transformers mode, placed later by ``_place_underlines``). PaddleNLP normalizes each character on its own,
+        drops whitespace, and looks for each token from the end of the previous one. Where the tokens tile the
+        normalized text exactly (almost always), every search finds its token right there: those texts are done
+        together with a few array operations; the others run the search.
+        """
+        if self.do_lower_case:  # the lower-cased text may change length: one text at a time
+            return [self._search_one(text, search) for text, search in zip(texts, searches)]
+        whole = "".join(texts)
+        normalized = whole.translate(self._search_table)
+        lengths = np.frombuffer(whole.translate(self._length_table).encode("latin-1"), dtype=np.uint8)
+        char_of = np.repeat(np.arange(len(whole), dtype=np.int64), lengths)
+        text_starts = np.cumsum([0] + [len(t) for t in texts])
+        norm_starts = np.concatenate(([0], np.cumsum(lengths, dtype=np.int64)))[text_starts].tolist()
+        text_starts = text_starts.tolist()
+        results: List[Optional[List[Tuple[int, int]]]] = [None] * len(texts)
+        tiled, token_lengths, shifts, counts = [], [], [], []
+        consumed = 0
+        for k, search in enumerate(searches):
+            if not search:
+                results[k] = []
+            elif "".join(search) == normalized[norm_starts[k]:norm_starts[k + 1]]:
+                tiled.append(k)
+                token_lengths.extend(map(len, search))
+                shifts.append(norm_starts[k] - consumed)
+                counts.append(len(search))
+                consumed += norm_starts[k + 1] - norm_starts[k]
+            else:
+                results[k] = self._search_one(texts[k], search)
+        if tiled:
+            lens = np.array(token_lengths, dtype=np.int64)
+            ends = np.cumsum(lens) + np.repeat(np.array(shifts, dtype=np.int64), counts)
+            origin = np.repeat(np.array([text_starts[k] for k in tiled], dtype=np.int64), counts)
+            begin = (char_of[np.minimum(ends - lens, len(char_of) - 1)] - origin).tolist()
+            end = (char_of[np.maximum(ends - 1, 0)] + 1 - origin).tolist()
+            position = 0
+            for k, n in zip(tiled, counts):
+                results[k] = list(zip(begin[position:position + n], end[position:position + n]))
+                position += n
+        return results
+
+    def _search_one(self, text: str, search: List[str]) -> Optional[List[Tuple[int, int]]]:
+        """PaddleNLP's search for one text (see ``_search_offsets``)."""
+        if not search:
+            return []
+        normalized = text.translate(self._search_table)
+        if self.do_lower_case:
+            normalized = normalized.lower()
+        lengths = np.frombuffer(text.translate(self._length_table).encode("latin-1"), dtype=np.uint8)
+        char_of = np.repeat(np.arange(len(text), dtype=np.int64), lengths)
+        starts, lasts = [], []
+        position = 0
+        find = normalized.find
+        for token in search:
+            if not token:  # a kept stand-alone "▁"
+                starts.append(position)
+                lasts.append(position)
+                continue
+            start = find(token, position)
+            if start < 0:
+                return None
+            position = start + len(token)
+            starts.append(start)
+            lasts.append(position - 1)
+        try:
+            begin = char_of[np.array(starts)].tolist()
+            end = (char_of[np.array(lasts)] + 1).tolist()
+        except IndexError:
+            return None
+        return list(zip(begin, end))
+
+    def _aligned_offsets(self, text: str, segments, text_pieces) -> List[Tuple[int, int]]:
+        """Offsets from SentencePiece's normalization alignment (used where PaddleNLP's search fails)."""
+        hf = self.compat == "transformers"
+        offsets: List[Tuple[int, int]] = []
+        for (start, end, special), pieces in zip(segments, text_pieces):
+            if special is not None:
+                offsets.append((start, end))
+                continue
+            original = text[start:end]
+            # index in `original` of each character of the string given to SentencePiece (lower-casing may grow it)
+            if self.do_lower_case:
+                source = [i for i, c in enumerate(original) for _ in _lower(c)]
+                processed = _lower(original)
+            else:
+                source = list(range(len(original)))
+                processed = original
+            source.append(len(original))
+            normalized_bytes, byte_offsets = self._sp.normalize(processed.encode("utf-8"), with_offsets=True)
+            char_at_byte = [i for i, c in enumerate(processed) for _ in c.encode("utf-8")]
+            char_at_byte.append(len(processed))
+            # original index of each normalized character, plus one past the end
+            origin = []
+            position = 0
+            for c in normalized_bytes.decode("utf-8"):
+                origin.append(start + source[char_at_byte[byte_offsets[position]]])
+                position += len(c.encode("utf-8"))
+            origin.append(start + source[char_at_byte[byte_offsets[position]]])
+            position = 0
+            for k, piece in enumerate(pieces):
+                if piece == SPIECE_UNDERLINE:
+                    if hf and 0 < k < len(pieces) - 1 and not pieces[k + 1].startswith(SPIECE_UNDERLINE):
+                        offsets.append((0, 0))  # set by _place_underlines
+                else:
+                    for s, e in self._pieces[piece].spans:
+                        s += piece[s] == SPIECE_UNDERLINE
+                        offsets.append(self._span(text, origin[position + s], origin[position + e]))
+                position += len(piece)
+        return offsets
+
+    def _span(self, text: str, begin: int, end: int) -> Tuple[int, int]:
+        """``(begin, end)`` shrunk to drop trailing characters that normalize to nothing, and at least one wide."""
+        while end > begin + 1 and self._vanishing(text[end - 1]):
+            end -= 1
+        return begin, max(end, begin + 1)
+
+    def _vanishing(self, char: str) -> bool:
+        value = self._vanishes.get(char)
+        if value is None:
+            value = self._vanishes[char] = char.isspace() or not self._sp.normalize(char)
+        return value
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def check_text(text: Any, name: str) -> str:
+    """``text`` itself, or ``TypeError`` naming the argument."""
+    if not isinstance(text, str):
+        raise TypeError(f"{name} must be a str, got {type(text).__name__}")
+    return text
+
+
+def _check_surrogates(text: str, name: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{name} contains a lone surrogate {text[exc.start]!r} at position {exc.start}") from None
+
+
+def _place_underlines(search: List[str], offsets: List[Tuple[int, int]]) -> None:
+    """Give each stand-alone ``▁`` kept in transformers mode (an empty ``search`` string) the whitespace between the
+    previous token and the next."""
+    previous_end = 0
+    for k, token in enumerate(search):
+        if not token:
+            offsets[k] = (previous_end, max(previous_end, offsets[k + 1][0]))
+        else:
+            previous_end = offsets[k][1]
+
+
+def read_bytes(path: Union[str, os.PathLike]) -> bytes:
+    """The bytes of a file; errors name it."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"file not found: {path}") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def read_vocab(path: Union[str, os.PathLike]) -> List[str]:
+    """``vocab.txt`` tokens (lines, newline stripped), read as both reference libraries read it."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            tokens = [line.rstrip("\n") for line in f]
+    except FileNotFoundError:
+        raise FileNotFoundError(f"vocabulary file not found: {path}") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read ({exc.strerror})") from None
+    if not tokens:
+        raise ValueError(f"{path}: the vocabulary is empty")
+    return tokens

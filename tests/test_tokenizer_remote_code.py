@@ -1,0 +1,379 @@
+"""The transformers tokenizer bundled with converted checkpoints (converters/remote_code/tokenization_ernie_m.py).
+
+References: PaddleNLP 2.8.1's ErnieMTokenizer (ids, keys, decode in compat "paddlenlp"), transformers 4.57.6's
+ErnieMTokenizer (compat "transformers"), and paddle_ernie_m's tokenizer for offsets (test_tokenizer_paddlenlp.py
+checks those against PaddleNLP's). The bundled class is imported from converters.remote_code here (transformers
+4.57) and loaded from a converted directory with ``trust_remote_code=True`` by tests/tf5/tokenizer_outputs.py, run
+by transformers 5.23 in the second environment (``make .venv-tf5``) and by 4.57 in this one.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from converters.remote_code import FILES, TOKENIZER_AUTO_MAP
+from paddle_ernie_m.tokenizer import ErnieMTokenizer as OurTokenizer
+from paddle_ernie_m.tokenizer import write_tokenizer_config
+
+from .fixtures import make_tiny_tokenizer as fixture
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+ROOT = Path(__file__).resolve().parents[1]
+REMOTE_CODE = ROOT / "converters" / "remote_code"
+SCRIPT = ROOT / "tests" / "tf5" / "tokenizer_outputs.py"
+FIXTURE = fixture.OUTPUT
+CORPUS = fixture.read_corpus()
+PAIRS = CORPUS[1:] + CORPUS[:1]
+
+#: (name, pairs, kwargs) of the batch calls compared with the references
+SETTINGS = [
+    ("plain", False, {}),
+    ("padded", False, dict(padding=True)),
+    ("truncated", False, dict(max_length=24)),
+    ("pairs_max_length", True, dict(max_length=32, truncation=True, padding="max_length",
+                                    return_special_tokens_mask=True)),
+    ("pairs_longest", True, dict(padding=True, return_attention_mask=True)),
+]
+
+
+def tf5_python(root: Path = ROOT) -> Path:
+    """The second environment's interpreter (transformers 5, nothing of this project), or a failed test."""
+    python = root / ".venv-tf5" / "bin" / "python"
+    if not python.is_file():
+        pytest.fail(f"{python} is missing: run `make .venv-tf5` to create the transformers 5 environment")
+    return python
+
+
+@pytest.fixture(scope="module")
+def bundled_class():
+    from converters.remote_code.tokenization_ernie_m import ErnieMTokenizer
+
+    return ErnieMTokenizer
+
+
+@pytest.fixture(scope="module")
+def paddlenlp_tokenizer():
+    from paddlenlp.transformers import ErnieMTokenizer
+
+    return ErnieMTokenizer.from_pretrained(str(FIXTURE))
+
+
+@pytest.fixture(scope="module")
+def transformers_tokenizer():
+    from transformers.models.deprecated.ernie_m.tokenization_ernie_m import ErnieMTokenizer
+
+    return ErnieMTokenizer.from_pretrained(str(FIXTURE))
+
+
+def bundle(directory: Path) -> Path:
+    """Place the bundled code files in a converted directory (as paddle2torch does)."""
+    for name in FILES:
+        shutil.copyfile(REMOTE_CODE / name, directory / name)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    """``{"paddlenlp": dir, "transformers": dir}``: a PaddleNLP checkpoint converted by paddle2torch, and a copy
+    whose tokenizer_config.json says compat "transformers"."""
+    from converters.convert import convert_checkpoint
+
+    from .convert_helpers import paddlenlp_checkpoint
+
+    base = tmp_path_factory.mktemp("converted")
+    src = paddlenlp_checkpoint(base / "src", "ErnieMModel")
+    convert_checkpoint(src, base / "paddlenlp", "paddle2torch")
+    bundle(base / "paddlenlp")
+    shutil.copytree(base / "paddlenlp", base / "transformers")
+    write_tokenizer_config(base / "transformers", compat="transformers", model_max_length=38, force=True)
+    return {"paddlenlp": base / "paddlenlp", "transformers": base / "transformers"}
+
+
+def as_lists(encoding):
+    """A tokenizer output as plain lists (offsets as lists of pairs), for comparisons across libraries."""
+    plain = {}
+    for key, value in dict(encoding).items():
+        value = value.tolist() if hasattr(value, "tolist") else value
+        if key == "offset_mapping":
+            value = [[list(pair) for pair in row] for row in value]
+        plain[key] = value
+    return plain
+
+
+def differing_rows(got, expected):
+    assert sorted(got) == sorted(expected), (sorted(got), sorted(expected))
+    return {key: [k for k, (a, b) in enumerate(zip(got[key], expected[key])) if a != b] or None
+            for key in expected if got[key] != expected[key]}
+
+
+# ----------------------------------------------------------------------------------------- in this environment
+@pytest.mark.parametrize("lower", [False, True])
+def test_tokens_and_ids_equal_paddlenlp_on_every_corpus_line(bundled_class, lower):
+    from paddlenlp.transformers import ErnieMTokenizer
+
+    reference = ErnieMTokenizer.from_pretrained(str(FIXTURE), do_lower_case=lower)
+    ours = bundled_class(str(FIXTURE / "vocab.txt"), str(FIXTURE / "sentencepiece.bpe.model"), do_lower_case=lower)
+    assert ours.compat == "paddlenlp"
+    for i, text in enumerate(CORPUS):
+        assert ours.tokenize(text) == reference.tokenize(text), f"corpus line {i + 1}: {text[:60]!r}"
+    got, expected = ours(CORPUS)["input_ids"], reference(CORPUS)["input_ids"]
+    assert [i + 1 for i, (a, b) in enumerate(zip(got, expected)) if a != b] == []
+
+
+@pytest.mark.parametrize("name, pairs, kwargs", SETTINGS, ids=[s[0] for s in SETTINGS])
+def test_batches_equal_paddlenlp_keys_and_values(bundled_class, converted, paddlenlp_tokenizer, name, pairs, kwargs):
+    ours = bundled_class.from_pretrained(str(converted["paddlenlp"]))
+    second = PAIRS if pairs else None
+    got, expected = as_lists(ours(CORPUS, second, **kwargs)), as_lists(paddlenlp_tokenizer(CORPUS, second, **kwargs))
+    assert differing_rows(got, expected) == {}
+    if "return_attention_mask" not in kwargs:  # model_input_names ["input_ids"]: as PaddleNLP, no mask
+        assert "attention_mask" not in got
+
+
+@pytest.mark.parametrize("compat", ["paddlenlp", "transformers"])
+@pytest.mark.parametrize("name, pairs, kwargs", SETTINGS, ids=[s[0] for s in SETTINGS])
+def test_offsets_and_masks_equal_paddle_ernie_m(bundled_class, compat, name, pairs, kwargs):
+    ours = bundled_class(str(FIXTURE / "vocab.txt"), str(FIXTURE / "sentencepiece.bpe.model"), compat=compat)
+    reference = OurTokenizer.from_pretrained(FIXTURE, compat=compat)
+    second = PAIRS if pairs else None
+    kwargs = dict(kwargs, return_offsets_mapping=True)
+    reference_kwargs = dict(kwargs, return_attention_mask=kwargs.get("return_attention_mask", False))
+    expected = reference(CORPUS, second, **reference_kwargs)
+    assert differing_rows(as_lists(ours(CORPUS, second, **kwargs)), as_lists(expected)) == {}
+    for k in (0, 5, len(CORPUS) - 1):  # one text at a time too (transformers 4's other entry point)
+        single = ours(CORPUS[k], second[k] if pairs else None, **kwargs)
+        expected = reference(CORPUS[k], second[k] if pairs else None, **reference_kwargs)
+        assert as_lists({key: [v] for key, v in single.items()}) == as_lists({key: [v] for key, v in
+                                                                              expected.items()})
+
+
+@pytest.mark.parametrize("name, pairs, kwargs", SETTINGS, ids=[s[0] for s in SETTINGS])
+def test_compat_transformers_equals_transformers_4(bundled_class, converted, transformers_tokenizer, name, pairs,
+                                                   kwargs):
+    ours = bundled_class.from_pretrained(str(converted["transformers"]), model_max_length=512)
+    assert ours.compat == "transformers"
+    second = PAIRS if pairs else None
+    got, expected = as_lists(ours(CORPUS, second, **kwargs)), as_lists(transformers_tokenizer(CORPUS, second, **kwargs))
+    assert differing_rows(got, expected) == {}
+    if name == "plain":
+        assert [ours.tokenize(t) for t in CORPUS] == [transformers_tokenizer.tokenize(t) for t in CORPUS]
+        ids = expected["input_ids"]
+        for skip in (False, True):
+            assert ours.batch_decode(ids, skip_special_tokens=skip) == \
+                transformers_tokenizer.batch_decode(ids, skip_special_tokens=skip)
+
+
+def test_left_padding_multiples_and_strides_are_transformers_own(bundled_class, transformers_tokenizer):
+    ours = bundled_class(str(FIXTURE / "vocab.txt"), str(FIXTURE / "sentencepiece.bpe.model"), compat="transformers")
+    kwargs = dict(padding=True, padding_side="left", pad_to_multiple_of=8, return_attention_mask=True)
+    got = ours(CORPUS, return_offsets_mapping=True, **kwargs)
+    assert dict(got, offset_mapping=None) == dict(transformers_tokenizer(CORPUS, **kwargs), offset_mapping=None)
+    assert len(got["input_ids"][0]) % 8 == 0
+    plain = OurTokenizer.from_pretrained(FIXTURE, compat="transformers")(CORPUS, return_offsets_mapping=True)
+    for row, expected in zip(got["offset_mapping"], plain["offset_mapping"]):
+        assert row == [(0, 0)] * (len(row) - len(expected)) + expected
+    window = dict(max_length=16, truncation="only_first", stride=4, return_overflowing_tokens=True)
+    for text in CORPUS[:40]:
+        assert dict(ours(text, **window)) == dict(transformers_tokenizer(text, **window)), text
+
+
+def test_decode_equals_paddlenlp(bundled_class, paddlenlp_tokenizer):
+    ours = bundled_class(str(FIXTURE / "vocab.txt"), str(FIXTURE / "sentencepiece.bpe.model"))
+    ids = paddlenlp_tokenizer(CORPUS)["input_ids"]
+    assert [ours.decode(row) for row in ids] == [paddlenlp_tokenizer.decode(row) for row in ids]
+    assert ours.batch_decode(np.array(ids[0])[None], skip_special_tokens=True) == \
+        [paddlenlp_tokenizer.decode(ids[0], skip_special_tokens=True)]
+    assert ours.convert_ids_to_tokens(ids[3]) == paddlenlp_tokenizer.convert_ids_to_tokens(ids[3])
+
+
+def test_return_tensors_pt_and_np_hold_the_same_values(bundled_class, paddlenlp_tokenizer):
+    import torch
+
+    ours = bundled_class(str(FIXTURE / "vocab.txt"), str(FIXTURE / "sentencepiece.bpe.model"))
+    kwargs = dict(max_length=40, truncation=True, padding="max_length", return_offsets_mapping=True)
+    lists = ours(CORPUS[:8], PAIRS[:8], **kwargs)
+    for kind, array_type in (("pt", torch.Tensor), ("np", np.ndarray)):
+        tensors = ours(CORPUS[:8], PAIRS[:8], return_tensors=kind, **kwargs)
+        assert sorted(tensors) == ["input_ids", "offset_mapping"]
+        assert all(isinstance(v, array_type) for v in tensors.values())
+        assert tuple(tensors["offset_mapping"].shape) == (8, 40, 2)
+        assert as_lists(tensors) == as_lists(lists)
+        single = ours(CORPUS[0], return_tensors=kind)["input_ids"]
+        assert tuple(single.shape) == (1, len(paddlenlp_tokenizer(CORPUS[0])["input_ids"]))
+    expected = paddlenlp_tokenizer(CORPUS[:8], PAIRS[:8], max_length=40, truncation=True, padding="max_length",
+                                   return_tensors="np")["input_ids"]
+    np.testing.assert_array_equal(ours(CORPUS[:8], PAIRS[:8], return_tensors="np", max_length=40, truncation=True,
+                                       padding="max_length")["input_ids"], expected)
+
+
+def test_model_input_names_of_the_directory_decide_the_attention_mask(bundled_class, converted, tmp_path):
+    assert json.loads((converted["paddlenlp"] / "tokenizer_config.json").read_text())["model_input_names"] == \
+        ["input_ids"]
+    ours = bundled_class.from_pretrained(str(converted["paddlenlp"]))
+    assert list(ours(CORPUS[:4], padding=True)) == ["input_ids"]
+    directory = shutil.copytree(converted["paddlenlp"], tmp_path / "with_mask")
+    write_tokenizer_config(directory, model_input_names=["input_ids", "attention_mask"], force=True)
+    masked = bundled_class.from_pretrained(str(directory))(CORPUS[:4], padding=True)
+    expected = OurTokenizer.from_pretrained(FIXTURE)(CORPUS[:4], padding=True)
+    assert list(masked) == ["input_ids", "attention_mask"] and dict(masked) == dict(expected)
+    from paddlenlp.transformers import ErnieMTokenizer  # PaddleNLP honours the same key
+
+    assert "attention_mask" in ErnieMTokenizer.from_pretrained(str(directory))(CORPUS[:4], padding=True)
+
+
+def test_save_pretrained_round_trips_its_settings_and_code(bundled_class, tmp_path):
+    from transformers import AutoTokenizer
+
+    ours = bundled_class(str(FIXTURE / "vocab.txt"), str(FIXTURE / "sentencepiece.bpe.model"),
+                         compat="transformers", do_lower_case=True, model_max_length=64,
+                         model_input_names=["input_ids", "attention_mask"])
+    ours.save_pretrained(str(tmp_path / "saved"))
+    config = json.loads((tmp_path / "saved" / "tokenizer_config.json").read_text())
+    assert config["auto_map"] == TOKENIZER_AUTO_MAP and config["tokenizer_class"] == "ErnieMTokenizer"
+    assert set(FILES) <= {p.name for p in (tmp_path / "saved").iterdir()}
+    for again in (bundled_class.from_pretrained(str(tmp_path / "saved")),
+                  AutoTokenizer.from_pretrained(str(tmp_path / "saved"), trust_remote_code=True)):
+        assert type(again).__name__ == "ErnieMTokenizer"
+        assert (again.compat, again.do_lower_case, again.model_max_length, again.model_input_names) == \
+            ("transformers", True, 64, ["input_ids", "attention_mask"])
+        assert again(CORPUS)["input_ids"] == ours(CORPUS)["input_ids"]
+    assert OurTokenizer.from_pretrained(tmp_path / "saved").compat == "transformers"
+
+
+def test_transformers_4_loads_a_converted_directory_natively_or_with_the_bundled_code(converted,
+                                                                                       paddlenlp_tokenizer):
+    from transformers import AutoTokenizer
+
+    native = AutoTokenizer.from_pretrained(str(converted["paddlenlp"]))
+    assert type(native).__module__.startswith("transformers.models.deprecated.ernie_m")
+    assert native("Bonjour le monde")["input_ids"] == paddlenlp_tokenizer("Bonjour le monde")["input_ids"]
+    bundled = AutoTokenizer.from_pretrained(str(converted["paddlenlp"]), trust_remote_code=True)
+    assert type(bundled).__module__.startswith("transformers_modules")
+    assert bundled(CORPUS)["input_ids"] == paddlenlp_tokenizer(CORPUS)["input_ids"]
+
+
+def test_bad_arguments_are_named(bundled_class):
+    ours = bundled_class(str(FIXTURE / "vocab.txt"), str(FIXTURE / "sentencepiece.bpe.model"))
+    with pytest.raises(TypeError, match="return_position_id"):
+        ours("x", return_position_id=True)
+    with pytest.raises(ValueError, match="words or ids"):
+        ours(["a", "b"], is_split_into_words=True, return_offsets_mapping=True)
+    with pytest.raises(ValueError, match="outside vocab.txt"):
+        ours.add_tokens(["<new>"])
+    with pytest.raises(ValueError, match="mask_token"):
+        bundled_class(str(FIXTURE / "vocab.txt"), str(FIXTURE / "sentencepiece.bpe.model"), mask_token="<mask>")
+    with pytest.raises(ValueError, match="compat"):
+        bundled_class(str(FIXTURE / "vocab.txt"), str(FIXTURE / "sentencepiece.bpe.model"), compat="hf")
+    with pytest.raises(ValueError, match=r"text_pair\[1\] contains a lone surrogate"):
+        ours(["a", "b"], ["c", "\udfff"])
+    # words and ids still go through transformers' own path
+    assert ours(["Bonjour", "monde"], is_split_into_words=True)["input_ids"] == \
+        [0] + ours.encode("Bonjour", add_special_tokens=False) + ours.encode("monde", add_special_tokens=False) + [2]
+
+
+def test_bundled_files_import_nothing_of_the_project():
+    allowed = {"__future__", "os", "re", "unicodedata", "itertools", "operator", "typing", "numpy",
+               "sentencepiece", "transformers"}
+    for name in FILES:
+        tree = ast.parse((REMOTE_CODE / name).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                assert node.module in {Path(f).stem for f in FILES}, (name, node.module)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+                assert {m.split(".")[0] for m in modules} <= allowed, (name, modules)
+    tree = ast.parse((REMOTE_CODE / "__init__.py").read_text(encoding="utf-8"))
+    assert not [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
+
+
+def test_a_missing_second_environment_fails_naming_the_make_target(tmp_path):
+    with pytest.raises(pytest.fail.Exception, match=r"make \.venv-tf5"):
+        tf5_python(tmp_path)
+
+
+# ----------------------------------------------------------------------------------------- from a directory
+def _script_outputs(python: Path, converted, paddlenlp_tokenizer, tmp_path) -> dict:
+    model_texts = [t for t in CORPUS if t.strip() and len(paddlenlp_tokenizer.tokenize(t)) <= 30][:12]
+    request = {
+        "directories": {key: str(path) for key, path in converted.items()},
+        "texts": CORPUS, "pairs": PAIRS, "save_to": str(tmp_path / "saved"),
+        "calls": [{"name": f"{compat}:{name}", "directory": compat, "pairs": pairs,
+                   "kwargs": dict(kwargs, return_offsets_mapping=True)}
+                  for compat in converted for name, pairs, kwargs in SETTINGS if compat == "paddlenlp" or
+                  kwargs.get("max_length")]
+        + [{"name": f"paddlenlp:{kind}", "directory": "paddlenlp", "pairs": True,
+            "kwargs": dict(padding=True, return_tensors=kind, return_offsets_mapping=True)} for kind in ("pt", "np")],
+        "model_ids": [paddlenlp_tokenizer(t)["input_ids"] for t in model_texts],
+    }
+    # the pipelines' texts first: the script runs them on texts[:len(model_ids)]
+    order = model_texts + [t for t in CORPUS if t not in model_texts]
+    request["texts"], request["pairs"] = order, order[1:] + order[:1]
+    (tmp_path / "request.json").write_text(json.dumps(request, ensure_ascii=False), encoding="utf-8")
+    run = subprocess.run([str(python), str(SCRIPT), str(tmp_path / "request.json"), str(tmp_path / "result.json")],
+                         capture_output=True, text=True, cwd=tmp_path, stdin=subprocess.DEVNULL, timeout=600,
+                         env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                              "HF_HOME": str(tmp_path / "hf-home"), "OMP_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads((tmp_path / "result.json").read_text(encoding="utf-8"))
+    result["request"] = request
+    return result
+
+
+@pytest.mark.parametrize("environment", ["transformers-5", "transformers-4"])
+def test_a_converted_directory_loads_with_trust_remote_code_and_gives_the_reference_outputs(
+        environment, converted, paddlenlp_tokenizer, transformers_tokenizer, tmp_path):
+    python = tf5_python() if environment == "transformers-5" else Path(sys.executable)
+    result = _script_outputs(python, converted, paddlenlp_tokenizer, tmp_path)
+    assert result["transformers"].startswith("5." if environment == "transformers-5" else "4.57.")
+    texts, pairs = result["request"]["texts"], result["request"]["pairs"]
+    references = {"paddlenlp": paddlenlp_tokenizer, "transformers": transformers_tokenizer}
+
+    for compat, out in result["directories"].items():
+        assert out["class"].startswith("transformers_modules.") and out["class"].endswith(".ErnieMTokenizer")
+        assert (out["compat"], out["model_input_names"]) == (compat, ["input_ids"])
+        reference = references[compat]
+        assert out["tokens"] == [reference.tokenize(t) for t in texts]
+        ids = [reference(t)["input_ids"] for t in texts]
+        assert out["decode"] == [reference.decode(row) for row in ids]
+        assert out["batch_decode_skip"] == [reference.decode(row, skip_special_tokens=True) for row in ids]
+        assert set(FILES) <= set(out["saved_files"])
+        assert out["reloaded"] == {"class": "ErnieMTokenizer", "compat": compat, "model_input_names": ["input_ids"],
+                                   "input_ids": ids}
+
+    for call in result["request"]["calls"]:
+        compat, kwargs = call["directory"], dict(call["kwargs"])
+        second = pairs if call["pairs"] else None
+        got = result["calls"][call["name"]]
+        kind = kwargs.pop("return_tensors", None)
+        if kind is not None:
+            assert set(got["types"].values()) == {"Tensor" if kind == "pt" else "ndarray"}, call["name"]
+        # ids and keys: the reference library; offsets: paddle_ernie_m's (checked against PaddleNLP elsewhere)
+        kwargs.pop("return_offsets_mapping")
+        expected = as_lists(references[compat](texts, second, **kwargs))
+        offsets = OurTokenizer.from_pretrained(FIXTURE, compat=compat, model_max_length=38 if compat ==
+                                               "transformers" else 512)(texts, second, return_offsets_mapping=True,
+                                                                        **kwargs)
+        expected["offset_mapping"] = as_lists(offsets)["offset_mapping"]
+        assert differing_rows(got["values"], expected) == {}, call["name"]
+
+    refused = result["without_trust_remote_code"]
+    if environment == "transformers-5":  # transformers' own message, raised before any of our code runs
+        assert refused["type"] == "ValueError" and "trust_remote_code=True" in refused["message"]
+        assert not [f for f in refused["frames"] if "tokenization_ernie_m" in f]
+    else:  # transformers 4 has its own ErnieMTokenizer
+        assert refused["type"] is None
+
+    pipelines = result["pipelines"]
+    model_ids = result["request"]["model_ids"]
+    np.testing.assert_allclose(pipelines["text_classification"], pipelines["direct"], rtol=0, atol=1e-6)
+    assert pipelines["token_classification"] == [
+        [[token, k + 1] for k, token in enumerate(paddlenlp_tokenizer.convert_ids_to_tokens(ids[1:-1]))]
+        for ids in model_ids]
