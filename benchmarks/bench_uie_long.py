@@ -1,0 +1,116 @@
+"""UIE-M on long texts with a relation schema: wall time and peak memory against text length.
+
+Workload: the demo sentence (``paddle_ernie_m.uie.demo.DEMO_TEXTS["ch"]``, 25 characters) repeated to each size,
+schema ``[{"人物": ["所属机构"]}, "地点", "情感倾向[正向,负向]"]``, the embedded demo model, default settings
+(exact mode, Paddle Inference, ``max_seq_len`` 512, ``max_child_prompts`` 64). The demo model finds 李娜 in about
+every sentence: Taskflow asks ``李娜的所属机构`` over the whole text once per mention (6,653 times at 200k
+characters). Each size runs in a fresh process, which times the extraction call and the JSON encoding of its
+result (what ``ernie-m extract`` does per text) on a second call (the first, timed apart, also prepares oneDNN's
+kernels for each batch shape) and reports its peak RSS (``ru_maxrss``, model loading included)
+and the model rows it ran. Linearity: the time per 1,000 characters of each size against the smallest's.
+
+    python benchmarks/bench_uie_long.py [--sizes 5000 20000 200000] [--max-child-prompts 64] [--threads 2]
+
+Not part of the test suite.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+SCHEMA = [{"人物": ["所属机构"]}, "地点", "情感倾向[正向,负向]"]
+SIMD_PREFIXES = ("sse", "ssse", "avx", "fma", "amx", "vnni", "f16c")
+
+
+def cpu_description() -> str:
+    """CPU model and SIMD flags of this machine."""
+    from paddle_ernie_m.runtime import available_cores, cpu_info
+
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    simd = sorted(flag for flag in cpu_info()[1] if flag.startswith(SIMD_PREFIXES))
+    return f"{model}, {available_cores()} core(s) available; SIMD: {' '.join(simd) or 'none listed'}"
+
+
+def worker(size: int, max_child_prompts: int, threads: int) -> dict:
+    from paddle_ernie_m.uie import InformationExtractor
+    from paddle_ernie_m.uie.demo import DEMO_MODEL, DEMO_TEXTS
+
+    sentence = DEMO_TEXTS["ch"]
+    text = (sentence * (size // len(sentence) + 1))[:size]
+    extractor = InformationExtractor(DEMO_MODEL, schema=SCHEMA, threads=threads,
+                                     max_child_prompts=max_child_prompts or None)
+    rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rows, runner = [0], extractor._runner
+
+    def counting_runner(input_ids, position_ids, attention_bias):
+        rows[0] += len(input_ids)
+        return runner(input_ids, position_ids, attention_bias)
+
+    extractor._runner = counting_runner
+    start = time.perf_counter()
+    extractor(text)  # the first call also prepares oneDNN kernels for each batch shape
+    cold = time.perf_counter() - start
+    rows[0] = 0
+    start = time.perf_counter()
+    result = extractor(text)[0]
+    extracted = time.perf_counter()
+    line = json.dumps({"text": text, "result": result}, ensure_ascii=False)
+    done = time.perf_counter()
+    people = result.get("人物", [])
+    return {"chars": size, "first_call_s": cold, "extract_s": extracted - start, "json_s": done - extracted, "total_s": done - start,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "rss_after_load_mb": rss_loaded / 1024, "model_rows": rows[0], "json_mb": len(line.encode()) / 2**20,
+            "parent_spans": len(people), "answered_spans": sum("relations" in p for p in people),
+            "relations": sum(len(v) for p in people for v in p.get("relations", {}).values())}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 20000, 200000], help="text lengths")
+    parser.add_argument("--max-child-prompts", type=int, default=64, help="0: no limit (Taskflow)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker is not None:
+        print(json.dumps(worker(args.worker, args.max_child_prompts, args.threads)))
+        return 0
+
+    print(f"CPU: {cpu_description()}")
+    print(f"schema {json.dumps(SCHEMA, ensure_ascii=False)}, max_child_prompts {args.max_child_prompts}, "
+          f"threads {args.threads}; one fresh process per size")
+    reports = []
+    for size in args.sizes:
+        done = subprocess.run([sys.executable, __file__, "--worker", str(size), "--max-child-prompts",
+                               str(args.max_child_prompts), "--threads", str(args.threads)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            print(f"{size} characters: the worker failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+            return 1
+        reports.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    base = reports[0]["total_s"] / reports[0]["chars"]
+    print(f"{'chars':>8} {'1st call s':>10} {'extract s':>10} {'json s':>7} {'s/1k chars':>11} {'vs first':>9} {'peak RSS MB':>12} "
+          f"{'after load':>11} {'rows':>6} {'parents':>8} {'answered':>9} {'relations':>10} {'JSON MB':>8}")
+    for r in reports:
+        per_char = r["total_s"] / r["chars"]
+        print(f"{r['chars']:>8} {r['first_call_s']:>10.2f} {r['extract_s']:>10.2f} {r['json_s']:>7.2f} {per_char * 1000:>11.4f} "
+              f"{per_char / base:>8.2f}x {r['peak_rss_mb']:>12.0f} {r['rss_after_load_mb']:>11.0f} "
+              f"{r['model_rows']:>6} {r['parent_spans']:>8} {r['answered_spans']:>9} {r['relations']:>10} "
+              f"{r['json_mb']:>8.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
