@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..configuration import MASK_BIAS
+from ..tokenizer import _truncated_lengths  # the tokenizer's own truncation rule, for PairEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +83,6 @@ class PairEncoder:
 
     def __call__(self, prompt: str, text: str) -> Tuple[List[int], List[Tuple[int, int]]]:
         """Token ids and offsets of the pair (both sides must have been prepared)."""
-        from ..tokenizer import _truncated_lengths  # the tokenizer's own truncation rule
-
         (ids_0, offsets_0), (ids_1, offsets_1) = self._cache[prompt], self._cache[text]
         keep_0, keep_1 = _truncated_lengths(len(ids_0), len(ids_1), self.max_seq_len - 4, "longest_first", 0)
         ids = self.tokenizer.build_inputs_with_special_tokens(ids_0[:keep_0], ids_1[:keep_1])
