@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import tracemalloc
-from pathlib import Path
 
 import pytest
 
