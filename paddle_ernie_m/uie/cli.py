@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
 from ..files import atomic_open, json_lines
+from .decoding import MAX_CHILD_PROMPTS
 from .schema import build_schema
 
 #: Texts handed to the extractor at a time when reading a file (bounds memory on large inputs).
@@ -44,6 +45,9 @@ def register(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, default=16, help="model inputs per run (default 16)")
     parser.add_argument("--position-prob", type=float, default=0.5, help="span threshold (default 0.5)")
     parser.add_argument("--split-sentence", action="store_true", help="split texts into sentences first")
+    parser.add_argument("--max-child-prompts", type=int, default=MAX_CHILD_PROMPTS, metavar="N",
+                        help="ask a child label about at most N spans of its parent per text (default "
+                             f"{MAX_CHILD_PROMPTS}; 0: all of them, as Taskflow); a warning says when it cuts")
     parser.set_defaults(func=run)
 
     convert = subparsers.add_parser(
@@ -110,13 +114,16 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("give texts as arguments or --input FILE, not both (and not neither)")
     if args.output is not None and args.output.exists() and not args.force:
         raise FileExistsError(f"{args.output} exists (use --force to overwrite)")
+    if args.max_child_prompts < 0:
+        raise ValueError(f"--max-child-prompts must be 0 (no limit) or positive, got {args.max_child_prompts}")
     schema = parse_schema(args.schema)
     build_schema(schema)  # a malformed schema fails before the model loads
     from .extractor import InformationExtractor
 
     extractor = InformationExtractor(args.model, schema=schema, schema_lang=args.schema_lang, mode=args.mode,
                                      backend=args.backend, max_seq_len=args.max_seq_len, batch_size=args.batch_size,
-                                     position_prob=args.position_prob, split_sentence=args.split_sentence)
+                                     position_prob=args.position_prob, split_sentence=args.split_sentence,
+                                     max_child_prompts=args.max_child_prompts or None)
     inputs = read_inputs(args.input) if args.input else (({"text": t}, t) for t in args.texts)
 
     def write(out) -> None:

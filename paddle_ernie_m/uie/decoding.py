@@ -26,6 +26,7 @@ The rules are those of PaddleNLP 2.8.1's Taskflow (``information_extraction``), 
 """
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -33,6 +34,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .schema import SchemaNode, child_prompt, root_prompt
+
+logger = logging.getLogger(__name__)
 
 #: ``(token index, probability)``.
 Candidate = Tuple[int, float]
@@ -168,37 +171,65 @@ def join_pieces(pieces: Sequence[Piece], piece_results: Sequence[List[Result]], 
 
 
 # ------------------------------------------------------------------------------------------ schema stages
-#: Runs one stage: ``(texts, prompts)`` (aligned lists) -> the results of each pair, joined over pieces.
-StageRunner = Callable[[List[str], List[str]], List[List[Result]]]
+#: Runs one stage: ``(texts, prompts, max_prompt)`` (``texts`` and ``prompts`` aligned; ``max_prompt``, the
+#: lexicographically greatest prompt Taskflow would ask in the stage, sets the piece length) -> the results of each
+#: pair, joined over pieces.
+StageRunner = Callable[[List[str], List[str], str], List[List[Result]]]
+
+#: Default of ``max_child_prompts``: parent spans of one text that a child label is asked about.
+MAX_CHILD_PROMPTS = 64
 
 
 def extract(roots: Sequence[SchemaNode], texts: Sequence[str], schema_lang: str, run_stage: StageRunner,
-            ) -> List[Dict[str, List[Result]]]:
+            max_child_prompts: Optional[int] = MAX_CHILD_PROMPTS) -> List[Dict[str, List[Result]]]:
     """Walk the schema breadth-first, as Taskflow does: every first-level label is asked about each text, then
     every child label about each span found for its parent. Returns one ``{label: [result, ...]}`` per text; the
-    answers to a child are stored under ``result["relations"][child]`` of the parent span."""
+    answers to a child are stored under ``result["relations"][child]`` of the parent span.
+
+    Each distinct (text, prompt) pair of a stage is run once: parent spans with the same text (``"李娜"`` found
+    50 times) ask the same prompt, and each of them gets its own copies of the answers. A child label is asked
+    about the first ``max_child_prompts`` parent spans of a text only (None: all, as Taskflow); the others get no
+    answer to it, a warning says how many, and the piece length stays the one all of them would have given.
+    """
     outputs: List[Dict[str, List[Result]]] = [{} for _ in texts]
-    # (node, parents): parents[k] lists the parent results of text k the node is asked about (None: a root)
-    queue: List[Tuple[SchemaNode, Optional[List[List[Result]]]]] = [(node, None) for node in roots]
+    # (node, parent label, parents): parents[k] lists the parent results of text k the node is asked about
+    queue: List[Tuple[SchemaNode, Optional[str], Optional[List[List[Result]]]]] = [(n, None, None) for n in roots]
     while queue:
-        node, parents = queue.pop(0)
-        stage_texts: List[str] = []
-        prompts: List[str] = []
-        owners: List[Tuple[int, Optional[Result]]] = []
-        for k, text in enumerate(texts):
-            for parent in ([None] if parents is None else parents[k]):
-                stage_texts.append(text)
-                prompts.append(root_prompt(node) if parent is None else child_prompt(node, parent["text"], schema_lang))
-                owners.append((k, parent))
-        stage_results = run_stage(stage_texts, prompts) if prompts else []
+        node, parent_label, parents = queue.pop(0)
+        pairs: Dict[Tuple[int, str], int] = {}  # (text index, prompt) -> index among the stage's inputs
+        owners: List[Tuple[int, Optional[Result]]] = []  # (pair index, parent span) per question Taskflow asks
+        max_prompt, cut, cut_texts = "", 0, 0
+        for k in range(len(texts)):
+            asked = [None] if parents is None else parents[k]
+            for rank, parent in enumerate(asked):
+                prompt = root_prompt(node) if parent is None else child_prompt(node, parent["text"], schema_lang)
+                max_prompt = max(max_prompt, prompt)
+                if max_child_prompts is not None and rank >= max_child_prompts:
+                    continue
+                owners.append((pairs.setdefault((k, prompt), len(pairs)), parent))
+            if parents is not None and max_child_prompts is not None and len(asked) > max_child_prompts:
+                cut += len(asked) - max_child_prompts
+                cut_texts += 1
+        if cut:
+            logger.warning("max_child_prompts=%d: %r was asked about the first %d %r spans of %d text(s) only; %d "
+                           "span(s) after them get no %r answers", max_child_prompts, node.name, max_child_prompts,
+                           parent_label, cut_texts, cut, node.name)
+        keys = list(pairs)
+        stage_results = run_stage([texts[k] for k, _ in keys], [p for _, p in keys], max_prompt) if keys else []
         found: List[List[Result]] = [[] for _ in texts]
-        for (k, parent), results in zip(owners, stage_results):
+        handed_out = [False] * len(keys)
+        for j, parent in owners:
+            results = stage_results[j]
             if not results:
                 continue
+            if handed_out[j]:  # answers are flat dicts until a later stage adds their own relations
+                results = [dict(r) for r in results]
+            handed_out[j] = True
+            k = keys[j][0]
             found[k].extend(results)
             if parent is None:
                 outputs[k].setdefault(node.name, []).extend(results)
             else:
                 parent.setdefault("relations", {}).setdefault(node.name, []).extend(results)
-        queue.extend((child, found) for child in node.children)
+        queue.extend((child, node.name, found) for child in node.children)
     return outputs

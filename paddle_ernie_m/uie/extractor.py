@@ -22,11 +22,11 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..configuration import POSITION_OFFSET, ErnieMConfig
-from .decoding import Result, decode, extract, join_pieces, max_text_length, split_texts
-from .features import build_batch, expand_padding, prompt_relative_offsets
+from .decoding import MAX_CHILD_PROMPTS, Piece, Result, decode, extract, join_pieces, max_text_length, split_texts
+from .features import PairEncoder, build_batch, expand_padding, prompt_relative_offsets
 from .schema import SchemaError, SchemaNode, build_schema, check_schema_lang
 
 logger = logging.getLogger(__name__)
@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 MODES = ("exact", "fast")
 UIE_HEAD = "ErnieMForInformationExtraction"
 TOKENIZER_FILES = ("vocab.txt", "sentencepiece.bpe.model")
+#: Model rows of a stage tokenized at a time (and sorted by length for batching): bounds the ids held at once.
+CHUNK_ROWS = 512
 
 
 class InformationExtractor:
@@ -52,6 +54,9 @@ class InformationExtractor:
         mode: ``"exact"`` (Taskflow's results) or ``"fast"`` (see the module docstring).
         backend: ``"inference"`` (Paddle Inference, oneDNN on CPU) or ``"dygraph"``.
         threads: CPU math threads (default: every core for ``"inference"``, the runtime default for dygraph).
+        max_child_prompts: a child label is asked about at most this many spans of its parent per text (Taskflow
+            asks about every one, each time over the whole text); the spans after them get no answer to it and a
+            warning is logged. None: no limit.
     """
 
     def __init__(
@@ -66,6 +71,7 @@ class InformationExtractor:
         mode: str = "exact",
         backend: str = "inference",
         threads: Optional[int] = None,
+        max_child_prompts: Optional[int] = MAX_CHILD_PROMPTS,
     ) -> None:
         from ..modeling import ErnieMForInformationExtraction
         from ..runtime import configure_cpu_threads
@@ -82,6 +88,10 @@ class InformationExtractor:
             raise ValueError(f"position_prob must be a number in [0, 1), got {position_prob!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if max_child_prompts is not None and (isinstance(max_child_prompts, bool)
+                                              or not isinstance(max_child_prompts, int) or max_child_prompts < 1):
+            raise ValueError(f"max_child_prompts must be a positive integer or None, got {max_child_prompts!r}")
+        self.max_child_prompts = max_child_prompts
         self.mode = mode
         self.position_prob = float(position_prob)
         self.batch_size = batch_size
@@ -143,32 +153,52 @@ class InformationExtractor:
         kept = [i for i, text in enumerate(texts) if text.strip()]
         outputs: List[Dict[str, List[Result]]] = [{} for _ in texts]
         if kept:
-            found = extract(self._schema, [texts[i] for i in kept], self.schema_lang, self._run_stage)
+            found = extract(self._schema, [texts[i] for i in kept], self.schema_lang, self._run_stage,
+                            self.max_child_prompts)
             for i, result in zip(kept, found):
                 outputs[i] = result
         return outputs
 
-    def _run_stage(self, texts: List[str], prompts: List[str]) -> List[List[Result]]:
-        """Results of each (text, prompt) pair of one schema stage."""
-        max_text_len = max_text_length(self.max_seq_len, prompts)
+    def _run_stage(self, texts: List[str], prompts: List[str], max_prompt: str) -> List[List[Result]]:
+        """Results of each (text, prompt) pair of one schema stage, with Taskflow's pieces: each distinct
+        (prompt, piece) is run once and each piece of each pair gets its own copies of its results."""
+        max_text_len = max_text_length(self.max_seq_len, [max_prompt])
         if max_text_len <= 0:
-            longest = max(prompts)
-            raise ValueError(f"prompt {longest[:60]!r} leaves no room for text within max_seq_len={self.max_seq_len}")
-        pieces = split_texts(texts, max_text_len, self.split_sentence)
-        piece_prompts = [prompts[piece.text_index] for piece in pieces]
-        encoded = self.tokenizer(piece_prompts, [piece.text for piece in pieces], truncation=True,
-                                 max_seq_len=self.max_seq_len, return_attention_mask=False,
-                                 return_offsets_mapping=True)
-        all_ids, all_offsets = encoded["input_ids"], encoded["offset_mapping"]
-        results: List[List[Result]] = [[] for _ in pieces]
-        order = sorted(range(len(pieces)), key=lambda k: len(all_ids[k]))
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start:start + self.batch_size]
-            start_probs, end_probs = self._probabilities([all_ids[k] for k in rows])
-            for k, p_start, p_end in zip(rows, start_probs, end_probs):
-                offsets = prompt_relative_offsets(all_offsets[k], len(p_start))
-                results[k] = decode(p_start, p_end, offsets, pieces[k].text, piece_prompts[k], self.position_prob)
+            raise ValueError(f"prompt {max_prompt[:60]!r} leaves no room for text within "
+                             f"max_seq_len={self.max_seq_len}")
+        pieces_of: Dict[str, List[Piece]] = {}
+        rows: Dict[Tuple[str, str], int] = {}  # distinct (prompt, piece text) -> row
+        pieces: List[Piece] = []  # every piece of every pair, numbered by pair
+        piece_rows: List[int] = []
+        for index, (text, prompt) in enumerate(zip(texts, prompts)):
+            if text not in pieces_of:
+                pieces_of[text] = split_texts([text], max_text_len, self.split_sentence)
+            for piece in pieces_of[text]:
+                pieces.append(Piece(index, piece.offset, piece.text))
+                piece_rows.append(rows.setdefault((prompt, piece.text), len(rows)))
+        row_results = self._run_rows(list(rows))
+        results = [[dict(r) for r in row_results[row]] for row in piece_rows]
         return join_pieces(pieces, results, len(texts))
+
+    def _run_rows(self, rows: List[Tuple[str, str]]) -> List[List[Result]]:
+        """Decoded results of each ``(prompt, piece text)`` row, relative to the piece. Rows are tokenized and run
+        :data:`CHUNK_ROWS` at a time (sorted by length within a chunk), each distinct prompt and piece tokenized
+        once per stage."""
+        encoder = PairEncoder(self.tokenizer, self.max_seq_len)
+        results: List[List[Result]] = [[] for _ in rows]
+        for first in range(0, len(rows), CHUNK_ROWS):
+            chunk = range(first, min(first + CHUNK_ROWS, len(rows)))
+            encoder.prepare([part for k in chunk for part in rows[k]])
+            encoded = {k: encoder(*rows[k]) for k in chunk}
+            order = sorted(chunk, key=lambda k: len(encoded[k][0]))
+            for start in range(0, len(order), self.batch_size):
+                batch = order[start:start + self.batch_size]
+                start_probs, end_probs = self._probabilities([encoded[k][0] for k in batch])
+                for k, p_start, p_end in zip(batch, start_probs, end_probs):
+                    prompt, text = rows[k]
+                    offsets = prompt_relative_offsets(encoded[k][1], len(p_start))
+                    results[k] = decode(p_start, p_end, offsets, text, prompt, self.position_prob)
+        return results
 
     def _probabilities(self, rows: List[List[int]]):
         """Per-row start/end probabilities: ``max_seq_len`` positions in the exact mode (padding included), the

@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..configuration import MASK_BIAS
+from ..tokenizer import _truncated_lengths  # the tokenizer's own truncation rule, for PairEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,35 @@ def build_batch(rows: Sequence[Sequence[int]], max_seq_len: int, pad_token_id: i
         if padded and n < max_seq_len:
             bias[i, n] = math.log(max_seq_len - n) + (MASK_BIAS if pad_token_id == MASKED_ID else 0.0)
     return Batch(ids, positions, bias, lengths)
+
+
+class PairEncoder:
+    """``(prompt, text)`` pairs as ``tokenizer(prompt, text, truncation=True, max_seq_len=max_seq_len,
+    return_offsets_mapping=True)`` gives them (``[CLS] prompt [SEP] [SEP] text [SEP]``, the longer side truncated
+    first), with each distinct prompt and text tokenized once: the tokenizer encodes the two sides of a pair
+    independently, so a pair is the two cached encodings put together. One encoder serves one schema stage; its
+    cache holds the stage's distinct prompts and pieces."""
+
+    def __init__(self, tokenizer, max_seq_len: int) -> None:
+        self.tokenizer = tokenizer
+        self.max_seq_len = max_seq_len
+        self._cache: Dict[str, Tuple[List[int], List[Tuple[int, int]]]] = {}
+
+    def prepare(self, strings: Sequence[str]) -> None:
+        """Tokenize those of ``strings`` not seen yet, in one tokenizer call."""
+        missing = list(dict.fromkeys(s for s in strings if s not in self._cache))
+        if missing:
+            encoded = self.tokenizer(missing, return_attention_mask=False, return_offsets_mapping=True)
+            for string, ids, offsets in zip(missing, encoded["input_ids"], encoded["offset_mapping"]):
+                self._cache[string] = (ids[1:-1], offsets[1:-1])  # without [CLS] ... [SEP]
+
+    def __call__(self, prompt: str, text: str) -> Tuple[List[int], List[Tuple[int, int]]]:
+        """Token ids and offsets of the pair (both sides must have been prepared)."""
+        (ids_0, offsets_0), (ids_1, offsets_1) = self._cache[prompt], self._cache[text]
+        keep_0, keep_1 = _truncated_lengths(len(ids_0), len(ids_1), self.max_seq_len - 4, "longest_first", 0)
+        ids = self.tokenizer.build_inputs_with_special_tokens(ids_0[:keep_0], ids_1[:keep_1])
+        offsets = [(0, 0), *offsets_0[:keep_0], (0, 0), (0, 0), *offsets_1[:keep_1], (0, 0)]
+        return ids, offsets
 
 
 def expand_padding(values: np.ndarray, length: int, max_seq_len: int) -> np.ndarray:
