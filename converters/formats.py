@@ -193,7 +193,9 @@ def _copy_range(path: str, offset: int, count: int, fd: int) -> None:
 # ---------------------------------------------------------------------------------------------- safetensors
 
 def read_safetensors(path: PathLike) -> Tuple[Dict[str, LazyTensor], Dict[str, str]]:
-    """The tensors (lazy, in file order) and the ``__metadata__`` of a safetensors file, header validated."""
+    """The tensors (lazy, in file order) and the ``__metadata__`` of a safetensors file, header validated as the
+    reference reader validates it: each entry well formed, and the tensors tiling the data section exactly
+    (sorted by offset, the first begins at 0, each where the previous ends, the last at the end of the file)."""
     path = str(path)
     try:
         size = os.path.getsize(path)
@@ -209,26 +211,60 @@ def read_safetensors(path: PathLike) -> Tuple[Dict[str, LazyTensor], Dict[str, s
         raise CheckpointError(f"{path}: corrupted safetensors header ({exc})") from None
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: corrupted safetensors header (nested too deeply)") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path}: corrupted safetensors header (not a JSON object)")
     metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise CheckpointError(f"{path}: corrupted safetensors header (__metadata__ must map names to strings)")
     data_start, data_size = 8 + header_len, size - 8 - header_len
-    tensors: Dict[str, Tuple[int, LazyTensor]] = {}
+    entries: List[Tuple[int, int, str, LazyTensor]] = []
     for name, info in header.items():
-        try:
-            dtype = np.dtype(_ST_TO_NUMPY[info["dtype"]])
-            shape = [int(d) for d in info["shape"]]
-            begin, end = (int(x) for x in info["data_offsets"])
-        except (KeyError, TypeError, ValueError):
-            raise CheckpointError(f"{path}: corrupted safetensors header entry for tensor '{name}'") from None
-        if min(shape, default=0) < 0 or end - begin != math.prod(shape) * dtype.itemsize or begin < 0:
+        entry = _safetensors_entry(info)
+        if entry is None and isinstance(info, dict) and isinstance(info.get("dtype"), str) \
+                and info["dtype"] not in _ST_TO_NUMPY:
+            raise CheckpointError(f"{path}: tensor '{name}' has dtype {info['dtype']}, which is not supported "
+                                  f"(supported: {', '.join(_ST_TO_NUMPY)})")
+        if entry is None:
             raise CheckpointError(f"{path}: corrupted safetensors header entry for tensor '{name}'")
+        dtype, shape, begin, end = entry
         if end > data_size:
             raise CheckpointError(
                 f"{path}: truncated: tensor '{name}' ends at byte {data_start + end}, the file has {size}")
-        tensors[name] = (begin, LazyTensor.from_file(path, data_start + begin, dtype, shape))
-    ordered = sorted(tensors.items(), key=lambda item: item[1][0])
-    return {name: tensor for name, (_, tensor) in ordered}, dict(metadata)
+        entries.append((begin, end, name, LazyTensor.from_file(path, data_start + begin, dtype, shape)))
+    entries.sort(key=lambda e: (e[0], e[1]))
+    previous, expected = None, 0  # the tensor before, and where the next one must begin
+    for begin, end, name, _ in entries:
+        if begin != expected:
+            what = f"overlaps tensor '{previous}' (which ends at {expected})" if begin < expected else \
+                f"leaves bytes {expected}..{begin} unused" + (f" after tensor '{previous}'" if previous else "")
+            raise CheckpointError(f"{path}: corrupted safetensors header: tensor '{name}' begins at data offset "
+                                  f"{begin} and {what}")
+        previous, expected = name, end
+    if expected != data_size:
+        raise CheckpointError(f"{path}: corrupted safetensors file: {data_size - expected} bytes after the last "
+                              f"tensor's data (the header accounts for {expected} of {data_size})")
+    return {name: tensor for _, _, name, tensor in entries}, dict(metadata)
+
+
+def _safetensors_entry(info: object) -> Optional[Tuple[np.dtype, List[int], int, int]]:
+    """``(dtype, shape, begin, end)`` of a well-formed header entry (its byte count matching dtype and shape),
+    else None."""
+    def integer(x: object) -> bool:
+        return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+    if not isinstance(info, dict) or info.get("dtype") not in _ST_TO_NUMPY:
+        return None
+    shape, offsets = info.get("shape"), info.get("data_offsets")
+    if not (isinstance(shape, list) and all(map(integer, shape)) and isinstance(offsets, list)
+            and len(offsets) == 2 and all(map(integer, offsets))):
+        return None
+    dtype = np.dtype(_ST_TO_NUMPY[info["dtype"]])
+    begin, end = offsets
+    if end - begin != math.prod(shape) * dtype.itemsize:
+        return None
+    return dtype, shape, begin, end
 
 
 def _header_padding(data_start: int, tensors: Sequence[LazyTensor]) -> int:

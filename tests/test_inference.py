@@ -171,7 +171,7 @@ def test_concurrent_callers_get_their_own_results(exported):
      r"attention_mask has shape \(2, 4\), input_ids \(2, 5\)"),
     (dict(input_ids=np.zeros((2, 5), dtype="int64"), attention_mask=np.ones((2, 5), dtype="float32")),
      "attention_mask must hold integers or bools, got dtype float32"),
-    (dict(input_ids=np.full((2, 5), TINY["vocab_size"])), r"input_ids must lie in \[0, 157\)"),
+    (dict(input_ids=np.full((2, 5), TINY["vocab_size"])), r"input_ids\[0, 0\] is 157, outside \[0, 157\) \(vocab_size\); 10 of 10"),
     (dict(input_ids=np.zeros((1, 39), dtype="int64")), "sequences of 39 tokens exceed the model's 38 positions"),
     (dict(input_ids=np.zeros((1, 5), dtype="int64"), attention_mask=np.full((1, 5), 2)), "keep-mask of 0 and 1"),
     (dict(input_ids=np.zeros((0, 5), dtype="int64")), "input_ids is empty"),
