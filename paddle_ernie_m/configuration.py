@@ -215,6 +215,12 @@ class ErnieMConfig:
             logger.debug("%s: keeping unknown config keys %s", source, sorted(extra))
         if isinstance(values.get("architectures"), str):
             values["architectures"] = [values["architectures"]]
+        if values.get("id2label") is not None and values.get("label2id") is not None:
+            try:
+                cls(id2label=values["id2label"], label2id=values["label2id"])
+            except ValueError as exc:  # e.g. id2label edited by hand and label2id left as it was
+                logger.warning("%s: %s; using id2label", source, exc)
+                del values["label2id"]
         if values.get("id2label") is not None and "num_labels" in values:
             if len(values["id2label"]) != values["num_labels"]:
                 logger.warning("%s: num_labels %s disagrees with id2label (%d labels); using id2label",

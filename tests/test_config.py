@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 import transformers
@@ -148,11 +149,16 @@ def test_id2label_and_label2id_given_together_must_agree():
         ErnieMConfig(**TINY, id2label={0: "a", 1: "a"})
 
 
-def test_a_config_json_whose_label_maps_disagree_is_an_error_naming_the_file(tmp_path):
+def test_a_config_json_whose_label_maps_disagree_is_read_by_id2label_with_a_warning(tmp_path, caplog):
+    """As transformers does: a hand-edited id2label next to a stale label2id is common; id2label says what the
+    head's outputs mean, and the warning names the file."""
     path = tmp_path / "config.json"
-    path.write_text(json.dumps({**TINY, "id2label": {"0": "a", "1": "b"}, "label2id": {"a": 1, "b": 0}}))
-    with pytest.raises(ValueError, match=r"config\.json: config fields 'id2label' and 'label2id' disagree"):
-        ErnieMConfig.from_file(path)
+    path.write_text(json.dumps({**TINY, "id2label": {"0": "a", "1": "b"}, "label2id": {"LABEL_0": 0, "LABEL_1": 1}}))
+    with caplog.at_level(logging.WARNING, logger="paddle_ernie_m.configuration"):
+        config = ErnieMConfig.from_file(path)
+    assert config.id2label == {0: "a", 1: "b"} and config.label2id == {"a": 0, "b": 1}
+    assert transformers.ErnieMConfig.from_pretrained(tmp_path).id2label == {0: "a", 1: "b"}  # what it trusts
+    assert f"{path}: config fields 'id2label' and 'label2id' disagree" in caplog.text and "using id2label" in caplog.text
 
 
 def test_a_transformers_config_with_both_maps_reads_back_equal(tmp_path):
