@@ -254,7 +254,7 @@ def _safetensors_entry(info: object) -> Optional[Tuple[np.dtype, List[int], int,
     def integer(x: object) -> bool:
         return isinstance(x, int) and not isinstance(x, bool) and x >= 0
 
-    if not isinstance(info, dict) or info.get("dtype") not in _ST_TO_NUMPY:
+    if not isinstance(info, dict) or not isinstance(info.get("dtype"), str) or info["dtype"] not in _ST_TO_NUMPY:
         return None
     shape, offsets = info.get("shape"), info.get("data_offsets")
     if not (isinstance(shape, list) and all(map(integer, shape)) and isinstance(offsets, list)
@@ -350,12 +350,36 @@ class _PickleReader:
         self.stack: List[object] = []
         self.marks: List[List[object]] = []
         self.memo: Dict[int, object] = {}
+        self.frame_end: Optional[int] = None  # where the current protocol-4 frame ends
+
+    def _enter(self, n: int) -> None:
+        """Refuse a read of ``n`` bytes that would run past the end of the current frame, as pickle does."""
+        if self.frame_end is not None:
+            position = self.f.tell()
+            if position >= self.frame_end:
+                self.frame_end = None
+            elif position + n > self.frame_end:
+                raise pickle.UnpicklingError("pickle exhausted before end of frame")
 
     def read(self, n: int) -> bytes:
+        self._enter(n)
         data = self.f.read(n)
         if len(data) != n:
             raise EOFError("file ends inside the pickle")
         return data
+
+    def readline(self) -> bytes:
+        line = self.f.readline()
+        self.f.seek(-len(line), os.SEEK_CUR)
+        return self.read(len(line))
+
+    def frame(self) -> None:
+        size = self.unpack("<Q")
+        if self.frame_end is not None and self.f.tell() < self.frame_end:
+            raise pickle.UnpicklingError("beginning of a new frame before end of current frame")
+        if self.f.tell() + size > os.fstat(self.f.fileno()).st_size:
+            raise EOFError("file ends inside a pickle frame")
+        self.frame_end = self.f.tell() + size
 
     def unpack(self, fmt: str) -> int:
         return struct.unpack(fmt, self.read(struct.calcsize(fmt)))[0]
@@ -370,6 +394,7 @@ class _PickleReader:
     def bytes_value(self, n: int) -> object:
         if n < _LAZY_BYTES:
             return self.read(n)
+        self._enter(n)
         offset = self.f.tell()
         self.f.seek(n, os.SEEK_CUR)
         return (offset, n)  # a byte range, read later
@@ -379,6 +404,7 @@ class _PickleReader:
             raise ValueError("not a pickle of protocol 2 to 5 (what paddle.save writes)")
         ops = self.OPS
         while True:
+            self._enter(1)
             code = self.f.read(1)
             if not code:
                 raise EOFError("file ends inside the pickle")
@@ -489,7 +515,7 @@ class _PickleReader:
 
     OPS: Dict[bytes, Callable[["_PickleReader"], None]] = {
         b"\x80": lambda r: r.read(1),                                        # PROTO
-        b"\x95": lambda r: r.read(8),                                        # FRAME
+        b"\x95": lambda r: r.frame(),                                        # FRAME
         b"(": lambda r: (r.marks.append(r.stack), setattr(r, "stack", [])),  # MARK
         b"}": lambda r: r.stack.append({}),                                  # EMPTY_DICT
         b"d": lambda r: r.push(dict(zip(*[iter(r.pop_mark())] * 2))),      # DICT
@@ -525,7 +551,7 @@ class _PickleReader:
         b"\x94": lambda r: r.memo.__setitem__(len(r.memo), r.stack[-1]),     # MEMOIZE
         b"h": lambda r: r._get(r.unpack("<B")),                              # BINGET
         b"j": lambda r: r._get(r.unpack("<I")),                              # LONG_BINGET
-        b"c": lambda r: r._global(r.f.readline()[:-1].decode("utf-8"), r.f.readline()[:-1].decode("utf-8")),
+        b"c": lambda r: r._global(r.readline()[:-1].decode("utf-8"), r.readline()[:-1].decode("utf-8")),
         b"\x93": lambda r: r._global(*reversed([r.stack.pop(), r.stack.pop()])),  # STACK_GLOBAL
         b"R": lambda r: r._reduce(),                                         # REDUCE
         b"b": lambda r: r._build(),                                          # BUILD

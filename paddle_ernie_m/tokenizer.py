@@ -990,6 +990,7 @@ def read_tokenizer_config(directory: Union[str, os.PathLike]) -> Dict[str, Any]:
                 raise ValueError(f"{path}: model_max_length must be an integer >= 4, got {limit!r}")
             if limit < _NO_LIMIT:
                 settings["model_max_length"] = limit
-        if data.get("encoding", "utf8").replace("-", "").lower() != "utf8":
+        encoding = data.get("encoding", "utf8")
+        if not isinstance(encoding, str) or encoding.replace("-", "").lower() != "utf8":
             raise ValueError(f"{path}: encoding {data['encoding']!r} is not supported (vocab.txt is read as UTF-8)")
     return settings
