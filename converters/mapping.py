@@ -201,7 +201,9 @@ def plan(shapes: Mapping[str, Sequence[int]], head: str, dims: Mapping[str, int]
 def fitting_heads(names: Sequence[str], source: str) -> List[str]:
     """The heads whose tensors are exactly ``names`` (ignoring layers and legacy buffers)."""
     present = {_layer_key(n) for n in names if not any(p.match(n) for p in IGNORED)}
-    return [head for head in HEADS if present == _head_keys(head, source)]
+    # transformers writes the heads it has no class for as its bare model, whose tensors they share
+    heads = [h for h in HEADS if source == PADDLE or h not in HF_AS_BASE]
+    return [head for head in heads if present == _head_keys(head, source)]
 
 
 def first_unknown_tensor(names: Sequence[str], source: str) -> Optional[str]:

@@ -74,8 +74,6 @@ class ErnieMConfig:
 
     ``intermediate_size`` defaults to ``4 * hidden_size`` (what PaddleNLP always builds). ``num_choices`` is
     only kept so that PaddleNLP configs round-trip: the multiple-choice head reads it from the input shape.
-    The labels may be given as ``id2label``, ``label2id`` or both (they must then agree); either sets
-    ``num_labels``, and both attributes are always filled in (transformers' ``LABEL_i`` names by default).
     """
 
     vocab_size: int = 250002
@@ -98,6 +96,8 @@ class ErnieMConfig:
     problem_type: Optional[str] = None
     architectures: Tuple[str, ...] = ()
     attention_mask_mode: str = "padding"
+    #: The labels may be given as ``id2label``, ``label2id`` or both (which must then agree); either sets
+    #: ``num_labels``. Both attributes are always filled in (transformers' ``LABEL_i`` names by default).
     label2id: Optional[Dict[str, int]] = field(default=None, compare=False, repr=False)
     extra: Dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
