@@ -114,11 +114,20 @@ def resolve_head(config: ErnieMConfig, arch: Optional[str], names: Sequence[str]
     named = config.architecture
     if named and wanted and named != wanted:
         raise ConversionError(f"{where}: config says {named} but --arch says {arch}")
-    head = named or wanted or mapping.infer_head(names, source)
-    if head is None:
-        raise ConversionError(f"{where}: config names no architecture and the tensors fit several heads; "
-                              "pass --arch")
-    return head
+    if named or wanted:
+        return named or wanted
+    fits = mapping.fitting_heads(names, source)
+    if len(fits) == 1:
+        return fits[0]
+    if fits:
+        raise ConversionError(f"{where}: config names no architecture and the tensors fit several heads "
+                              f"({', '.join(fits)}); pass --arch")
+    unknown = mapping.first_unknown_tensor(names, source)
+    if unknown is not None:
+        raise ConversionError(f"{where}: config names no architecture and the tensors fit no ERNIE-M head: "
+                              f"'{unknown}' belongs to none (is this an ERNIE-M checkpoint?)")
+    raise ConversionError(f"{where}: config names no architecture and the tensors fit no ERNIE-M head exactly "
+                          f"(some are missing); pass --arch to see which")
 
 
 def target_config(config: ErnieMConfig, head: str, shapes: Mapping[str, Sequence[int]], source: str,

@@ -193,7 +193,9 @@ def _copy_range(path: str, offset: int, count: int, fd: int) -> None:
 # ---------------------------------------------------------------------------------------------- safetensors
 
 def read_safetensors(path: PathLike) -> Tuple[Dict[str, LazyTensor], Dict[str, str]]:
-    """The tensors (lazy, in file order) and the ``__metadata__`` of a safetensors file, header validated."""
+    """The tensors (lazy, in file order) and the ``__metadata__`` of a safetensors file, header validated as the
+    reference reader validates it: each entry well formed, and the tensors tiling the data section exactly
+    (sorted by offset, the first begins at 0, each where the previous ends, the last at the end of the file)."""
     path = str(path)
     try:
         size = os.path.getsize(path)
@@ -209,26 +211,60 @@ def read_safetensors(path: PathLike) -> Tuple[Dict[str, LazyTensor], Dict[str, s
         raise CheckpointError(f"{path}: corrupted safetensors header ({exc})") from None
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: corrupted safetensors header (nested too deeply)") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path}: corrupted safetensors header (not a JSON object)")
     metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise CheckpointError(f"{path}: corrupted safetensors header (__metadata__ must map names to strings)")
     data_start, data_size = 8 + header_len, size - 8 - header_len
-    tensors: Dict[str, Tuple[int, LazyTensor]] = {}
+    entries: List[Tuple[int, int, str, LazyTensor]] = []
     for name, info in header.items():
-        try:
-            dtype = np.dtype(_ST_TO_NUMPY[info["dtype"]])
-            shape = [int(d) for d in info["shape"]]
-            begin, end = (int(x) for x in info["data_offsets"])
-        except (KeyError, TypeError, ValueError):
-            raise CheckpointError(f"{path}: corrupted safetensors header entry for tensor '{name}'") from None
-        if min(shape, default=0) < 0 or end - begin != math.prod(shape) * dtype.itemsize or begin < 0:
+        entry = _safetensors_entry(info)
+        if entry is None and isinstance(info, dict) and isinstance(info.get("dtype"), str) \
+                and info["dtype"] not in _ST_TO_NUMPY:
+            raise CheckpointError(f"{path}: tensor '{name}' has dtype {info['dtype']}, which is not supported "
+                                  f"(supported: {', '.join(_ST_TO_NUMPY)})")
+        if entry is None:
             raise CheckpointError(f"{path}: corrupted safetensors header entry for tensor '{name}'")
+        dtype, shape, begin, end = entry
         if end > data_size:
             raise CheckpointError(
                 f"{path}: truncated: tensor '{name}' ends at byte {data_start + end}, the file has {size}")
-        tensors[name] = (begin, LazyTensor.from_file(path, data_start + begin, dtype, shape))
-    ordered = sorted(tensors.items(), key=lambda item: item[1][0])
-    return {name: tensor for name, (_, tensor) in ordered}, dict(metadata)
+        entries.append((begin, end, name, LazyTensor.from_file(path, data_start + begin, dtype, shape)))
+    entries.sort(key=lambda e: (e[0], e[1]))
+    previous, expected = None, 0  # the tensor before, and where the next one must begin
+    for begin, end, name, _ in entries:
+        if begin != expected:
+            what = f"overlaps tensor '{previous}' (which ends at {expected})" if begin < expected else \
+                f"leaves bytes {expected}..{begin} unused" + (f" after tensor '{previous}'" if previous else "")
+            raise CheckpointError(f"{path}: corrupted safetensors header: tensor '{name}' begins at data offset "
+                                  f"{begin} and {what}")
+        previous, expected = name, end
+    if expected != data_size:
+        raise CheckpointError(f"{path}: corrupted safetensors file: {data_size - expected} bytes after the last "
+                              f"tensor's data (the header accounts for {expected} of {data_size})")
+    return {name: tensor for _, _, name, tensor in entries}, dict(metadata)
+
+
+def _safetensors_entry(info: object) -> Optional[Tuple[np.dtype, List[int], int, int]]:
+    """``(dtype, shape, begin, end)`` of a well-formed header entry (its byte count matching dtype and shape),
+    else None."""
+    def integer(x: object) -> bool:
+        return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+    if not isinstance(info, dict) or not isinstance(info.get("dtype"), str) or info["dtype"] not in _ST_TO_NUMPY:
+        return None
+    shape, offsets = info.get("shape"), info.get("data_offsets")
+    if not (isinstance(shape, list) and all(map(integer, shape)) and isinstance(offsets, list)
+            and len(offsets) == 2 and all(map(integer, offsets))):
+        return None
+    dtype = np.dtype(_ST_TO_NUMPY[info["dtype"]])
+    begin, end = offsets
+    if end - begin != math.prod(shape) * dtype.itemsize:
+        return None
+    return dtype, shape, begin, end
 
 
 def _header_padding(data_start: int, tensors: Sequence[LazyTensor]) -> int:
@@ -314,12 +350,36 @@ class _PickleReader:
         self.stack: List[object] = []
         self.marks: List[List[object]] = []
         self.memo: Dict[int, object] = {}
+        self.frame_end: Optional[int] = None  # where the current protocol-4 frame ends
+
+    def _enter(self, n: int) -> None:
+        """Refuse a read of ``n`` bytes that would run past the end of the current frame, as pickle does."""
+        if self.frame_end is not None:
+            position = self.f.tell()
+            if position >= self.frame_end:
+                self.frame_end = None
+            elif position + n > self.frame_end:
+                raise pickle.UnpicklingError("pickle exhausted before end of frame")
 
     def read(self, n: int) -> bytes:
+        self._enter(n)
         data = self.f.read(n)
         if len(data) != n:
             raise EOFError("file ends inside the pickle")
         return data
+
+    def readline(self) -> bytes:
+        line = self.f.readline()
+        self.f.seek(-len(line), os.SEEK_CUR)
+        return self.read(len(line))
+
+    def frame(self) -> None:
+        size = self.unpack("<Q")
+        if self.frame_end is not None and self.f.tell() < self.frame_end:
+            raise pickle.UnpicklingError("beginning of a new frame before end of current frame")
+        if self.f.tell() + size > os.fstat(self.f.fileno()).st_size:
+            raise EOFError("file ends inside a pickle frame")
+        self.frame_end = self.f.tell() + size
 
     def unpack(self, fmt: str) -> int:
         return struct.unpack(fmt, self.read(struct.calcsize(fmt)))[0]
@@ -334,6 +394,7 @@ class _PickleReader:
     def bytes_value(self, n: int) -> object:
         if n < _LAZY_BYTES:
             return self.read(n)
+        self._enter(n)
         offset = self.f.tell()
         self.f.seek(n, os.SEEK_CUR)
         return (offset, n)  # a byte range, read later
@@ -343,6 +404,7 @@ class _PickleReader:
             raise ValueError("not a pickle of protocol 2 to 5 (what paddle.save writes)")
         ops = self.OPS
         while True:
+            self._enter(1)
             code = self.f.read(1)
             if not code:
                 raise EOFError("file ends inside the pickle")
@@ -453,7 +515,7 @@ class _PickleReader:
 
     OPS: Dict[bytes, Callable[["_PickleReader"], None]] = {
         b"\x80": lambda r: r.read(1),                                        # PROTO
-        b"\x95": lambda r: r.read(8),                                        # FRAME
+        b"\x95": lambda r: r.frame(),                                        # FRAME
         b"(": lambda r: (r.marks.append(r.stack), setattr(r, "stack", [])),  # MARK
         b"}": lambda r: r.stack.append({}),                                  # EMPTY_DICT
         b"d": lambda r: r.push(dict(zip(*[iter(r.pop_mark())] * 2))),      # DICT
@@ -489,7 +551,7 @@ class _PickleReader:
         b"\x94": lambda r: r.memo.__setitem__(len(r.memo), r.stack[-1]),     # MEMOIZE
         b"h": lambda r: r._get(r.unpack("<B")),                              # BINGET
         b"j": lambda r: r._get(r.unpack("<I")),                              # LONG_BINGET
-        b"c": lambda r: r._global(r.f.readline()[:-1].decode("utf-8"), r.f.readline()[:-1].decode("utf-8")),
+        b"c": lambda r: r._global(r.readline()[:-1].decode("utf-8"), r.readline()[:-1].decode("utf-8")),
         b"\x93": lambda r: r._global(*reversed([r.stack.pop(), r.stack.pop()])),  # STACK_GLOBAL
         b"R": lambda r: r._reduce(),                                         # REDUCE
         b"b": lambda r: r._build(),                                          # BUILD

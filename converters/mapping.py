@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, FrozenSet, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from .errors import ConversionError
 
@@ -61,7 +61,9 @@ class Row:
 
 
 _H, _I, _L = "hidden_size", "intermediate_size", "num_labels"
-_CLASSIFIERS = frozenset({SEQUENCE, TOKEN})
+#: Heads whose classifier has one output per label (``num_labels``, named by ``id2label``).
+LABELLED_HEADS = frozenset({SEQUENCE, TOKEN})
+_CLASSIFIERS = LABELLED_HEADS
 _ATTN = "encoder.layers.{i}.self_attn."
 
 TENSORS: Tuple[Row, ...] = (
@@ -196,19 +198,27 @@ def plan(shapes: Mapping[str, Sequence[int]], head: str, dims: Mapping[str, int]
     return Plan(tuple(steps), tuple(dropped), ignored)
 
 
-def infer_head(names: Sequence[str], source: str) -> Optional[str]:
-    """The head whose tensors are exactly ``names`` (ignoring layers and legacy buffers), if only one fits."""
-    def key(name: str) -> str:
-        return re.sub(r"\.layers\.\d+\.", ".layers.{i}.", name[len(PREFIX):] if name.startswith(PREFIX) else name)
-
-    present = {key(n) for n in names if not any(p.match(n) for p in IGNORED)}
-    fits = []
+def fitting_heads(names: Sequence[str], source: str) -> List[str]:
+    """The heads whose tensors are exactly ``names`` (ignoring layers and legacy buffers)."""
+    present = {_layer_key(n) for n in names if not any(p.match(n) for p in IGNORED)}
     # transformers writes the heads it has no class for as its bare model, whose tensors they share
-    for head in (h for h in HEADS if source == PADDLE or h not in HF_AS_BASE):
-        rows = [r for r in TENSORS if head in r.heads and (source == PADDLE or r.in_hf(head))]
-        if present == {r.paddle if source == PADDLE else r.hf for r in rows}:
-            fits.append(head)
-    return fits[0] if len(fits) == 1 else None
+    heads = [h for h in HEADS if source == PADDLE or h not in HF_AS_BASE]
+    return [head for head in heads if present == _head_keys(head, source)]
+
+
+def first_unknown_tensor(names: Sequence[str], source: str) -> Optional[str]:
+    """The first of ``names`` that belongs to no head (e.g. a BERT tensor), or None."""
+    known = set().union(*(_head_keys(head, source) for head in HEADS))
+    return next((n for n in names if _layer_key(n) not in known and not any(p.match(n) for p in IGNORED)), None)
+
+
+def _layer_key(name: str) -> str:
+    return re.sub(r"\.layers\.\d+\.", ".layers.{i}.", name[len(PREFIX):] if name.startswith(PREFIX) else name)
+
+
+def _head_keys(head: str, source: str) -> Set[str]:
+    return {r.paddle if source == PADDLE else r.hf for r in TENSORS
+            if head in r.heads and (source == PADDLE or r.in_hf(head))}
 
 
 def infer_intermediate_size(shapes: Mapping[str, Sequence[int]], source: str) -> Optional[int]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import warnings
 from typing import Any
 
 __version__ = "0.1.0"
@@ -19,6 +20,10 @@ _USER_OMP_NUM_THREADS = os.environ.get("OMP_NUM_THREADS")
 from .runtime import select_mkl_avx2_path  # noqa: E402
 
 select_mkl_avx2_path()
+
+# `import paddle` warns that its C++-extension builder finds no ccache; nothing here builds extensions.
+warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning,
+                        module=r"paddle\.utils\.cpp_extension")
 
 _EXPORTS = {
     "ErnieMConfig": "configuration",

@@ -10,7 +10,6 @@ import argparse
 import importlib
 import logging
 import sys
-import warnings
 from typing import Optional, Sequence
 
 # Modules that contribute sub-commands, in the order they are listed by --help.
@@ -44,7 +43,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None, parser: Optional[argparse.ArgumentParser] = None) -> int:
     parser = parser or build_parser()
     args = parser.parse_args(argv)
-    warnings.filterwarnings("ignore", message="No ccache found")  # printed by Paddle's import, not ours
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",

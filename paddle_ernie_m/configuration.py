@@ -99,6 +99,9 @@ class ErnieMConfig:
     problem_type: Optional[str] = None
     architectures: Tuple[str, ...] = ()
     attention_mask_mode: str = "padding"
+    #: The labels may be given as ``id2label``, ``label2id`` or both (which must then agree); either sets
+    #: ``num_labels``. Both attributes are always filled in (transformers' ``LABEL_i`` names by default).
+    label2id: Optional[Dict[str, int]] = field(default=None, compare=False, repr=False)
     extra: Dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -106,12 +109,27 @@ class ErnieMConfig:
         if self.intermediate_size is None:
             set_("intermediate_size", 4 * self.hidden_size)
         set_("architectures", tuple(_HEAD_ALIASES.get(a, a) for a in (self.architectures or ())))
-        if self.id2label is not None:
-            id2label = {int(k): str(v) for k, v in self.id2label.items()}
+        id2label = _label_map(self.id2label, "id2label", int, str)
+        label2id = _label_map(self.label2id, "label2id", str, int)
+        if id2label is not None and len(set(id2label.values())) != len(id2label):
+            raise ValueError(f"config field 'id2label' names a label twice: {id2label}")
+        if label2id is not None:
+            by_id = dict(sorted((i, label) for label, i in label2id.items()))
+            if sorted(by_id) != list(range(len(label2id))):
+                raise ValueError(f"config field 'label2id' must give the labels the ids 0..{len(label2id) - 1}, "
+                                 f"each once: {label2id}")
+            if id2label is None:
+                id2label = by_id
+            elif id2label != by_id:
+                i = next(i for i in sorted(set(id2label) | set(by_id)) if id2label.get(i) != by_id.get(i))
+                raise ValueError(f"config fields 'id2label' and 'label2id' disagree: id2label[{i}] is "
+                                 f"{id2label.get(i)!r}, label2id gives id {i} to {by_id.get(i)!r}")
+        if id2label is not None:
             set_("num_labels", len(id2label))
             # transformers' placeholder names carry no information: keep None so that round trips compare equal
             set_("id2label", None if id2label == _default_labels(len(id2label)) else id2label)
         self.validate()
+        set_("label2id", {label: i for i, label in self.labels.items()})
 
     # ----------------------------------------------------------------------------------------- validation
     def validate(self) -> None:
@@ -161,17 +179,17 @@ class ErnieMConfig:
         return self.hidden_size // self.num_attention_heads
 
     @property
-    def label2id(self) -> Dict[str, int]:
-        return {label: i for i, label in self.labels.items()}
-
-    @property
     def labels(self) -> Dict[int, str]:
         """``id2label`` with transformers' ``LABEL_i`` defaults filled in."""
         return self.id2label or _default_labels(self.num_labels)
 
     def replace(self, **changes: Any) -> "ErnieMConfig":
         """A copy with some fields changed (and validated). A new ``num_labels`` without ``id2label`` drops
-        labels that no longer fit."""
+        labels that no longer fit; new ``id2label`` or ``label2id`` replace both."""
+        if "label2id" not in changes:
+            changes["label2id"] = None  # derived again from id2label
+        elif "id2label" not in changes:
+            changes["id2label"] = None
         if "num_labels" in changes and "id2label" not in changes and self.id2label is not None \
                 and len(self.id2label) != changes["num_labels"]:
             changes["id2label"] = None
@@ -192,7 +210,7 @@ class ErnieMConfig:
                     logger.warning("%s: both %r and its alias are set; using %r", source, name, values[name])
                     continue
                 values[name] = value
-            elif key == "label2id" or key in _IGNORED_KEYS:
+            elif key in _IGNORED_KEYS:
                 continue
             else:
                 extra[key] = value
@@ -200,6 +218,12 @@ class ErnieMConfig:
             logger.debug("%s: keeping unknown config keys %s", source, sorted(extra))
         if isinstance(values.get("architectures"), str):
             values["architectures"] = [values["architectures"]]
+        if values.get("id2label") is not None and values.get("label2id") is not None:
+            try:
+                cls(id2label=values["id2label"], label2id=values["label2id"])
+            except ValueError as exc:  # e.g. id2label edited by hand and label2id left as it was
+                logger.warning("%s: %s; using id2label", source, exc)
+                del values["label2id"]
         if values.get("id2label") is not None and "num_labels" in values:
             if len(values["id2label"]) != values["num_labels"]:
                 logger.warning("%s: num_labels %s disagrees with id2label (%d labels); using id2label",
@@ -278,6 +302,19 @@ class ErnieMConfig:
             raise ValueError(f"dialect must be 'paddle' or 'hf', got {dialect!r}")
         data = self.to_paddle_dict() if dialect == "paddle" else self.to_hf_dict()
         return write_atomic(Path(directory) / CONFIG_NAME, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def _label_map(mapping: Any, name: str, key_type: type, value_type: type) -> Optional[Dict[Any, Any]]:
+    """``mapping`` with its keys and values converted (JSON keys are strings), or None."""
+    if mapping is None:
+        return None
+    try:
+        if isinstance(mapping, (str, bytes)):
+            raise TypeError
+        return {key_type(k): value_type(v) for k, v in dict(mapping).items()}
+    except (TypeError, ValueError):
+        raise ValueError(f"config field {name!r} must map {key_type.__name__} to {value_type.__name__}, "
+                         f"got {mapping!r}") from None
 
 
 def _default_labels(num_labels: int) -> Dict[int, str]:

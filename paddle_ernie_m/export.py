@@ -38,6 +38,11 @@ PRECISIONS = {"fp32": "fp32", "float32": "fp32", "bf16": "bf16", "bfloat16": "bf
               "fp16": "fp16", "float16": "fp16"}
 
 
+#: What Paddle 3.x's C++ logs once per process when ``paddle.jit.save`` traces ``paddle.arange``, ``==`` or
+#: ``softmax``: its own Python API passes ``out=None`` to the static-graph ops. Nothing is wrong with the program.
+PIR_OUT_WARNING = "Paddle static graph(PIR) not support input out tensor"
+
+
 class ExportError(ValueError):
     """A model or checkpoint cannot be exported, or an export directory cannot be read."""
 
@@ -111,6 +116,17 @@ def _output_layout(model, input_rank: int) -> List[Dict[str, Any]]:
     return [{"name": name, "per_token": shape != shapes[1][name]} for name, shape in shapes[0].items()]
 
 
+def save_program(layer, path: str, input_spec: Sequence[Any]) -> None:
+    """``paddle.jit.save(layer, path, input_spec=input_spec)`` without Paddle's :data:`PIR_OUT_WARNING` (only
+    that line of its native log is dropped)."""
+    import paddle
+
+    from .runtime import native_stderr_without
+
+    with native_stderr_without(PIR_OUT_WARNING):
+        paddle.jit.save(layer, path, input_spec=input_spec)
+
+
 def _export_layer(model, output_names: List[str]):
     """The ``paddle.nn.Layer`` traced by ``paddle.jit.save``: the three inputs, a tuple of named outputs."""
     import paddle
@@ -169,7 +185,7 @@ def export_model(
         layer = _export_layer(model, [o["name"] for o in outputs])
         spec = [InputSpec([None] * input_rank, "int64", name) for name in INPUT_NAMES]
         with atomic_directory(out_dir, force=force) as tmp:
-            paddle.jit.save(layer, str(tmp / PROGRAM_PREFIX), input_spec=spec)
+            save_program(layer, str(tmp / PROGRAM_PREFIX), spec)
             program = write_export_files(tmp, model, INPUT_NAMES, input_rank, outputs, precision)
             if tokenizer_dir is not None:
                 for name in _tokenizer_files():
@@ -178,7 +194,7 @@ def export_model(
     finally:
         if was_training:
             model.train()
-    logger.info("exported %s to %s (%s)", model.head_name, out_dir, program.name)
+    logger.debug("exported %s to %s (%s)", model.head_name, out_dir, program.name)  # the CLI prints it
     return Path(out_dir)
 
 

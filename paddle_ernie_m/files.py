@@ -23,15 +23,22 @@ def json_lines(
 ) -> Iterator[Tuple[int, Any]]:
     """``(line number, value)`` for every non-blank line of a JSON lines file (a UTF-8 BOM is ignored).
 
-    A missing file raises ``FileNotFoundError`` naming ``what``. A line that is not JSON raises
+    A missing file raises ``FileNotFoundError`` naming ``what``; a directory, or a line that is not UTF-8,
+    raises ``error`` naming the path (and line). A line that is not JSON raises
     ``error("path:line: not valid JSON (...)")``, or, with ``on_invalid``, is handed to
     ``on_invalid(line, message)`` and skipped.
     """
     path = Path(path)
+    if path.is_dir():
+        raise error(f"{what} {path} is a directory, not a file")
     if not path.is_file():
         raise FileNotFoundError(f"{what} not found: {path}")
-    with open(path, encoding="utf-8-sig") as f:
-        for number, line in enumerate(f, 1):
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise error(not_utf8_message(path, number, raw, exc)) from None
             if not line.strip():
                 continue
             try:
@@ -43,6 +50,23 @@ def json_lines(
                 on_invalid(number, message)
                 continue
             yield number, value
+
+
+def utf8_problem(path: PathLike) -> str:
+    """``"path:line: not UTF-8 text (...)"`` for the first line of ``path`` that is not UTF-8 (for readers that
+    decode in blocks, whose ``UnicodeDecodeError`` knows neither the file nor the line)."""
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            try:
+                raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                return not_utf8_message(path, number, raw, exc)
+    return f"{path}: not UTF-8 text"
+
+
+def not_utf8_message(path: PathLike, number: int, raw: bytes, exc: UnicodeDecodeError) -> str:
+    """The error message for line ``number`` (bytes ``raw``) of ``path`` (or ``"stdin"``) that ``exc`` refused."""
+    return f"{path}:{number}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line)"
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .configuration import POSITION_OFFSET, ErnieMConfig
+from .configuration import ErnieMConfig
 from .export import (
     INPUT_NAMES,
     PARAMS_SUFFIX,
@@ -27,6 +27,7 @@ from .export import (
     export_model,
     read_export_meta,
 )
+from .inputs import check_ids, check_positions, check_sequence_length
 from .runtime import cpu_info
 
 logger = logging.getLogger(__name__)
@@ -205,9 +206,7 @@ class Predictor:
             raise ValueError(f"input_ids must be shaped {shape} for {self.head}, got shape {ids.shape}")
         if ids.size == 0:
             raise ValueError(f"input_ids is empty (shape {ids.shape})")
-        if ids.min() < 0 or ids.max() >= config.vocab_size:
-            raise ValueError(f"input_ids must lie in [0, {config.vocab_size}) (vocab_size), "
-                             f"found {ids.min()}..{ids.max()}")
+        check_ids(ids, config)
         arrays = {}
         for name, value, pad in (("position_ids", position_ids, 0), ("attention_mask", attention_mask, 0)):
             if value is None:
@@ -217,15 +216,12 @@ class Predictor:
                 raise ValueError(f"{name} has shape {array.shape}, input_ids {ids.shape}: they must be equal")
             arrays[name] = array
         seq_len = ids.shape[-1]
-        limit = config.max_position_embeddings - POSITION_OFFSET
         positions = arrays.get("position_ids")
         if positions is None:
-            if seq_len > limit:
-                raise ValueError(f"sequences of {seq_len} tokens exceed the model's {limit} positions "
-                                 f"(max_position_embeddings - {POSITION_OFFSET}); truncate them")
+            check_sequence_length(seq_len, config)
             positions = np.broadcast_to(np.arange(seq_len, dtype=np.int64), ids.shape)
-        elif positions.min() < 0 or positions.max() >= limit:
-            raise ValueError(f"position_ids must lie in [0, {limit}), found {positions.min()}..{positions.max()}")
+        else:
+            check_positions(positions, config)
         mask = arrays.get("attention_mask")
         if mask is None:
             mask = default_attention_mask(ids, config)

@@ -21,6 +21,7 @@ import paddle.nn.functional as F
 from paddle import Tensor
 
 from .configuration import MASK_BIAS, POSITION_OFFSET, ErnieMConfig
+from .inputs import POSITION_BOUND, check_sequence_length, position_limit, range_error
 from .outputs import (
     BaseModelOutput,
     ClassifierOutput,
@@ -71,6 +72,27 @@ def attention_bias(
     if attention_mask.dtype == paddle.bool or not attention_mask.is_floating_point():
         return (1.0 - attention_mask.astype(dtype)) * MASK_BIAS
     return attention_mask.astype(dtype)
+
+
+def check_input_ranges(config: ErnieMConfig, input_ids: Optional[Tensor], position_ids: Optional[Tensor],
+                       seq_len: int) -> None:
+    """Refuse ids outside the embedding tables with a ``ValueError`` naming the first offending value and its
+    index (Paddle would read past the table: NaN or arbitrary values). One min/max reduction per tensor.
+
+    Dygraph only: while ``paddle.jit`` traces an export the values are unknown, and a data-dependent raise cannot
+    be part of the program; the :class:`~paddle_ernie_m.inference.Predictor` checks the same on its inputs."""
+    if not paddle.in_dynamic_mode():
+        return
+    checks = [("input_ids", input_ids, config.vocab_size, "vocab_size"),
+              ("position_ids", position_ids, position_limit(config), POSITION_BOUND)]
+    for name, tensor, upper, bound in checks:
+        if tensor is None or tensor.size == 0:
+            continue
+        low, high = paddle.stack([tensor.min(), tensor.max()]).tolist()
+        if low < 0 or high >= upper:
+            raise range_error(name, tensor.numpy(), upper, bound)
+    if position_ids is None:
+        check_sequence_length(seq_len, config)
 
 
 class ErnieMEmbeddings(nn.Layer):
@@ -210,6 +232,8 @@ class ErnieMModel(ErnieMPretrainedModel):
     ):
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids and inputs_embeds")
+        check_input_ranges(self.config, input_ids, position_ids,
+                           (input_ids if inputs_embeds is None else inputs_embeds).shape[1])
         embeddings = self.embeddings(input_ids, position_ids, inputs_embeds)
         bias = attention_bias(self.config, input_ids, attention_mask, embeddings.dtype)
         sequence_output, hidden_states, attentions = self.encoder(
@@ -342,6 +366,7 @@ class ErnieMForMultipleChoice(_ErnieMWithHead):
         if reference is None or reference.ndim < 3:
             raise ValueError("multiple choice inputs must be shaped [batch, num_choices, seq]")
         num_choices = reference.shape[1]
+        check_input_ranges(self.config, input_ids, position_ids, reference.shape[2])  # indices before flattening
 
         def flat(x):
             return None if x is None else x.reshape([-1] + list(x.shape[2:]))

@@ -11,7 +11,9 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .configuration import POSITION_OFFSET, ErnieMConfig
+from .configuration import ErnieMConfig
+from .files import not_utf8_message
+from .inputs import position_limit
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +49,10 @@ def predict(
     """Classify ``texts`` with the model in ``model_dir``: an ``ernie-m export`` directory, or a checkpoint
     (exported to a temporary directory first, unless ``dygraph``). Only ``input_ids`` go to the model, so the
     config's ``attention_mask_mode`` decides the mask, as in PaddleNLP. Returns one dict per text (see
-    :func:`scores`) with the text first."""
+    :func:`scores`) with the text first.
+
+    An empty (or blank) text is classified from ``[CLS] [SEP]`` alone, which says nothing about any text; it is
+    kept, so that results stay aligned with the inputs (one per line of a file), and a warning names it."""
     from .export import EXPORT_META, load_pretrained
     from .tokenizer import ErnieMTokenizer
 
@@ -62,7 +67,15 @@ def predict(
     if not texts:
         return []
     tokenizer = ErnieMTokenizer.from_pretrained(model_dir)
-    limit = min(tokenizer.model_max_length, config.max_position_embeddings - POSITION_OFFSET)
+    limit = min(tokenizer.model_max_length, position_limit(config))
+    shortest = len(tokenizer.build_inputs_with_special_tokens([0]))  # [CLS], one token, [SEP]
+    if max_length is not None and not shortest <= max_length <= limit:
+        raise ValueError(f"max_length (--max-length) must lie in [{shortest}, {limit}] (the special tokens and one "
+                         f"token of text; the model's {limit} positions), got {max_length}")
+    blank = [i for i, text in enumerate(texts) if not text.strip()]
+    if blank:
+        logger.warning("%d empty text(s) (the first is text %d): their labels are the model's answer to an empty "
+                       "input, not a prediction", len(blank), blank[0] + 1)
     ids = tokenizer(list(texts), truncation=True, max_length=max_length or limit, padding=True,
                     return_attention_mask=False, return_tensors="np")["input_ids"]
 
@@ -117,8 +130,22 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+def read_stdin_lines() -> List[str]:
+    """The lines of standard input without their line ends; a line that is not UTF-8 is an error naming it."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # replaced by a text stream (tests, embedding applications)
+        return [line.rstrip("\r\n") for line in sys.stdin]
+    lines = []
+    for number, raw in enumerate(stream, 1):
+        try:
+            lines.append(raw.decode("utf-8-sig" if number == 1 else "utf-8").rstrip("\r\n"))
+        except UnicodeDecodeError as exc:
+            raise ValueError(not_utf8_message("stdin", number, raw, exc)) from None
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
-    texts = [line.rstrip("\n") for line in sys.stdin] if args.texts == ["-"] else args.texts
+    texts = read_stdin_lines() if args.texts == ["-"] else args.texts
     results = predict(args.model, texts, max_length=args.max_length, batch_size=args.batch_size,
                       dygraph=args.dygraph, device=args.device, precision=args.precision, threads=args.threads)
     for result in results:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Union
 
@@ -81,6 +82,7 @@ class ErnieMPretrainedModel(nn.Layer):
         directory: Union[str, os.PathLike],
         dtype: Optional[str] = None,
         strict: bool = True,
+        reset_head: bool = False,
         **config_changes,
     ) -> "ErnieMPretrainedModel":
         """Load a model from a local PaddleNLP-layout directory.
@@ -93,6 +95,8 @@ class ErnieMPretrainedModel(nn.Layer):
                 with ``strict=False`` they are logged and the affected weights keep their initial values.
                 Head weights absent from the checkpoint (fine-tuning a base model) are always initialised and
                 reported; weights of another head are dropped and reported.
+            reset_head: initialise the head afresh instead of loading its weights (fine-tuning a classifier on
+                other labels); reported like a new head.
             config_changes: config fields to override (e.g. ``num_labels=3``,
                 ``attention_mask_mode="paddlenlp"``).
         """
@@ -102,6 +106,8 @@ class ErnieMPretrainedModel(nn.Layer):
             config = config.replace(**config_changes)
         state = load_paddle_state(directory)
         state = _adapt_prefix(state, cls.__name__)
+        if reset_head:
+            state = {k: v for k, v in state.items() if k.startswith(BASE_PREFIX) or not k.startswith(HEAD_KEYS)}
         config = _config_matching_weights(config, state, directory)
         checkpoint_dtype = _checkpoint_dtype(state, directory)
         target_dtype = checkpoint_dtype if dtype == "auto" else (dtype or "float32")
@@ -130,21 +136,23 @@ class ErnieMPretrainedModel(nn.Layer):
 
         problems = []
         if missing:
-            problems.append(f"missing weights: {', '.join(missing)}")
+            problems.append(_listing("missing weights", missing))
         if unknown:
-            problems.append(f"unexpected keys: {', '.join(unknown)}")
+            problems.append(_listing("unexpected keys", unknown))
         if mismatched:
-            problems.append("shape mismatches: " + "; ".join(
-                f"{k}: checkpoint {list(state[k].shape)} vs model {list(expected[k].shape)}" for k in mismatched))
+            problems.append(_listing("shape mismatches", [
+                f"{k} (checkpoint {list(state[k].shape)}, model {list(expected[k].shape)})" for k in mismatched]))
         if problems and strict:
-            raise ValueError(f"{source}: checkpoint does not fit {type(self).__name__}: " + " | ".join(problems)
-                             + " (pass strict=False to load anyway)")
+            raise ValueError(f"{source}: checkpoint does not fit {type(self).__name__}: " + "; ".join(problems)
+                             + (" (the config does not match these weights)" if mismatched else ""))
         for problem in problems:
             logger.warning("%s: %s", source, problem)
         if other_head:
             logger.warning("%s: weights of another head not used by %s: %s", source, type(self).__name__,
                            ", ".join(other_head))
-        self.set_state_dict({k: v for k, v in state.items() if k in expected and k not in mismatched})
+        with warnings.catch_warnings():  # Paddle warns of each weight left out: reported above, once
+            warnings.filterwarnings("ignore", message="Skip loading for ", category=UserWarning)
+            self.set_state_dict({k: v for k, v in state.items() if k in expected and k not in mismatched})
         fresh = new_head + missing + mismatched
         if fresh:
             if new_head:
@@ -169,6 +177,16 @@ class ErnieMPretrainedModel(nn.Layer):
                           max_shard_size=max_shard_size)
         self.config.replace(architectures=(self.head_name,)).save_pretrained(directory, dialect="paddle")
         return directory
+
+
+#: How many names an error or warning lists before it only counts the rest.
+LISTED = 3
+
+
+def _listing(what: str, items: List[str]) -> str:
+    """``"missing weights (2): a, b"``, or the first :data:`LISTED` items and how many more."""
+    shown = ", ".join(items[:LISTED]) + (f" and {len(items) - LISTED} more" if len(items) > LISTED else "")
+    return f"{what} ({len(items)}): {shown}"
 
 
 def _adapt_prefix(state: Dict[str, np.ndarray], head: str) -> Dict[str, np.ndarray]:

@@ -1,12 +1,15 @@
-"""Process-wide runtime settings: CPU threads, and MKL's code path on AMD CPUs.
+"""Process-wide runtime settings: CPU threads, MKL's code path on AMD CPUs, and Paddle's native log noise.
 
 Nothing here imports Paddle at module level: :func:`select_mkl_avx2_path` must run before Paddle's first BLAS call.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from typing import FrozenSet, MutableMapping, Optional, Tuple
+import sys
+import threading
+from typing import FrozenSet, Iterator, MutableMapping, Optional, Tuple
 
 logger = logging.getLogger(__name__)
 _threads: Optional[int] = None
@@ -84,3 +87,50 @@ def configure_cpu_threads(threads: Optional[int] = None) -> int:
     _threads = threads
     logger.debug("Paddle CPU threads: %d", threads)
     return threads
+
+
+@contextlib.contextmanager
+def native_stderr_without(fragment: str) -> Iterator[None]:
+    """Drop the lines containing ``fragment`` that native code (Paddle's C++ logging) writes to file descriptor 2
+    inside the block; every other line is passed on as it comes. Python's ``sys.stderr`` is flushed first, so
+    output keeps its order. Where descriptor 2 cannot be redirected, nothing is filtered."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    read_end, write_end = os.pipe()
+    needle = fragment.encode()
+
+    def write(data: bytes) -> None:
+        with contextlib.suppress(OSError):  # keep reading whatever happens, or the writer would block
+            os.write(saved, data)
+
+    def forward() -> None:
+        pending = b""
+        while True:
+            chunk = os.read(read_end, 65536)
+            if not chunk:
+                break
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                if needle not in line:
+                    write(line + b"\n")
+        if pending and needle not in pending:
+            write(pending)
+
+    thread = threading.Thread(target=forward, name="stderr-filter", daemon=True)
+    thread.start()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            sys.stderr.flush()
+        os.dup2(saved, 2)  # closes the pipe's write end: the thread reads to its end and stops
+        thread.join(timeout=10)
+        if not thread.is_alive():  # else a child process still holds the write end: let the thread forward it
+            os.close(read_end)
+            os.close(saved)

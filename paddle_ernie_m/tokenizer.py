@@ -524,6 +524,7 @@ def read_tokenizer_config(directory: Union[str, os.PathLike]) -> Dict[str, Any]:
                 settings["model_max_length"] = limit
         if "model_input_names" in data:
             _check_model_input_names(data["model_input_names"], f"{path}: model_input_names")
-        if data.get("encoding", "utf8").replace("-", "").lower() != "utf8":
+        encoding = data.get("encoding", "utf8")
+        if not isinstance(encoding, str) or encoding.replace("-", "").lower() != "utf8":
             raise ValueError(f"{path}: encoding {data['encoding']!r} is not supported (vocab.txt is read as UTF-8)")
     return settings

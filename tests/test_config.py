@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 import transformers
@@ -124,3 +125,53 @@ def test_config_is_frozen():
     config = ErnieMConfig(**TINY)
     with pytest.raises(Exception):
         config.hidden_size = 64  # type: ignore[misc]
+
+
+def test_label2id_alone_is_accepted_and_written_as_transformers_reads_it(tmp_path):
+    config = ErnieMConfig(**TINY, label2id={"neg": 1, "pos": 0, "neutral": 2})
+    assert config.num_labels == 3 and config.id2label == {0: "pos", 1: "neg", 2: "neutral"}
+    assert config.label2id == {"pos": 0, "neg": 1, "neutral": 2}
+    config.save_pretrained(tmp_path, dialect="hf")
+    theirs = transformers.AutoConfig.from_pretrained(tmp_path)
+    assert theirs.id2label == config.id2label and theirs.label2id == config.label2id and theirs.num_labels == 3
+    assert ErnieMConfig.from_pretrained(tmp_path) == config
+
+
+def test_id2label_and_label2id_given_together_must_agree():
+    both = ErnieMConfig(**TINY, id2label={0: "a", 1: "b"}, label2id={"b": 1, "a": 0})
+    assert both == ErnieMConfig(**TINY, id2label={0: "a", 1: "b"})
+    with pytest.raises(ValueError, match=r"'id2label' and 'label2id' disagree: id2label\[0\] is 'a', "
+                                         r"label2id gives id 0 to 'b'"):
+        ErnieMConfig(**TINY, id2label={0: "a", 1: "b"}, label2id={"a": 1, "b": 0})
+    with pytest.raises(ValueError, match=r"'label2id' must give the labels the ids 0..1"):
+        ErnieMConfig(**TINY, label2id={"a": 0, "b": 2})
+    with pytest.raises(ValueError, match="'id2label' names a label twice"):
+        ErnieMConfig(**TINY, id2label={0: "a", 1: "a"})
+
+
+def test_a_config_json_whose_label_maps_disagree_is_read_by_id2label_with_a_warning(tmp_path, caplog):
+    """As transformers does: a hand-edited id2label next to a stale label2id is common; id2label says what the
+    head's outputs mean, and the warning names the file."""
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**TINY, "id2label": {"0": "a", "1": "b"}, "label2id": {"LABEL_0": 0, "LABEL_1": 1}}))
+    with caplog.at_level(logging.WARNING, logger="paddle_ernie_m.configuration"):
+        config = ErnieMConfig.from_file(path)
+    assert config.id2label == {0: "a", 1: "b"} and config.label2id == {"a": 0, "b": 1}
+    assert transformers.ErnieMConfig.from_pretrained(tmp_path).id2label == {0: "a", 1: "b"}  # what it trusts
+    assert f"{path}: config fields 'id2label' and 'label2id' disagree" in caplog.text
+    assert "using id2label" in caplog.text
+
+
+def test_a_transformers_config_with_both_maps_reads_back_equal(tmp_path):
+    transformers.ErnieMConfig(**TINY, id2label={0: "x", 1: "y", 2: "z"},
+                              label2id={"x": 0, "y": 1, "z": 2}).save_pretrained(tmp_path)
+    config = ErnieMConfig.from_pretrained(tmp_path)
+    assert config.id2label == {0: "x", 1: "y", 2: "z"} and config.label2id == {"x": 0, "y": 1, "z": 2}
+
+
+def test_replacing_the_labels_replaces_both_maps():
+    config = ErnieMConfig(**TINY, label2id={"a": 0, "b": 1})
+    assert config.replace(id2label={0: "x", 1: "y", 2: "z"}).label2id == {"x": 0, "y": 1, "z": 2}
+    assert config.replace(label2id={"y": 0, "x": 1}).id2label == {0: "y", 1: "x"}
+    assert config.replace(num_labels=3).label2id == {"LABEL_0": 0, "LABEL_1": 1, "LABEL_2": 2}
+    assert config.replace(hidden_dropout_prob=0.2).label2id == {"a": 0, "b": 1}

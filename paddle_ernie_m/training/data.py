@@ -6,6 +6,7 @@ out. Nothing is guessed: an unknown label is an error, never a silently wrong cl
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
@@ -16,7 +17,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Seque
 
 import numpy as np
 
-from ..files import json_lines
+from ..files import json_lines, utf8_problem
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,15 @@ def _open(path: PathLike):
     return open(path, encoding="utf-8-sig", newline="")
 
 
+@contextlib.contextmanager
+def _utf8_errors(path: PathLike) -> Iterator[None]:
+    """Turn a ``UnicodeDecodeError`` of a text reader into a :class:`DataError` naming the file and line."""
+    try:
+        yield
+    except UnicodeDecodeError:
+        raise DataError(utf8_problem(path)) from None
+
+
 def _non_empty(path: PathLike, items: List[Any]) -> List[Any]:
     if not items:
         raise DataError(f"{path}: no examples")
@@ -69,7 +79,8 @@ def read_records(path: PathLike) -> List[Tuple[int, Dict[str, Any]]]:
     if suffix in (".jsonl", ".json", ".ndjson"):
         return _non_empty(path, list(_read_jsonl(path)))
     if suffix in (".csv", ".tsv"):
-        return _non_empty(path, list(_read_table(path, "\t" if suffix == ".tsv" else ",")))
+        with _utf8_errors(path):
+            return _non_empty(path, list(_read_table(path, "\t" if suffix == ".tsv" else ",")))
     raise DataError(f"{path}: unknown data format {suffix!r} (use .jsonl, .csv or .tsv)")
 
 
@@ -125,7 +136,7 @@ def read_conll(path: PathLike, problems: Optional[Problems] = None) -> List[Tagg
     sentences: List[TaggedSentence] = []
     current: Optional[TaggedSentence] = None
     bad = False
-    with _open(path) as f:
+    with _utf8_errors(path), _open(path) as f:
         for number, line in enumerate(f, 1):
             columns = line.split()
             if not columns or columns[0] == "-DOCSTART-":
@@ -164,7 +175,7 @@ def read_squad(path: PathLike, problems: Optional[Problems] = None) -> List[QAEx
     """Questions of a SQuAD v1.1-format JSON file (MLQA and XQuAD use it). Each answer's text must be found at
     its ``answer_start`` in the context; errors name the file, the line of the question's ``id`` and the id."""
     problems = problems or Problems()
-    with _open(path) as f:
+    with _utf8_errors(path), _open(path) as f:
         text = f.read()
     try:
         data = json.loads(text)

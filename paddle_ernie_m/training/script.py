@@ -54,11 +54,49 @@ def load_tokenizer(args: argparse.Namespace):
 
 def load_model(model_class: type, args: argparse.Namespace, **config_changes: Any):
     """``model_class.from_pretrained(--model, **config_changes)`` after seeding, so that a new head is
-    initialised the same way on every run (and every process)."""
+    initialised the same way on every run (and every process). A classifier trained for other labels than
+    ``config_changes["id2label"]`` is not reused under the new names: the same labels in another order keep
+    their weights, reordered; other labels (or another head's classifier) get a new classifier, with a warning
+    naming the old and the new labels."""
+    from converters.mapping import LABELLED_HEADS, TENSORS
+
+    from ..configuration import ErnieMConfig
     from .trainer import set_seed
 
     set_seed(args.seed)
-    return model_class.from_pretrained(args.model, **config_changes)
+    new_labels = config_changes.get("id2label")
+    saved = ErnieMConfig.from_pretrained(args.model)
+    head = model_class.__name__
+    with_classifier = {h for row in TENSORS if row.paddle.startswith("classifier.") for h in row.heads}
+    if new_labels is None or head not in LABELLED_HEADS or saved.architecture not in with_classifier:
+        return model_class.from_pretrained(args.model, **config_changes)  # no trained classifier to mislabel
+    old = list(saved.labels.values())
+    new = [str(label) for _, label in sorted(new_labels.items())]
+    if saved.architecture != head:
+        logger.warning("%s: its head belongs to %s, not %s: starting a new classifier for the labels %s (train "
+                       "before use)", args.model, saved.architecture, head, ", ".join(new))
+    elif old == new:
+        return model_class.from_pretrained(args.model, **config_changes)
+    elif sorted(old) == sorted(new):
+        logger.info("%s: the classifier's labels %s are reordered as the data's %s", args.model, ", ".join(old),
+                    ", ".join(new))
+        model = model_class.from_pretrained(args.model, **config_changes)
+        reorder_classifier(model, [old.index(label) for label in new])
+        return model
+    else:
+        logger.warning("%s: its classifier was trained for the labels %s, the data has %s: starting a new "
+                       "classifier (train before use)", args.model, ", ".join(old), ", ".join(new))
+    return model_class.from_pretrained(args.model, reset_head=True, **config_changes)
+
+
+def reorder_classifier(model: Any, order: Sequence[int]) -> None:
+    """Make output ``j`` of ``model.classifier`` what output ``order[j]`` was (Paddle weights are ``[in, out]``)."""
+    import paddle
+
+    index = paddle.to_tensor(list(order), dtype="int64")
+    with paddle.no_grad():
+        model.classifier.weight.set_value(paddle.index_select(model.classifier.weight, index, axis=1))
+        model.classifier.bias.set_value(paddle.index_select(model.classifier.bias, index, axis=0))
 
 
 def train(args: argparse.Namespace, model: Any, features: Sequence[Any], collate_fn: Callable,

@@ -78,15 +78,28 @@ def register(subparsers) -> None:
 
 # ----------------------------------------------------------------------------------------------- extract
 def parse_schema(value: str) -> Any:
-    """The ``--schema`` value: inline JSON, or the path of a JSON file."""
+    """The ``--schema`` value: inline JSON, or the path of a JSON file. A value that is neither JSON nor an
+    existing file is reported as a missing file unless it looks like JSON (starts with ``[``, ``{`` or ``"``)."""
     source = "--schema"
+    if os.path.isdir(value):  # os.path, not Path: an inline schema may be too long for a file name
+        raise ValueError(f"--schema {value} is a directory, not a JSON file")
     if os.path.isfile(value):
-        source, value = value, Path(value).read_text(encoding="utf-8")
+        source = f"schema file {value}"
+        try:
+            value = Path(value).read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{source}: not UTF-8 text (byte {exc.start})") from None
+    elif not value.lstrip().startswith(("[", "{", '"')):
+        try:
+            return json.loads(value)  # a bare JSON number or literal: refused by build_schema with its reason
+        except json.JSONDecodeError:
+            raise FileNotFoundError(f"--schema: schema file not found: {value} (inline schemas are JSON, e.g. "
+                                    f"'[\"人物\"]')") from None
     try:
         return json.loads(value)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{source}: not valid JSON ({exc.msg}); write e.g. '[\"人物\", {{\"公司\": [\"创始人\"]}}]'") \
-            from None
+        raise ValueError(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); write "
+                         f"e.g. '[\"人物\", {{\"公司\": [\"创始人\"]}}]'") from None
 
 
 def read_inputs(path: Path) -> Iterator[Tuple[Dict[str, Any], str]]:

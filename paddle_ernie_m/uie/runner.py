@@ -65,7 +65,7 @@ def export_uie(model, out_dir: Path) -> Path:
     import paddle
     from paddle.static import InputSpec
 
-    from ..export import PROGRAM_PREFIX, write_export_files
+    from ..export import PROGRAM_PREFIX, save_program, write_export_files
 
     class UIEWithBias(paddle.nn.Layer):
         def __init__(self, inner):
@@ -80,6 +80,6 @@ def export_uie(model, out_dir: Path) -> Path:
     spec = [InputSpec([None, None], "int64", INPUTS[0]), InputSpec([None, None], "int64", INPUTS[1]),
             InputSpec([None, None], "float32", INPUTS[2])]
     model.eval()
-    paddle.jit.save(UIEWithBias(model), str(out_dir / PROGRAM_PREFIX), input_spec=spec)
+    save_program(UIEWithBias(model), str(out_dir / PROGRAM_PREFIX), spec)
     write_export_files(out_dir, model, INPUTS, 2, [{"name": name, "per_token": True} for name in OUTPUTS], "fp32")
     return out_dir
