@@ -923,11 +923,14 @@ def write_tokenizer_config(
     do_lower_case: bool = False,
     model_max_length: int = MODEL_MAX_LENGTH,
     force: bool = False,
+    model_input_names: Optional[Sequence[str]] = None,
 ) -> Tuple[Path, Path]:
     """Write ``tokenizer_config.json`` and ``special_tokens_map.json`` into an existing directory.
 
     The config names ``ErnieMTokenizer`` (so PaddleNLP's and transformers' ``from_pretrained`` and ``AutoTokenizer``
-    load it) and records ``compat``: the tokenization the directory's model was trained with.
+    load it) and records ``compat``: the tokenization the directory's model was trained with. ``model_input_names``,
+    when given, is written too: the keys transformers' tokenizers return (``["input_ids"]`` alone, as PaddleNLP's,
+    leaves the mask to the model).
     """
     if compat not in COMPAT_MODES:
         raise ValueError(f"compat must be one of {', '.join(map(repr, COMPAT_MODES))}, got {compat!r}")
@@ -940,6 +943,7 @@ def write_tokenizer_config(
         "compat": compat,
         "do_lower_case": bool(do_lower_case),
         "model_max_length": int(model_max_length),
+        **({"model_input_names": list(model_input_names)} if model_input_names is not None else {}),
         **SPECIAL_TOKENS,
     }
     return (

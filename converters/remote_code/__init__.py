@@ -1,0 +1,23 @@
+"""Code that ``ernie-m convert paddle2torch`` copies, file for file, next to the weights it writes.
+
+With it a converted directory loads in transformers 5.x, which no longer has ErnieM, through
+``AutoModel*.from_pretrained(directory, trust_remote_code=True)``; transformers 4.32-4.57 load the same directory
+with their own ErnieM classes (``config.json`` keeps ``model_type: ernie_m``) or, asked to trust remote code, with
+these. The files import only torch, transformers, numpy and each other, never this project: they must work where
+only the converted directory is. This module imports nothing, so the converters can read it without torch.
+"""
+
+#: The files copied verbatim into every directory paddle2torch writes (all live next to this module).
+FILES = ("configuration_ernie_m.py", "modeling_ernie_m.py")
+
+#: ``auto_map`` of the copied ``config.json``: Auto class (or head name) -> ``module.Class`` among :data:`FILES`.
+#: transformers has no Auto class for information extraction: its entry is found by its class name.
+AUTO_MAP = {
+    "AutoConfig": "configuration_ernie_m.ErnieMConfig",
+    "AutoModel": "modeling_ernie_m.ErnieMModel",
+    "AutoModelForSequenceClassification": "modeling_ernie_m.ErnieMForSequenceClassification",
+    "AutoModelForMultipleChoice": "modeling_ernie_m.ErnieMForMultipleChoice",
+    "AutoModelForTokenClassification": "modeling_ernie_m.ErnieMForTokenClassification",
+    "AutoModelForQuestionAnswering": "modeling_ernie_m.ErnieMForQuestionAnswering",
+    "ErnieMForInformationExtraction": "modeling_ernie_m.ErnieMForInformationExtraction",
+}
