@@ -1,11 +1,16 @@
 # The two set-up commands of the README: `make demo` and `make test`.
 # Each creates (or reuses) the virtual environment .venv in this checkout and installs the project into it.
+# `make tf5` creates (or reuses) .venv-tf5: transformers 5 and torch with nothing of this project, where the tests
+# load converted checkpoints with their bundled code (`make test` builds it; `make demo` uses it when present).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+TF5_VENV ?= .venv-tf5
+TF5_PACKAGES := torch==2.13.0 transformers==5.23.0 sentencepiece
+TF5_STAMP := $(TF5_VENV)/.installed
 
-.PHONY: demo test
+.PHONY: demo test tf5
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,8 +18,15 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet -e '.[cpu,test]'
 	touch $(STAMP)
 
-demo: $(STAMP)
-	$(VENV)/bin/ernie-m demo
+$(TF5_STAMP): Makefile
+	$(PYTHON) -m venv $(TF5_VENV)
+	$(TF5_VENV)/bin/python -m pip install --quiet $(TF5_PACKAGES)
+	touch $(TF5_STAMP)
 
-test: $(STAMP)
-	$(PY) -m pytest -n 2 -q
+tf5: $(TF5_STAMP)
+
+demo: $(STAMP)
+	ERNIE_M_TF5_PYTHON=$(abspath $(TF5_VENV))/bin/python $(VENV)/bin/ernie-m demo
+
+test: $(STAMP) $(TF5_STAMP)
+	ERNIE_M_TF5_PYTHON=$(abspath $(TF5_VENV))/bin/python $(PY) -m pytest -n 2 -q

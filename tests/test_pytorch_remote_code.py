@@ -450,3 +450,28 @@ def test_standard_snippets_give_paddlenlp_labels_and_logits_in_transformers_5(co
     np.testing.assert_allclose([p["score"] for p in snippet["pipeline"]], scores, rtol=0, atol=1e-5)
     assert snippet["tokenizer_keys"] == ["input_ids"]
     np.testing.assert_allclose(np.load(root / f"{SEQ}.snippet.logits.npy"), logits, rtol=0, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------ the demo's step and the environment
+
+def test_demo_step_runs_the_converted_model_in_transformers_5_and_fails_when_its_mask_is_wrong(tmp_path):
+    from converters.demo import transformers5_table
+    from paddle_ernie_m.demo import DEMO_IDS
+
+    src = ours_checkpoint(tmp_path / "tiny", SEQ)
+    convert_checkpoint(src, tmp_path / "tiny-transformers", "paddle2torch")
+    table = transformers5_table(src, tmp_path / "tiny-transformers", DEMO_IDS, python=transformers5.python())
+    assert "transformers 5.23.0" in table and "modeling_ernie_m.ErnieMForSequenceClassification" in table
+    assert "(mask: padding) (OK, tolerance 1e-4)" in table
+    config_file = tmp_path / "tiny-transformers" / "config.json"
+    config_file.write_text(config_file.read_text().replace('"attention_mask_mode": "padding"',
+                                                           '"attention_mask_mode": "paddlenlp"'))
+    with pytest.raises(RuntimeError, match="differs in transformers 5"):
+        transformers5_table(src, tmp_path / "tiny-transformers", DEMO_IDS, python=transformers5.PYTHON)
+
+
+def test_a_missing_transformers_5_environment_fails_the_test_naming_make_tf5(tmp_path, monkeypatch):
+    monkeypatch.setattr(transformers5, "PYTHON", tmp_path / "nowhere" / "python")
+    with pytest.raises(pytest.fail.Exception, match="build it with `make tf5`"):
+        transformers5.run("run_bundled.py", {}, tmp_path)
+    assert not (tmp_path / "job.json").exists()

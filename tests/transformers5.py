@@ -19,18 +19,24 @@ SCRIPTS = Path(__file__).parent / "tf5"
 PYTHON = Path(os.environ.get("ERNIE_M_TF5_PYTHON", REPO / ".venv-tf5" / "bin" / "python"))
 
 
-def run(script: str, job: Dict[str, Any], workdir: Path, timeout: float = 600) -> Dict[str, Any]:
-    """Run ``tests/tf5/<script>`` on ``job`` (written to ``workdir/job.json``) in the transformers 5 environment
-    and return its ``results.json``. Fails the test, naming ``make tf5``, when the environment is missing."""
+def python() -> Path:
+    """The environment's interpreter; fails the test, naming ``make tf5``, when it is missing."""
     if not PYTHON.is_file():
         pytest.fail(f"the transformers 5 test environment is missing ({PYTHON} not found): build it with "
                     f"`make tf5` (`make test` builds it), or point ERNIE_M_TF5_PYTHON at its python", pytrace=False)
+    return PYTHON
+
+
+def run(script: str, job: Dict[str, Any], workdir: Path, timeout: float = 600) -> Dict[str, Any]:
+    """Run ``tests/tf5/<script>`` on ``job`` (written to ``workdir/job.json``) in the transformers 5 environment
+    and return its ``results.json``."""
+    interpreter = python()
     workdir.mkdir(parents=True, exist_ok=True)
     job_file = workdir / "job.json"
     job_file.write_text(json.dumps(job, indent=2), encoding="utf-8")
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}  # the project stays invisible
     env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(workdir / "modules"), TOKENIZERS_PARALLELISM="false")
-    done = subprocess.run([str(PYTHON), str(SCRIPTS / script), str(job_file)], cwd=workdir, env=env,
+    done = subprocess.run([str(interpreter), str(SCRIPTS / script), str(job_file)], cwd=workdir, env=env,
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         pytest.fail(f"{script} failed in the transformers 5 environment (exit {done.returncode}):\n"
