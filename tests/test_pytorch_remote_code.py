@@ -355,6 +355,25 @@ def test_bundled_heads_give_transformers_4_logits_and_losses(head, labels):
             torch.testing.assert_close(getattr(got, name), getattr(expected, name), rtol=0, atol=1e-5)
 
 
+def test_bundled_gradients_equal_transformers_4s_except_that_the_pad_embedding_trains_as_in_paddlenlp():
+    native, ours = _pair("ErnieMForTokenClassification")
+    ids = _ids("ErnieMForTokenClassification")
+    labels = torch.randint(0, NUM_LABELS, ids.shape, generator=torch.Generator().manual_seed(0))
+    native(input_ids=ids, labels=labels).loss.backward()
+    ours(input_ids=ids, labels=labels).loss.backward()
+    expected = dict(native.named_parameters())
+    pad = SHAPE["pad_token_id"]
+    for name, param in ours.named_parameters():
+        grad, reference_grad = param.grad, expected[name].grad
+        if name == "ernie_m.embeddings.word_embeddings.weight":
+            # transformers 4.57 builds the word embedding with padding_idx, which freezes [PAD]'s row; PaddleNLP's
+            # (and this code's) has none, so [PAD] (attended under PaddleNLP's mask) trains like any other token
+            assert reference_grad[pad].abs().max() == 0 and grad[pad].abs().max() > 0
+            grad, reference_grad = torch.cat([grad[:pad], grad[pad + 1:]]), torch.cat([reference_grad[:pad],
+                                                                                        reference_grad[pad + 1:]])
+        torch.testing.assert_close(grad, reference_grad, rtol=0, atol=1e-6, msg=name)
+
+
 def test_bundled_regression_loss_follows_problem_type():
     native, ours = _pair(SEQ, num_labels=1, problem_type="regression")
     ids, labels = _ids(SEQ), torch.tensor([0.5, -1.0, 2.0, 0.0])
@@ -454,7 +473,7 @@ def test_standard_snippets_give_paddlenlp_labels_and_logits_in_transformers_5(co
 
 # ------------------------------------------------------------------------------ the demo's step and the environment
 
-def test_demo_step_runs_the_converted_model_in_transformers_5_and_fails_when_its_mask_is_wrong(tmp_path):
+def test_demo_step_runs_the_converted_model_in_transformers_5_and_fails_when_the_logits_differ(tmp_path):
     from converters.demo import transformers5_table
     from paddle_ernie_m.demo import DEMO_IDS
 
@@ -463,11 +482,13 @@ def test_demo_step_runs_the_converted_model_in_transformers_5_and_fails_when_its
     table = transformers5_table(src, tmp_path / "tiny-transformers", DEMO_IDS, python=transformers5.python())
     assert "transformers 5.23.0" in table and "modeling_ernie_m.ErnieMForSequenceClassification" in table
     assert "(mask: padding) (OK, tolerance 1e-4)" in table
-    config_file = tmp_path / "tiny-transformers" / "config.json"
-    config_file.write_text(config_file.read_text().replace('"attention_mask_mode": "padding"',
-                                                           '"attention_mask_mode": "paddlenlp"'))
+    # an environment whose model answers other logits (a script standing in for its python) fails the step
+    wrong = tmp_path / "wrong-python"
+    wrong.write_text('#!/bin/sh\necho \'{"transformers": "5", "torch": "2", "class": "m.C", '
+                     '"logits": [[0, 0, 0], [0, 0, 0]]}\'\n')
+    wrong.chmod(0o755)
     with pytest.raises(RuntimeError, match="differs in transformers 5"):
-        transformers5_table(src, tmp_path / "tiny-transformers", DEMO_IDS, python=transformers5.PYTHON)
+        transformers5_table(src, tmp_path / "tiny-transformers", DEMO_IDS, python=wrong)
 
 
 def test_a_missing_transformers_5_environment_fails_the_test_naming_make_tf5(tmp_path, monkeypatch):

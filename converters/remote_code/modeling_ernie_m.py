@@ -68,7 +68,8 @@ def attention_bias(
 
 
 class ErnieMEmbeddings(nn.Module):
-    """Word plus position embeddings (no token types), then LayerNorm and dropout."""
+    """Word plus position embeddings (no token types), then LayerNorm and dropout. No ``padding_idx``: ``[PAD]``'s
+    embedding trains like any other, as in PaddleNLP (transformers 4.57 freezes it)."""
 
     def __init__(self, config: ErnieMConfig):
         super().__init__()
