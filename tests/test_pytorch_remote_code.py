@@ -238,7 +238,7 @@ def test_a_model_saved_by_transformers_5_converts_back_to_paddlenlp_with_equal_o
 
     root, results = tf5
     saved = root / "saved" / head
-    assert {"config.json", "model.safetensors", *remote_code.FILES} <= set(results["saved"][head])
+    assert {"config.json", "model.safetensors", *remote_code.MODEL_FILES} <= set(results["saved"][head])
     convert_checkpoint(saved, tmp_path / "paddle", "torch2paddle")
     assert "auto_map" not in json.loads((tmp_path / "paddle" / "config.json").read_text())
     model = getattr(P, PADDLENLP_NAME[head]).from_pretrained(str(tmp_path / "paddle"))

@@ -7,8 +7,10 @@ these. The files import only torch, transformers, numpy and each other, never th
 only the converted directory is. This module imports nothing, so the converters can read it without torch.
 """
 
+#: The model's code: its configuration and the classes (what a model's ``save_pretrained`` copies along).
+MODEL_FILES = ("configuration_ernie_m.py", "modeling_ernie_m.py")
 #: The files copied verbatim into every directory paddle2torch writes (all live next to this module).
-FILES = ("configuration_ernie_m.py", "modeling_ernie_m.py")
+FILES = MODEL_FILES
 
 #: ``auto_map`` of the copied ``config.json``: Auto class (or head name) -> ``module.Class`` among :data:`FILES`.
 #: transformers has no Auto class for information extraction: its entry is found by its class name.
