@@ -1,12 +1,16 @@
 # The two set-up commands of the README: `make demo` and `make test`.
 # Each creates (or reuses) the virtual environment .venv in this checkout and installs the project into it.
+# `make tf5` creates (or reuses) .venv-tf5: transformers 5 and torch with nothing of this project, where the tests
+# load converted checkpoints with their bundled code (`make test` builds it; `make demo` uses it when present).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+TF5_VENV ?= .venv-tf5
+TF5_PACKAGES := torch==2.13.0 transformers==5.23.0 sentencepiece
+TF5_STAMP := $(TF5_VENV)/.installed
 
-.PHONY: demo test
-.PHONY: test-fast
+.PHONY: demo test test-fast tf5
 DEMO_STAMP := $(VENV)/.installed-demo
 
 $(STAMP): setup.cfg pyproject.toml
@@ -16,10 +20,10 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 demo: $(DEMO_STAMP)
-	$(VENV)/bin/ernie-m demo
+	ERNIE_M_TF5_PYTHON=$(abspath $(TF5_VENV))/bin/python $(VENV)/bin/ernie-m demo
 
-test: $(STAMP)
-	$(PY) -m pytest -n 2 -q
+test: $(STAMP) $(TF5_STAMP)
+	ERNIE_M_TF5_PYTHON=$(abspath $(TF5_VENV))/bin/python $(PY) -m pytest -n 2 -q
 
 # `make demo` installs only what the demo needs: Paddle (CPU) and, for its conversion step, torch + transformers.
 $(DEMO_STAMP): setup.cfg pyproject.toml
@@ -29,5 +33,13 @@ $(DEMO_STAMP): setup.cfg pyproject.toml
 	touch $(DEMO_STAMP)
 
 # The suite without the tests marked `slow` (see docs/testing.md); `make test` runs everything.
-test-fast: $(STAMP)
-	$(PY) -m pytest -n 2 -q -m "not slow"
+test-fast: $(STAMP) $(TF5_STAMP)
+	ERNIE_M_TF5_PYTHON=$(abspath $(TF5_VENV))/bin/python $(PY) -m pytest -n 2 -q -m "not slow"
+
+# The second environment: transformers 5.x with nothing of this project, for the tests of converted directories.
+$(TF5_STAMP): Makefile
+	$(PYTHON) -m venv $(TF5_VENV)
+	$(TF5_VENV)/bin/python -m pip install --quiet $(TF5_PACKAGES)
+	touch $(TF5_STAMP)
+
+tf5: $(TF5_STAMP)

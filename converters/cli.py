@@ -24,6 +24,11 @@ def _add_direction(subparsers, direction: str) -> None:
     if direction == "paddle2torch":
         p.add_argument("--torch-format", dest="fmt", choices=("safetensors", "bin"), default="safetensors",
                        help="model.safetensors (default) or pytorch_model.bin")
+        p.add_argument("--mask-semantics", choices=("paddlenlp", "transformers"),
+                       help="what model(**tokenizer(texts, padding=True)) computes: 'paddlenlp' (the tokenizer returns "
+                            "input_ids only; the model masks [CLS] and attends to padding, as PaddleNLP) or "
+                            "'transformers' (the tokenizer returns the padding mask). Default: the one the checkpoint "
+                            "was trained under (paddlenlp for checkpoints saved by PaddleNLP)")
     else:
         p.add_argument("--paddle-format", dest="fmt", choices=("pdparams", "safetensors"), default="pdparams",
                        help="model_state.pdparams (default) or model.safetensors (Paddle layout)")
@@ -72,7 +77,8 @@ def run_convert(args: argparse.Namespace) -> int:
     try:
         summary = convert_checkpoint(
             args.src, args.dst, args.direction, arch=args.arch, dtype=args.dtype, fmt=args.fmt,
-            max_shard_size=args.max_shard_size, num_choices=getattr(args, "num_choices", None), force=args.force,
+            max_shard_size=args.max_shard_size, num_choices=getattr(args, "num_choices", None),
+            mask_semantics=getattr(args, "mask_semantics", None), force=args.force,
             verify=args.verify, atol=args.atol, progress=args.progress,
         )
     except VerificationError as exc:

@@ -16,7 +16,8 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from paddle_ernie_m.configuration import PADDLENLP_HEAD_NAMES, POSITION_OFFSET, ErnieMConfig
+from paddle_ernie_m.configuration import CONFIG_NAME, LEGACY_CONFIG_NAME, PADDLENLP_HEAD_NAMES, POSITION_OFFSET, \
+    ErnieMConfig
 from paddle_ernie_m.tokenizer import (
     MODEL_INPUT_NAMES,
     SENTENCEPIECE_MODEL_FILE,
@@ -26,7 +27,7 @@ from paddle_ernie_m.tokenizer import (
     write_tokenizer_config,
 )
 
-from . import formats, mapping
+from . import formats, mapping, remote_code
 from .errors import ConversionError, VerificationError
 from .formats import LazyTensor, PathLike
 from .mapping import HF, PADDLE
@@ -47,6 +48,16 @@ _NUMPY_DTYPE_NAMES = {np.dtype(np.float32): "float32", np.dtype(np.float16): "fl
 PADDLENLP_NUM_CHOICES = 2
 
 TOKENIZER_FILES = (VOCAB_FILE, SENTENCEPIECE_MODEL_FILE)
+REMOTE_CODE_DIR = Path(remote_code.__file__).parent
+
+#: ``mask_semantics`` -> (``attention_mask_mode`` of config.json, ``model_input_names`` of tokenizer_config.json):
+#: the two settings that decide what ``model(**tokenizer(texts, padding=True))`` computes. "paddlenlp": the tokenizer
+#: returns ``input_ids`` alone and the model masks [CLS] and attends to padding, as PaddleNLP; "transformers": the
+#: tokenizer returns the padding mask too, as transformers' models expect.
+MASK_SEMANTICS = {
+    "paddlenlp": ("paddlenlp", ("input_ids",)),
+    "transformers": ("padding", ("input_ids", "attention_mask")),
+}
 _HEAD_ALIASES = {alias: name for name, alias in PADDLENLP_HEAD_NAMES.items()}
 
 ConfigLike = Union[ErnieMConfig, Mapping[str, object]]
@@ -214,15 +225,42 @@ def torch_to_paddle(state: Mapping[str, np.ndarray], config: ConfigLike) -> Dict
 # ---------------------------------------------------------------------------------------------- configs and tokenizers
 
 def write_config(config: ErnieMConfig, directory: Path, target: str, dtype: str) -> None:
+    """``config.json``; for transformers with the ``auto_map`` of the bundled code and ``attention_mask_mode``
+    stated even at its default (the bundled code reads it; transformers' own ErnieM ignores it)."""
     if target == PADDLE:
         config.save_pretrained(directory, dialect="paddle")
         return
     data = config.to_hf_dict()
     data["torch_dtype"] = dtype
+    data["attention_mask_mode"] = config.attention_mask_mode
+    data["auto_map"] = dict(remote_code.AUTO_MAP)
     (directory / "config.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def copy_tokenizer(src: Path, dst: Path, source: str, config: ErnieMConfig) -> List[str]:
+def default_mask_semantics(src: Path) -> str:
+    """The ``mask_semantics`` under which the checkpoint in ``src`` was trained, read from its config file: the one
+    ``config.json`` states through ``attention_mask_mode``, else "paddlenlp" for a config PaddleNLP wrote (it always
+    writes ``paddlenlp_version``; older releases wrote ``model_config.json``), else "transformers" (this project's
+    ``save_pretrained`` and trainer, which train with the padding mask, and checkpoints converted from transformers)."""
+    path = src / CONFIG_NAME
+    if not path.is_file():
+        return "paddlenlp" if (src / LEGACY_CONFIG_NAME).is_file() else "transformers"
+    data = json.loads(path.read_text(encoding="utf-8"))  # already validated by ErnieMConfig.from_pretrained
+    mode = data.get("attention_mask_mode")
+    if mode is not None:
+        return next(name for name, (mask_mode, _) in MASK_SEMANTICS.items() if mask_mode == mode)
+    return "paddlenlp" if "paddlenlp_version" in data else "transformers"
+
+
+def copy_remote_code(dst: Path) -> List[str]:
+    """Copy the bundled transformers code (:data:`remote_code.FILES`) into ``dst``."""
+    for name in remote_code.FILES:
+        shutil.copyfile(REMOTE_CODE_DIR / name, dst / name)
+    return list(remote_code.FILES)
+
+
+def copy_tokenizer(src: Path, dst: Path, source: str, config: ErnieMConfig,
+                   model_input_names: Optional[Sequence[str]] = None) -> List[str]:
     """Copy ``vocab.txt`` and ``sentencepiece.bpe.model`` and write ``tokenizer_config.json`` and
     ``special_tokens_map.json`` as paddle_ernie_m's tokenizer does (both ecosystems read them).
 
@@ -243,8 +281,9 @@ def copy_tokenizer(src: Path, dst: Path, source: str, config: ErnieMConfig) -> L
         settings["model_max_length"] = config.max_position_embeddings - POSITION_OFFSET
     for name in copied:
         shutil.copyfile(src / name, dst / name)
-    names = stated.get("model_input_names", MODEL_INPUT_NAMES)  # validated by read_tokenizer_config
-    written = write_tokenizer_config(dst, **settings, model_input_names=names, force=True)
+    names = model_input_names or stated.get("model_input_names", MODEL_INPUT_NAMES)  # validated when read
+    written = write_tokenizer_config(dst, **settings, model_input_names=names, bundled_code=source == PADDLE,
+                                     force=True)
     return copied + [p.name for p in written]
 
 
@@ -313,6 +352,7 @@ def convert_checkpoint(
     fmt: Optional[str] = None,
     max_shard_size: Union[int, str, None] = None,
     num_choices: Optional[int] = None,
+    mask_semantics: Optional[str] = None,
     force: bool = False,
     verify: bool = False,
     atol: float = 1e-4,
@@ -329,6 +369,8 @@ def convert_checkpoint(
         max_shard_size: shard the weights above this size (e.g. "2GB"), named as both ecosystems name shards.
         num_choices: written into a Paddle multiple-choice config (PaddleNLP's class needs it); default: the
             source config's, else :data:`PADDLENLP_NUM_CHOICES` (with a note).
+        mask_semantics: paddle2torch: "paddlenlp" or "transformers" (see :data:`MASK_SEMANTICS`), written into
+            ``config.json`` and ``tokenizer_config.json``; default :func:`default_mask_semantics`.
         force: replace an existing ``dst``.
         verify: run both frameworks on the result (see :mod:`converters.verify`) before ``dst`` appears;
             a difference above ``atol`` is an error.
@@ -351,6 +393,9 @@ def convert_checkpoint(
         raise ConversionError(f"{dst}: DST must differ from SRC")
     if num_choices is not None and (target != PADDLE or num_choices < 1):
         raise ValueError("num_choices applies to torch2paddle only and must be positive")
+    if mask_semantics is not None and (target != HF or mask_semantics not in MASK_SEMANTICS):
+        raise ValueError(f"mask_semantics applies to paddle2torch only and must be one of "
+                         f"{', '.join(MASK_SEMANTICS)}, got {mask_semantics!r}")
     start = time.perf_counter()
     if not src.exists():
         raise FileNotFoundError(f"{src}: no such directory")
@@ -365,6 +410,10 @@ def convert_checkpoint(
         if unknown_choices:
             num_choices = PADDLENLP_NUM_CHOICES
         config = target_config(config, head, shapes, source, num_choices)
+        input_names = None
+        if target == HF:
+            mask_mode, input_names = MASK_SEMANTICS[mask_semantics or default_mask_semantics(src)]
+            config = config.replace(attention_mask_mode=mask_mode)
         out, notes = convert_tensors(tensors, config, head, source, dtype, where=str(file))
         if target == PADDLE and config.intermediate_size != 4 * config.hidden_size:
             notes.append(f"intermediate_size is {config.intermediate_size}: PaddleNLP's ErnieM always builds "
@@ -378,7 +427,9 @@ def convert_checkpoint(
         out_dtype = dtype_name(next(iter(out.values())).dtype)
         written = _write(out, tmp, target, fmt, max_shard_size, total, progress)
         write_config(config, tmp, target, out_dtype)
-        files = [p.name for p in written] + ["config.json"] + copy_tokenizer(src, tmp, source, config)
+        files = [p.name for p in written] + ["config.json"] + copy_tokenizer(src, tmp, source, config, input_names)
+        if target == HF:
+            files += copy_remote_code(tmp)
         report = None
         if verify:
             from .verify import verify_dirs

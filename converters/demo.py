@@ -1,10 +1,19 @@
-"""The converters' part of ``ernie-m demo``: Paddle -> transformers -> Paddle on a small checkpoint, as a table."""
+"""The converters' part of ``ernie-m demo``: Paddle -> transformers -> Paddle on a small checkpoint, and the
+converted directory in transformers 5 with its bundled code, as tables."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 from pathlib import Path
+from typing import Optional, Sequence
 
 from .convert import convert_checkpoint
 from .formats import PathLike, load_paddle_state
+
+#: The interpreter of the transformers 5 environment (``make tf5``): this variable, else ./.venv-tf5/bin/python.
+TF5_PYTHON_VARIABLE = "ERNIE_M_TF5_PYTHON"
+TF5_SCRIPT = Path(__file__).with_name("run_in_transformers5.py")
 
 
 def roundtrip_table(paddle_dir: PathLike, workdir: PathLike) -> str:
@@ -43,4 +52,53 @@ def roundtrip_table(paddle_dir: PathLike, workdir: PathLike) -> str:
     table = "\n".join(f"{step:<{width}}  {result}" for step, result in rows)
     if not report.ok or same != len(original) or len(returned) != len(original):
         raise RuntimeError(f"the conversion round trip failed:\n{table}")
+    return table
+
+
+def transformers5_python() -> Path:
+    return Path(os.environ.get(TF5_PYTHON_VARIABLE) or Path(".venv-tf5") / "bin" / "python")
+
+
+def transformers5_table(paddle_dir: PathLike, hf_dir: PathLike, input_ids: Sequence[Sequence[int]],
+                        python: Optional[PathLike] = None) -> str:
+    """Run the sequence classifier ``hf_dir`` (converted from ``paddle_dir``) in the transformers 5 environment with
+    its bundled code, on ``input_ids`` alone, and compare its logits with paddle_ernie_m's on ``paddle_dir``.
+
+    Returns a short table, or how to build the environment when it is missing (``python``, default
+    :func:`transformers5_python`). Raises ``RuntimeError`` if the run fails or the logits differ.
+    """
+    import numpy as np
+    import paddle
+
+    from paddle_ernie_m import ErnieMForSequenceClassification
+
+    python = Path(python) if python else transformers5_python()
+    if not python.is_file():
+        return (f"skipped: no transformers 5 environment ({python} not found). `make tf5` builds one "
+                f"(torch and transformers 5, nothing of this project); then run `make demo` again.")
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(Path(hf_dir).resolve().parent / "transformers-modules"))
+    done = subprocess.run([str(python), str(TF5_SCRIPT), str(Path(hf_dir).resolve()),
+                           "AutoModelForSequenceClassification", json.dumps([list(map(int, row)) for row in input_ids])],
+                          env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"transformers 5 could not run {hf_dir}:\n{done.stderr[-2000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    model = ErnieMForSequenceClassification.from_pretrained(paddle_dir)
+    with paddle.no_grad():
+        expected = model(paddle.to_tensor(np.asarray(input_ids, dtype="int64"))).logits.numpy()
+    diff = float(np.abs(np.asarray(result["logits"], dtype=np.float32) - expected).max())
+    ok = diff <= 1e-4
+    rows = [
+        ("1. environment", f"{python}: transformers {result['transformers']}, torch {result['torch']} "
+                           "(no ErnieM of its own)"),
+        ("2. loads the bundled code", "AutoModelForSequenceClassification.from_pretrained(trust_remote_code=True) -> "
+                                      + ".".join(result["class"].split(".")[-2:])),
+        ("3. same outputs?", f"max |Paddle - transformers 5| {diff:.1e} on the logits of input_ids alone "
+                             f"(mask: {model.config.attention_mask_mode}) ({'OK' if ok else 'FAILED'}, tolerance 1e-4)"),
+    ]
+    width = max(len(step) for step, _ in rows)
+    table = "\n".join(f"{step:<{width}}  {text}" for step, text in rows)
+    if not ok:
+        raise RuntimeError(f"the converted model differs in transformers 5:\n{table}")
     return table

@@ -63,8 +63,7 @@ _IGNORED_KEYS = frozenset(
         "_attn_implementation_autoset", "init_args", "init_class", "tensor_parallel_degree",
         "tensor_parallel_rank", "position_embedding_type", "use_flash_attention", "quantization_config",
         "fp16_opt_level", "pruned_heads", "finetuning_task", "tensor_parallel_output",
-        # names the Python files of a transformers directory (trust_remote_code): a converted directory has its own
-        "auto_map",
+        "auto_map",  # names the bundled transformers code of a converted directory (converters.remote_code)
     }
 )
 _ALIASES = {"num_classes": "num_labels", "dropout": "classifier_dropout"}

@@ -8,6 +8,10 @@ from pathlib import Path
 import numpy as np
 
 
+#: The demo batch: ``[CLS] ... [SEP]`` and a shorter row padded with ``[PAD]`` (id 1).
+DEMO_IDS = [[0, 17, 42, 99, 2], [0, 7, 2, 1, 1]]
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "demo",
@@ -34,7 +38,7 @@ def save_and_reload(workdir: Path, seed: int) -> str:
                           id2label={0: "negative", 1: "neutral", 2: "positive"})
     model = ErnieMForSequenceClassification(config)
     model.eval()
-    ids = paddle.to_tensor([[0, 17, 42, 99, 2], [0, 7, 2, 1, 1]], dtype="int64")
+    ids = paddle.to_tensor(DEMO_IDS, dtype="int64")
     before = model(ids).logits.numpy()
 
     directory = workdir / "tiny-ernie-m"
@@ -73,7 +77,12 @@ def run(args: argparse.Namespace) -> int:
 
         print(roundtrip_table(workdir / "tiny-ernie-m", workdir))
         print()
-        print("== 3. information extraction with the embedded toy UIE-M (schema in, spans and relations out) ==")
+        print("== 3. the converted directory in transformers 5, which has no ErnieM: its bundled code, same outputs ==")
+        from converters.demo import transformers5_table
+
+        print(transformers5_table(workdir / "tiny-ernie-m", workdir / "tiny-ernie-m-transformers", DEMO_IDS))
+        print()
+        print("== 4. information extraction with the embedded toy UIE-M (schema in, spans and relations out) ==")
         from .uie.demo import demo_extraction
 
         print(demo_extraction())

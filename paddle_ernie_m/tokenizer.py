@@ -442,14 +442,16 @@ def write_tokenizer_config(
     model_max_length: int = MODEL_MAX_LENGTH,
     force: bool = False,
     model_input_names: Sequence[str] = MODEL_INPUT_NAMES,
+    bundled_code: bool = False,
 ) -> Tuple[Path, Path]:
     """Write ``tokenizer_config.json`` and ``special_tokens_map.json`` into an existing directory.
 
     The config names ``ErnieMTokenizer`` (so PaddleNLP's and transformers 4's ``from_pretrained`` and
-    ``AutoTokenizer`` load it natively), maps ``AutoTokenizer`` to the bundled ``tokenization_ernie_m.py`` (for
-    ``trust_remote_code=True``, the only way on transformers 5), records ``compat`` (the tokenization the
-    directory's model was trained with) and ``model_input_names`` (``["input_ids"]``: no attention mask by default,
-    in all three tokenizers).
+    ``AutoTokenizer`` load it natively), records ``compat`` (the tokenization the directory's model was trained
+    with) and ``model_input_names`` (``["input_ids"]``: no attention mask by default, in all three tokenizers).
+    ``bundled_code``: the directory carries ``converters.remote_code``'s files, so ``auto_map`` points
+    ``AutoTokenizer`` at its ``tokenization_ernie_m.py`` (for ``trust_remote_code=True``, the only way on
+    transformers 5); a directory without them must not name them.
     """
     check_compat(compat)
     model_input_names = _check_model_input_names(model_input_names, "model_input_names")
@@ -459,7 +461,7 @@ def write_tokenizer_config(
     _refuse_overwrite(directory, (TOKENIZER_CONFIG_FILE, SPECIAL_TOKENS_MAP_FILE), force)
     config = {
         "tokenizer_class": "ErnieMTokenizer",
-        "auto_map": TOKENIZER_AUTO_MAP,
+        **({"auto_map": TOKENIZER_AUTO_MAP} if bundled_code else {}),
         "compat": compat,
         "do_lower_case": bool(do_lower_case),
         "model_max_length": int(model_max_length),

@@ -1,14 +1,20 @@
 """Shared fixtures: tiny ERNIE-M shapes and batches. Tests never download anything."""
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import shutil
+import tempfile
 
 # Two pytest-xdist workers share two cores: one math thread each. Set before Paddle is imported.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("PPNLP_HOME", os.path.join(os.path.dirname(__file__), ".paddlenlp-home"))
+if "HF_MODULES_CACHE" not in os.environ:  # where trust_remote_code copies code: one per process, removed at exit
+    os.environ["HF_MODULES_CACHE"] = tempfile.mkdtemp(prefix="ernie-m-hf-modules-")
+    atexit.register(shutil.rmtree, os.environ["HF_MODULES_CACHE"], True)
 
 import numpy as np
 import pytest

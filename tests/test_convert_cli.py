@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from converters import remote_code
 from paddle_ernie_m.cli import main
 
 from .convert_helpers import hf_checkpoint, paddlenlp_checkpoint
@@ -54,7 +55,7 @@ def test_paddle2torch_prints_a_summary_and_exits_0(capsys, tmp_path, paddle_src)
         assert word in out
     assert sorted(os.listdir(tmp_path / "dst")) == sorted(
         ["model.safetensors", "config.json", "vocab.txt", "sentencepiece.bpe.model", "tokenizer_config.json",
-         "special_tokens_map.json"])
+         "special_tokens_map.json", *remote_code.FILES])
 
 
 def test_missing_src(capsys, tmp_path):

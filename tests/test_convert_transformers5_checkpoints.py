@@ -15,6 +15,7 @@ import pytest
 import paddle_ernie_m
 from paddle_ernie_m.cli import main
 
+from . import transformers5
 from .convert_helpers import (
     HEAD_NAMES,
     assert_close,
@@ -32,16 +33,11 @@ transformers = pytest.importorskip("transformers")
 
 REPO = Path(__file__).resolve().parents[1]
 WRITER = REPO / "tests" / "fixtures" / "save_with_transformers5.py"
-#: a Python with transformers 5.x and torch (and nothing of this project)
-TRANSFORMERS5_PYTHON = Path(os.environ.get("ERNIE_M_TRANSFORMERS5_PYTHON", REPO / ".venv-tf5" / "bin" / "python"))
-if not TRANSFORMERS5_PYTHON.is_file():
-    pytest.skip(f"no transformers 5 environment at {TRANSFORMERS5_PYTHON} (set ERNIE_M_TRANSFORMERS5_PYTHON)",
-                allow_module_level=True)
 
 
 def _saved_by_transformers5(directory: Path, source: Path, *args: str) -> Path:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}
-    done = subprocess.run([str(TRANSFORMERS5_PYTHON), str(WRITER), str(source), str(directory), *args], env=env,
+    done = subprocess.run([str(transformers5.python()), str(WRITER), str(source), str(directory), *args], env=env,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return directory

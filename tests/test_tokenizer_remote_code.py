@@ -4,7 +4,7 @@ References: PaddleNLP 2.8.1's ErnieMTokenizer (ids, keys, decode in compat "padd
 ErnieMTokenizer (compat "transformers"), and paddle_ernie_m's tokenizer for offsets (test_tokenizer_paddlenlp.py
 checks those against PaddleNLP's). The bundled class is imported from converters.remote_code here (transformers
 4.57) and loaded from a converted directory with ``trust_remote_code=True`` by tests/tf5/tokenizer_outputs.py, run
-by transformers 5.23 in the second environment (``make .venv-tf5``) and by 4.57 in this one.
+by transformers 5.23 in the second environment (``make tf5``) and by 4.57 in this one.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from converters.remote_code import FILES, TOKENIZER_AUTO_MAP
+from converters.remote_code import TOKENIZER_AUTO_MAP, TOKENIZER_FILES as FILES
 from paddle_ernie_m.tokenizer import ErnieMTokenizer as OurTokenizer
 from paddle_ernie_m.tokenizer import write_tokenizer_config
 
@@ -44,12 +44,11 @@ SETTINGS = [
 ]
 
 
-def tf5_python(root: Path = ROOT) -> Path:
+def tf5_python() -> Path:
     """The second environment's interpreter (transformers 5, nothing of this project), or a failed test."""
-    python = root / ".venv-tf5" / "bin" / "python"
-    if not python.is_file():
-        pytest.fail(f"{python} is missing: run `make .venv-tf5` to create the transformers 5 environment")
-    return python
+    from . import transformers5
+
+    return transformers5.python()
 
 
 @pytest.fixture(scope="module")
@@ -73,13 +72,6 @@ def transformers_tokenizer():
     return ErnieMTokenizer.from_pretrained(str(FIXTURE))
 
 
-def bundle(directory: Path) -> Path:
-    """Place the bundled code files in a converted directory (as paddle2torch does)."""
-    for name in FILES:
-        shutil.copyfile(REMOTE_CODE / name, directory / name)
-    return directory
-
-
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
     """``{"paddlenlp": dir, "transformers": dir}``: a PaddleNLP checkpoint converted by paddle2torch, and a copy
@@ -91,9 +83,9 @@ def converted(tmp_path_factory):
     base = tmp_path_factory.mktemp("converted")
     src = paddlenlp_checkpoint(base / "src", "ErnieMModel")
     convert_checkpoint(src, base / "paddlenlp", "paddle2torch")
-    bundle(base / "paddlenlp")
     shutil.copytree(base / "paddlenlp", base / "transformers")
-    write_tokenizer_config(base / "transformers", compat="transformers", model_max_length=38, force=True)
+    write_tokenizer_config(base / "transformers", compat="transformers", model_max_length=38, bundled_code=True,
+                           force=True)
     return {"paddlenlp": base / "paddlenlp", "transformers": base / "transformers"}
 
 
@@ -292,11 +284,6 @@ def test_bundled_files_import_nothing_of_the_project():
                 assert {m.split(".")[0] for m in modules} <= allowed, (name, modules)
     tree = ast.parse((REMOTE_CODE / "__init__.py").read_text(encoding="utf-8"))
     assert not [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
-
-
-def test_a_missing_second_environment_fails_naming_the_make_target(tmp_path):
-    with pytest.raises(pytest.fail.Exception, match=r"make \.venv-tf5"):
-        tf5_python(tmp_path)
 
 
 # ----------------------------------------------------------------------------------------- from a directory

@@ -1,12 +1,30 @@
-"""transformers code bundled with converted checkpoints (``auto_map``, ``trust_remote_code=True``).
+"""Code that ``ernie-m convert paddle2torch`` copies, file for file, next to the weights it writes.
 
-The files named in :data:`FILES` are copied verbatim next to the weights that ``paddle2torch`` writes; they import
-nothing of this project (transformers copies a file and the files it imports relatively into its module cache).
-This package imports nothing itself.
+With it a converted directory loads in transformers 5.x, which no longer has ErnieM, through
+``AutoModel*.from_pretrained(directory, trust_remote_code=True)``; transformers 4.32-4.57 load the same directory
+with their own ErnieM classes (``config.json`` keeps ``model_type: ernie_m``) or, asked to trust remote code, with
+these. The files import only torch, transformers, numpy and each other, never this project: they must work where
+only the converted directory is. This module imports nothing, so the converters can read it without torch.
 """
 
-#: Files copied next to converted weights.
-FILES = ("tokenization_ernie_m.py", "tokenization_ernie_m_core.py")
+#: The model's code: its configuration and the classes (what a model's ``save_pretrained`` copies along).
+MODEL_FILES = ("configuration_ernie_m.py", "modeling_ernie_m.py")
+#: The tokenizer: the transformers class and the tokenization engine it shares with ``paddle_ernie_m.tokenizer``.
+TOKENIZER_FILES = ("tokenization_ernie_m.py", "tokenization_ernie_m_core.py")
+#: The files copied verbatim into every directory paddle2torch writes (all live next to this module).
+FILES = MODEL_FILES + TOKENIZER_FILES
+
+#: ``auto_map`` of the copied ``config.json``: Auto class (or head name) -> ``module.Class`` among :data:`FILES`.
+#: transformers has no Auto class for information extraction: its entry is found by its class name.
+AUTO_MAP = {
+    "AutoConfig": "configuration_ernie_m.ErnieMConfig",
+    "AutoModel": "modeling_ernie_m.ErnieMModel",
+    "AutoModelForSequenceClassification": "modeling_ernie_m.ErnieMForSequenceClassification",
+    "AutoModelForMultipleChoice": "modeling_ernie_m.ErnieMForMultipleChoice",
+    "AutoModelForTokenClassification": "modeling_ernie_m.ErnieMForTokenClassification",
+    "AutoModelForQuestionAnswering": "modeling_ernie_m.ErnieMForQuestionAnswering",
+    "ErnieMForInformationExtraction": "modeling_ernie_m.ErnieMForInformationExtraction",
+}
 
 #: ``auto_map`` of ``tokenizer_config.json``: the slow tokenizer of ``tokenization_ernie_m.py`` (no fast one).
 TOKENIZER_AUTO_MAP = {"AutoTokenizer": ["tokenization_ernie_m.ErnieMTokenizer", None]}

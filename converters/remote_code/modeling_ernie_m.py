@@ -1,0 +1,436 @@
+"""ERNIE-M in PyTorch for transformers 4.32-4.57 and 5.x: embeddings, a post-norm encoder, a pooler, the heads.
+
+Bundled with converted checkpoints and loaded by ``AutoModel*.from_pretrained(directory, trust_remote_code=True)``.
+Parameter names are those of transformers 4.57's ErnieM, so the same weights load with either:
+
+    ernie_m.embeddings.{word_embeddings,position_embeddings,layer_norm}
+    ernie_m.encoder.layers.N.self_attn.self_attn.{q,k,v}_proj     (transformers' nesting, kept for the names)
+    ernie_m.encoder.layers.N.self_attn.out_proj
+    ernie_m.encoder.layers.N.{linear1,linear2,norm1,norm2}
+    ernie_m.pooler.dense                                          (absent in token classification and QA)
+    classifier | qa_outputs | linear_start, linear_end           (heads)
+
+Unlike transformers' ErnieM, the mask built when a call passes none follows ``config.attention_mask_mode``
+(:func:`attention_bias`), so a PaddleNLP checkpoint run on its tokenizer's ``input_ids`` alone gives PaddleNLP's
+outputs.
+"""
+from typing import Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from transformers import PreTrainedModel
+from transformers.activations import ACT2FN
+from transformers.modeling_outputs import (
+    BaseModelOutputWithPooling,
+    MultipleChoiceModelOutput,
+    QuestionAnsweringModelOutput,
+    SequenceClassifierOutput,
+    TokenClassifierOutput,
+)
+
+from .configuration_ernie_m import MASK_BIAS, PADDLENLP_MASKED_ID, POSITION_OFFSET, ErnieMConfig
+
+
+def attention_bias(
+    config: ErnieMConfig,
+    input_ids: Optional[torch.Tensor],
+    attention_mask: Optional[torch.Tensor],
+    dtype: torch.dtype,
+) -> Optional[torch.Tensor]:
+    """The additive attention bias, broadcastable to ``[batch, heads, query, key]``, in ``dtype``.
+
+    * no ``attention_mask``: built from ``input_ids`` as ``config.attention_mask_mode`` says. ``"paddlenlp"``:
+      ``(input_ids == 0) * -1e4``, PaddleNLP's default (``[CLS]`` hidden, padding attended); ``"padding"``:
+      ``(input_ids == pad_token_id) * finfo(dtype).min``, transformers' default.
+    * a 2-D keep-mask ``[batch, key]`` (1 attend, 0 hide), or a bool/integer one of 3 or 4 dimensions:
+      ``(1 - mask) * bias``, with ``bias`` -1e4 (``"paddlenlp"``, as PaddleNLP) or ``finfo(dtype).min``
+      (``"padding"``, as transformers).
+    * a floating-point mask of 3 or 4 dimensions: already an additive bias, used as it is.
+    """
+    paddlenlp = config.attention_mask_mode == "paddlenlp"
+    masked_value = MASK_BIAS if paddlenlp else torch.finfo(dtype).min
+    if attention_mask is None:
+        if input_ids is None:
+            return None
+        masked_id = PADDLENLP_MASKED_ID if paddlenlp else config.pad_token_id
+        return ((input_ids == masked_id).to(dtype) * masked_value)[:, None, None, :]
+    if attention_mask.dim() == 2:
+        return ((1.0 - attention_mask.to(dtype)) * masked_value)[:, None, None, :]
+    if attention_mask.dim() not in (3, 4):
+        raise ValueError(f"attention_mask must have 2, 3 or 4 dimensions, got shape {tuple(attention_mask.shape)}")
+    if attention_mask.dim() == 3:
+        attention_mask = attention_mask[:, None]
+    if not attention_mask.is_floating_point():
+        return (1.0 - attention_mask.to(dtype)) * masked_value
+    return attention_mask.to(dtype)
+
+
+class ErnieMEmbeddings(nn.Module):
+    """Word plus position embeddings (no token types), then LayerNorm and dropout. No ``padding_idx``: ``[PAD]``'s
+    embedding trains like any other, as in PaddleNLP (transformers 4.57 freezes it)."""
+
+    def __init__(self, config: ErnieMConfig):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_ids=None, position_ids=None, inputs_embeds=None) -> torch.Tensor:
+        if inputs_embeds is None:
+            inputs_embeds = self.word_embeddings(input_ids)
+        if position_ids is None:
+            position_ids = torch.arange(inputs_embeds.shape[1], device=inputs_embeds.device)[None, :]
+        embeddings = inputs_embeds + self.position_embeddings(position_ids + POSITION_OFFSET)
+        return self.dropout(self.layer_norm(embeddings))
+
+
+class ErnieMSelfAttention(nn.Module):
+    """Scaled dot-product attention over ``q_proj``/``k_proj``/``v_proj``: ``[batch, seq, hidden]`` in, the heads'
+    concatenated contexts out (the output projection is the parent's, where transformers' names put it)."""
+
+    def __init__(self, config: ErnieMConfig):
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.q_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.k_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.v_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
+
+    def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        return x.view(x.shape[0], x.shape[1], self.num_heads, self.head_dim).transpose(1, 2)
+
+    def forward(self, hidden_states: torch.Tensor, bias: Optional[torch.Tensor], output_attentions: bool = False
+                ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        query = self._split_heads(self.q_proj(hidden_states))
+        key = self._split_heads(self.k_proj(hidden_states))
+        value = self._split_heads(self.v_proj(hidden_states))
+        probs = None
+        if output_attentions:  # the probabilities are asked for: compute them explicitly
+            scores = torch.matmul(query * self.head_dim**-0.5, key.transpose(-1, -2))
+            probs = torch.softmax(scores if bias is None else scores + bias, dim=-1)
+            context = torch.matmul(self.dropout(probs), value)
+        else:
+            context = F.scaled_dot_product_attention(query, key, value, attn_mask=bias,
+                                                     dropout_p=self.dropout.p if self.training else 0.0)
+        batch, _, seq, _ = context.shape
+        return context.transpose(1, 2).reshape(batch, seq, self.num_heads * self.head_dim), probs
+
+
+class ErnieMAttention(nn.Module):
+    """Self-attention followed by the output projection."""
+
+    def __init__(self, config: ErnieMConfig):
+        super().__init__()
+        self.self_attn = ErnieMSelfAttention(config)
+        self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, hidden_states, bias, output_attentions=False):
+        context, probs = self.self_attn(hidden_states, bias, output_attentions)
+        return self.out_proj(context), probs
+
+
+class ErnieMEncoderLayer(nn.Module):
+    """Post-norm Transformer layer: ``x = norm1(x + attn(x)); x = norm2(x + linear2(act(linear1(x))))``."""
+
+    def __init__(self, config: ErnieMConfig):
+        super().__init__()
+        self.self_attn = ErnieMAttention(config)
+        self.linear1 = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.linear2 = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.norm1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.norm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout1 = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout2 = nn.Dropout(config.hidden_dropout_prob)
+        self.act_dropout = nn.Dropout(config.act_dropout)
+        self.activation = ACT2FN[config.hidden_act]
+
+    def forward(self, hidden_states, bias, output_attentions=False):
+        attended, probs = self.self_attn(hidden_states, bias, output_attentions)
+        hidden_states = self.norm1(hidden_states + self.dropout1(attended))
+        ffn = self.linear2(self.act_dropout(self.activation(self.linear1(hidden_states))))
+        return self.norm2(hidden_states + self.dropout2(ffn)), probs
+
+
+class ErnieMEncoder(nn.Module):
+    def __init__(self, config: ErnieMConfig):
+        super().__init__()
+        self.layers = nn.ModuleList([ErnieMEncoderLayer(config) for _ in range(config.num_hidden_layers)])
+
+    def forward(self, hidden_states, bias, output_attentions=False, output_hidden_states=False):
+        """The last hidden state, and the tuples of every layer's input and output / attention probabilities
+        (``None`` unless asked for)."""
+        all_hidden = (hidden_states,) if output_hidden_states else None
+        all_probs = () if output_attentions else None
+        for layer in self.layers:
+            hidden_states, probs = layer(hidden_states, bias, output_attentions)
+            if output_hidden_states:
+                all_hidden += (hidden_states,)
+            if output_attentions:
+                all_probs += (probs,)
+        return hidden_states, all_hidden, all_probs
+
+
+class ErnieMPooler(nn.Module):
+    """``tanh(dense(hidden state of the first token))``."""
+
+    def __init__(self, config: ErnieMConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.dense(hidden_states[:, 0]))
+
+
+class ErnieMPreTrainedModel(PreTrainedModel):
+    """Base class: the config class, the weight prefix of the heads and the initialisation of new weights."""
+
+    config_class = ErnieMConfig
+    base_model_prefix = "ernie_m"
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """Linear and embedding weights ~ N(0, initializer_range), biases 0, LayerNorm 1/0 (as PaddleNLP)."""
+        std = self.config.initializer_range
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=std)
+            if getattr(module, "bias", None) is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+    def _flags(self, output_attentions, output_hidden_states, return_dict) -> Tuple[bool, bool, bool]:
+        config = self.config
+        return (config.output_attentions if output_attentions is None else output_attentions,
+                config.output_hidden_states if output_hidden_states is None else output_hidden_states,
+                config.return_dict if return_dict is None else return_dict)
+
+
+_INPUTS_DOC = """
+        input_ids: ``[batch, seq]`` token ids (``[batch, choices, seq]`` for multiple choice).
+        attention_mask: keep-mask of the same shape (1 attend, 0 hide), or a 3/4-D mask; when left out, the model
+            builds one as ``config.attention_mask_mode`` says (see ``attention_bias``).
+        position_ids: positions counted from 0 (the model adds ``POSITION_OFFSET``); default ``0 .. seq - 1``.
+        inputs_embeds: ``[batch, seq, hidden]`` word embeddings instead of ``input_ids``.
+        output_attentions, output_hidden_states: also return every layer's attention probabilities / hidden states.
+        return_dict: return a ``ModelOutput`` (default) rather than a tuple."""
+
+
+class ErnieMModel(ErnieMPreTrainedModel):
+    """The bare encoder: the last hidden state and the pooled first token."""
+
+    def __init__(self, config: ErnieMConfig, add_pooling_layer: bool = True):
+        super().__init__(config)
+        self.embeddings = ErnieMEmbeddings(config)
+        self.encoder = ErnieMEncoder(config)
+        self.pooler = ErnieMPooler(config) if add_pooling_layer else None
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embeddings.word_embeddings
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embeddings.word_embeddings = value
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None,
+                output_attentions=None, output_hidden_states=None, return_dict=None):
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids and inputs_embeds")
+        output_attentions, output_hidden_states, return_dict = self._flags(
+            output_attentions, output_hidden_states, return_dict)
+        embeddings = self.embeddings(input_ids, position_ids, inputs_embeds)
+        bias = attention_bias(self.config, input_ids, attention_mask, embeddings.dtype)
+        last, hidden_states, attentions = self.encoder(embeddings, bias, output_attentions, output_hidden_states)
+        output = BaseModelOutputWithPooling(
+            last_hidden_state=last,
+            pooler_output=self.pooler(last) if self.pooler is not None else None,
+            hidden_states=hidden_states,
+            attentions=attentions,
+        )
+        return output if return_dict else output.to_tuple()
+
+    forward.__doc__ = "Args:" + _INPUTS_DOC
+
+
+def _dropout(config: ErnieMConfig) -> nn.Dropout:
+    return nn.Dropout(config.hidden_dropout_prob if config.classifier_dropout is None else config.classifier_dropout)
+
+
+class ErnieMForSequenceClassification(ErnieMPreTrainedModel):
+    """A linear classifier over the pooled first token. The loss follows ``config.problem_type`` (inferred from
+    ``num_labels`` and the labels' dtype when unset): MSE, cross-entropy or BCE with logits."""
+
+    def __init__(self, config: ErnieMConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.ernie_m = ErnieMModel(config)
+        self.dropout = _dropout(config)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None, labels=None,
+                output_attentions=None, output_hidden_states=None, return_dict=None):
+        output_attentions, output_hidden_states, return_dict = self._flags(
+            output_attentions, output_hidden_states, return_dict)
+        base = self.ernie_m(input_ids, attention_mask, position_ids, inputs_embeds, output_attentions,
+                            output_hidden_states, return_dict=True)
+        logits = self.classifier(self.dropout(base.pooler_output))
+        loss = None if labels is None else self._loss(logits, labels)
+        output = SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=base.hidden_states,
+                                          attentions=base.attentions)
+        return output if return_dict else output.to_tuple()
+
+    forward.__doc__ = "Args:" + _INPUTS_DOC + """
+        labels: ``[batch]`` class ids, or floats for regression / ``[batch, num_labels]`` multi-label targets."""
+
+    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        problem = self.config.problem_type
+        if problem is None:
+            if self.num_labels == 1:
+                problem = "regression"
+            elif labels.dtype in (torch.long, torch.int):
+                problem = "single_label_classification"
+            else:
+                problem = "multi_label_classification"
+        if problem == "regression":
+            return MSELoss()(logits.squeeze(-1), labels.squeeze(-1).to(logits.dtype)) if self.num_labels == 1 \
+                else MSELoss()(logits, labels.to(logits.dtype))
+        if problem == "single_label_classification":
+            return CrossEntropyLoss()(logits.view(-1, self.num_labels), labels.view(-1))
+        return BCEWithLogitsLoss()(logits, labels.to(logits.dtype))
+
+
+class ErnieMForMultipleChoice(ErnieMPreTrainedModel):
+    """One score per choice from the pooled first token; the number of choices is read from the input shape."""
+
+    def __init__(self, config: ErnieMConfig):
+        super().__init__(config)
+        self.ernie_m = ErnieMModel(config)
+        self.dropout = _dropout(config)
+        self.classifier = nn.Linear(config.hidden_size, 1)
+        self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None, labels=None,
+                output_attentions=None, output_hidden_states=None, return_dict=None):
+        output_attentions, output_hidden_states, return_dict = self._flags(
+            output_attentions, output_hidden_states, return_dict)
+        num_choices = (input_ids if input_ids is not None else inputs_embeds).shape[1]
+
+        def flat(x):
+            return None if x is None else x.reshape(-1, *x.shape[2:])
+
+        base = self.ernie_m(flat(input_ids), flat(attention_mask), flat(position_ids), flat(inputs_embeds),
+                            output_attentions, output_hidden_states, return_dict=True)
+        logits = self.classifier(self.dropout(base.pooler_output)).view(-1, num_choices)
+        loss = None if labels is None else CrossEntropyLoss()(logits, labels)
+        output = MultipleChoiceModelOutput(loss=loss, logits=logits, hidden_states=base.hidden_states,
+                                           attentions=base.attentions)
+        return output if return_dict else output.to_tuple()
+
+    forward.__doc__ = "Args:" + _INPUTS_DOC + """
+        labels: ``[batch]`` index of the right choice."""
+
+
+class ErnieMForTokenClassification(ErnieMPreTrainedModel):
+    """A linear classifier over every token (no pooler, as in transformers)."""
+
+    def __init__(self, config: ErnieMConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.ernie_m = ErnieMModel(config, add_pooling_layer=False)
+        self.dropout = _dropout(config)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None, labels=None,
+                output_attentions=None, output_hidden_states=None, return_dict=None):
+        output_attentions, output_hidden_states, return_dict = self._flags(
+            output_attentions, output_hidden_states, return_dict)
+        base = self.ernie_m(input_ids, attention_mask, position_ids, inputs_embeds, output_attentions,
+                            output_hidden_states, return_dict=True)
+        logits = self.classifier(self.dropout(base.last_hidden_state))
+        loss = None if labels is None else CrossEntropyLoss()(logits.view(-1, self.num_labels), labels.view(-1))
+        output = TokenClassifierOutput(loss=loss, logits=logits, hidden_states=base.hidden_states,
+                                       attentions=base.attentions)
+        return output if return_dict else output.to_tuple()
+
+    forward.__doc__ = "Args:" + _INPUTS_DOC + """
+        labels: ``[batch, seq]`` class ids, -100 where no loss is wanted."""
+
+
+class ErnieMForQuestionAnswering(ErnieMPreTrainedModel):
+    """Extractive QA: start and end logits per token from ``qa_outputs`` (no pooler, as in transformers)."""
+
+    def __init__(self, config: ErnieMConfig):
+        super().__init__(config)
+        self.ernie_m = ErnieMModel(config, add_pooling_layer=False)
+        self.qa_outputs = nn.Linear(config.hidden_size, 2)
+        self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None,
+                start_positions=None, end_positions=None, output_attentions=None, output_hidden_states=None,
+                return_dict=None):
+        output_attentions, output_hidden_states, return_dict = self._flags(
+            output_attentions, output_hidden_states, return_dict)
+        base = self.ernie_m(input_ids, attention_mask, position_ids, inputs_embeds, output_attentions,
+                            output_hidden_states, return_dict=True)
+        start_logits, end_logits = self.qa_outputs(base.last_hidden_state).unbind(dim=-1)
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            ignored = start_logits.shape[1]  # positions outside the sequence are clamped to it and ignored
+            loss_fn = CrossEntropyLoss(ignore_index=ignored)
+            loss = (loss_fn(start_logits, start_positions.view(-1).clamp(0, ignored))
+                    + loss_fn(end_logits, end_positions.view(-1).clamp(0, ignored))) / 2
+        output = QuestionAnsweringModelOutput(loss=loss, start_logits=start_logits.contiguous(),
+                                              end_logits=end_logits.contiguous(), hidden_states=base.hidden_states,
+                                              attentions=base.attentions)
+        return output if return_dict else output.to_tuple()
+
+    forward.__doc__ = "Args:" + _INPUTS_DOC + """
+        start_positions, end_positions: ``[batch]`` token index of the answer's first and last token."""
+
+
+class ErnieMForInformationExtraction(ErnieMPreTrainedModel):
+    """UIE-M: per-token start and end logits from ``linear_start`` / ``linear_end``. PaddleNLP's ``UIEM`` returns
+    their sigmoid (probabilities); this class returns the logits, as transformers' does."""
+
+    def __init__(self, config: ErnieMConfig):
+        super().__init__(config)
+        self.ernie_m = ErnieMModel(config)
+        self.linear_start = nn.Linear(config.hidden_size, 1)
+        self.linear_end = nn.Linear(config.hidden_size, 1)
+        self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None,
+                start_positions=None, end_positions=None, output_attentions=None, output_hidden_states=None,
+                return_dict=None):
+        output_attentions, output_hidden_states, return_dict = self._flags(
+            output_attentions, output_hidden_states, return_dict)
+        base = self.ernie_m(input_ids, attention_mask, position_ids, inputs_embeds, output_attentions,
+                            output_hidden_states, return_dict=True)
+        start_logits = self.linear_start(base.last_hidden_state).squeeze(-1)
+        end_logits = self.linear_end(base.last_hidden_state).squeeze(-1)
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            loss_fn = BCEWithLogitsLoss()
+            loss = (loss_fn(start_logits, start_positions.to(start_logits.dtype))
+                    + loss_fn(end_logits, end_positions.to(end_logits.dtype))) / 2
+        output = QuestionAnsweringModelOutput(loss=loss, start_logits=start_logits, end_logits=end_logits,
+                                              hidden_states=base.hidden_states, attentions=base.attentions)
+        return output if return_dict else output.to_tuple()
+
+    forward.__doc__ = "Args:" + _INPUTS_DOC + """
+        start_positions, end_positions: ``[batch, seq]`` 0/1 targets: which tokens start / end a span."""
+
+
+# save_pretrained copies this code next to the weights and names the class in config.json's auto_map, however the
+# model was built. Information extraction has no Auto class: its entry is named after the class.
+ErnieMModel.register_for_auto_class("AutoModel")
+ErnieMForSequenceClassification.register_for_auto_class("AutoModelForSequenceClassification")
+ErnieMForMultipleChoice.register_for_auto_class("AutoModelForMultipleChoice")
+ErnieMForTokenClassification.register_for_auto_class("AutoModelForTokenClassification")
+ErnieMForQuestionAnswering.register_for_auto_class("AutoModelForQuestionAnswering")
+ErnieMForInformationExtraction._auto_class = "ErnieMForInformationExtraction"
