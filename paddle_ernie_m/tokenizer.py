@@ -48,7 +48,7 @@ import numpy as np
 import sentencepiece as spm
 
 from .configuration import POSITION_OFFSET, ErnieMConfig
-from .files import write_atomic
+from .files import check_outside, write_atomic
 
 # ------------------------------------------------------------------------------------------------ constants
 CLS_TOKEN = "[CLS]"
@@ -307,7 +307,8 @@ class ErnieMTokenizer:
 
     def save_pretrained(self, directory: Union[str, os.PathLike], force: bool = False) -> Tuple[Path, ...]:
         """Write ``vocab.txt``, ``sentencepiece.bpe.model``, ``tokenizer_config.json`` and
-        ``special_tokens_map.json`` (readable by PaddleNLP's and transformers' ``from_pretrained``)."""
+        ``special_tokens_map.json`` (readable by PaddleNLP's and transformers' ``from_pretrained``). Refused where
+        it would overwrite the files this tokenizer was built from."""
         directory = Path(directory)
         names = (VOCAB_FILE, SENTENCEPIECE_MODEL_FILE, TOKENIZER_CONFIG_FILE, SPECIAL_TOKENS_MAP_FILE)
         _refuse_overwrite(directory, names, force)
@@ -322,6 +323,8 @@ class ErnieMTokenizer:
         directory = Path(directory)
         prefix = f"{filename_prefix}-" if filename_prefix else ""
         names = (prefix + VOCAB_FILE, prefix + SENTENCEPIECE_MODEL_FILE)
+        for name in names:  # never over the files this tokenizer was built from
+            check_outside(directory / name, (self.vocab_file, self.sentencepiece_model_file))
         _refuse_overwrite(directory, names, force)
         vocab = write_atomic(directory / names[0], ("\n".join(self._tokens) + "\n").encode("utf-8"))
         model = write_atomic(directory / names[1], self._sp_model_proto)
