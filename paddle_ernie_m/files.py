@@ -43,6 +43,9 @@ class WriteError(OSError):
         super().__init__(f"cannot write ({reason}): {path}")
         self.errno, self.strerror, self.path = cause.errno, reason, Path(path)
 
+    def __str__(self) -> str:
+        return self.args[0]
+
 
 def describe_os_error(exc: OSError) -> str:
     """One line for an ``OSError``: ``"<what>: <path>"`` (``"Permission denied: /x"``), or its own message."""
@@ -236,10 +239,7 @@ def atomic_directory(dst: PathLike, writer: str, force: bool = False,
             check_replaceable(dst, writer, force)  # again: something may have appeared there meanwhile
             with _as_write_error(dst, tmp.parent):
                 if os.path.lexists(dst):
-                    old = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".old", dir=tmp.parent))
-                    os.replace(dst, old / "x")
-                    os.replace(tmp, dst)
-                    shutil.rmtree(old, ignore_errors=True)
+                    _swap(tmp, dst)
                 else:
                     os.replace(tmp, dst)
         except BaseException:
@@ -250,6 +250,21 @@ def atomic_directory(dst: PathLike, writer: str, force: bool = False,
             with contextlib.suppress(OSError):
                 directory.rmdir()
         raise
+
+
+def _swap(new: Path, dst: Path) -> None:
+    """Put the directory ``new`` in the place of the existing ``dst``, then delete the old one; if the second
+    rename fails, the old ``dst`` is put back."""
+    old = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".old", dir=new.parent))
+    try:
+        os.replace(dst, old / "x")
+        try:
+            os.replace(new, dst)
+        except BaseException:
+            os.replace(old / "x", dst)
+            raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 @contextlib.contextmanager
