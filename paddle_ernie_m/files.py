@@ -49,8 +49,10 @@ class WriteError(OSError):
 
 def describe_os_error(exc: OSError) -> str:
     """One line for an ``OSError``: ``"<what>: <path>"`` (``"Permission denied: /x"``), or its own message."""
-    if exc.filename is None or exc.strerror is None:
-        return str(exc.args[0]) if len(exc.args) == 1 else str(exc)
+    if isinstance(exc, WriteError) or exc.strerror is None:
+        return str(exc)
+    if exc.filename is None:
+        return exc.strerror
     paths = f"{os.fsdecode(exc.filename)}" + (f" -> {os.fsdecode(exc.filename2)}" if exc.filename2 else "")
     return f"{exc.strerror}: {paths}"
 
@@ -196,15 +198,21 @@ def prepare_output_dir(directory: PathLike, writer: str, inputs: Iterable[Option
     mark it when it is new or empty, and prove it writable. Raises :class:`WriteError` when it is not."""
     directory = Path(directory)
     check_outside(directory, inputs)
-    with _as_write_error(directory, directory):
-        if directory.exists() and not directory.is_dir():
-            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(directory))
-        directory.mkdir(parents=True, exist_ok=True)
-        if not any(directory.iterdir()):
-            mark_output(directory, writer)
-        fd, probe = tempfile.mkstemp(dir=directory, prefix=".write-test.")
-        os.close(fd)
-        os.unlink(probe)
+    created = not os.path.lexists(directory)
+    try:
+        with _as_write_error(directory, directory):
+            if directory.exists() and not directory.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(directory))
+            directory.mkdir(parents=True, exist_ok=True)
+            if not any(directory.iterdir()):
+                mark_output(directory, writer)
+            fd, probe = tempfile.mkstemp(dir=directory, prefix=".write-test.")
+            os.close(fd)
+            os.unlink(probe)
+    except BaseException:
+        if created:
+            shutil.rmtree(directory, ignore_errors=True)
+        raise
     return directory
 
 
@@ -299,12 +307,12 @@ def atomic_files(directory: PathLike) -> Iterator[Path]:
     vanish. A failed write raises :class:`WriteError` naming ``directory``."""
     directory = Path(directory)
     created = not os.path.lexists(directory)
-    with _as_write_error(directory, directory):
-        directory.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".ernie-m-", suffix=".tmp", dir=directory))
-    scratch = [tmp]
+    scratch: list = []
     try:
         with _as_write_error(directory, directory):
+            directory.mkdir(parents=True, exist_ok=True)
+            scratch.append(Path(tempfile.mkdtemp(prefix=".ernie-m-", suffix=".tmp", dir=directory)))
+            tmp = scratch[0]
             yield tmp
             scratch.append(Path(tempfile.mkdtemp(prefix=".ernie-m-", suffix=".old", dir=directory)))
             _move_all(sorted(tmp.iterdir()), directory, scratch[-1])

@@ -202,6 +202,28 @@ def test_a_read_only_destination_is_one_line_and_exit_1(capsys, tmp_path, src):
         subprocess.run(["chattr", "-i", str(parent)], check=True)
 
 
+@pytest.mark.parametrize("filesystem, reason", [("full", "No space left on device"),
+                                                ("read-only", "Read-only file system")])
+def test_a_real_full_or_read_only_file_system_is_one_line_and_exit_1(capsys, tmp_path, src, filesystem, reason):
+    mount = tmp_path / "mnt"
+    mount.mkdir()
+    command = (["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(mount)] if filesystem == "full"
+               else ["mount", "--bind", "-o", "ro", str(tmp_path / "mnt"), str(mount)])
+    if subprocess.run(command, capture_output=True).returncode != 0:
+        pytest.skip("mounting needs privileges this machine does not give (the monkeypatched failures below "
+                    "cover the same path)")
+    try:  # 200 kB: less than the checkpoint's 900 kB of weights
+        fails(capsys, ["convert", "paddle2torch", src, mount / "hf"], f"cannot write ({reason})", mount / "hf")
+        fails(capsys, ["export", src, mount / "export"], f"cannot write ({reason})", mount / "export")
+        if filesystem == "read-only":
+            fails(capsys, ["extract", "--model", DEMO_MODEL, "--schema", '["评价维度"]', "房间很干净", "--output",
+                           mount / "out.jsonl"], f"cannot write ({reason})", mount / "out.jsonl")
+            fails(capsys, ["demo", "--workdir", mount / "demo"], f"cannot write ({reason})", mount / "demo")
+        assert os.listdir(mount) == []
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
 def test_a_full_disk_is_one_line_and_exit_1_with_nothing_half_written(capsys, tmp_path, src, monkeypatch):
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
