@@ -284,14 +284,25 @@ def test_training_checks_its_output_dir_before_the_first_step(tmp_path, src):
     assert (run / "checkpoint-0" / "notes").read_text() == "mine" and (run / "checkpoint-1").is_dir()
 
 
-def test_training_script_reports_an_unwritable_output_dir_in_one_line(tmp_path, src, capsys):
+def test_a_training_script_reports_a_bad_output_dir_in_one_line_before_training(tmp_path, capsys):
     from paddle_ernie_m.training.script import run
 
-    def main_(argv):
-        raise WriteError(tmp_path / "run", PermissionError(errno.EACCES, os.strerror(errno.EACCES)))
+    from .scripts import load_script
+    from .test_training_examples import DATA, QUICK, make_tiny_model
 
-    assert run(main_, [], "train_seq_cls.py") == 1
-    assert capsys.readouterr().err == f"train_seq_cls.py: error: cannot write (Permission denied): {tmp_path / 'run'}\n"
+    model = make_tiny_model(tmp_path / "model")
+    script = load_script("examples/train_seq_cls.py")
+    (tmp_path / "file").write_text("x")
+    for output_dir, message in ((tmp_path / "file" / "run", f"cannot write (Not a directory): {tmp_path}/file/run"),
+                                (model / "run", f"the output lies inside the input {model}")):
+        argv = ["--model", str(model), "--train_file", str(DATA / "seq_cls" / "train.jsonl"), "--text_column",
+                "premise", "--text_pair_column", "hypothesis", "--output_dir", str(output_dir), "--max_steps", "1",
+                *QUICK]
+        capsys.readouterr()
+        assert run(script.main, argv, "train_seq_cls.py") == 1
+        err = capsys.readouterr().err
+        assert err.startswith("train_seq_cls.py: error: ") and message in err and err.count("\n") == 1, err
+    assert sorted(os.listdir(tmp_path)) == ["file", "model"] and not (model / "run").exists()
 
 
 # ---------------------------------------------------------------------------------------------- demo
