@@ -54,8 +54,8 @@ def test_paddle2torch_prints_a_summary_and_exits_0(capsys, tmp_path, paddle_src)
     for word in ("architecture  ErnieMForSequenceClassification", "tensors       56", "parameters", "bytes", "time"):
         assert word in out
     assert sorted(os.listdir(tmp_path / "dst")) == sorted(
-        [OUTPUT_MARKER, "model.safetensors", "config.json", "vocab.txt", "sentencepiece.bpe.model", "tokenizer_config.json",
-         "special_tokens_map.json"])
+        [OUTPUT_MARKER, "model.safetensors", "config.json", "vocab.txt", "sentencepiece.bpe.model",
+         "tokenizer_config.json", "special_tokens_map.json"])
 
 
 def test_missing_src(capsys, tmp_path):

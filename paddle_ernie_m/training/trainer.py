@@ -17,7 +17,7 @@ import paddle
 import paddle.nn as nn
 from tqdm.auto import tqdm
 
-from ..files import UnsafeOutputError, check_outside, prepare_output_dir, remove_output, written_by
+from ..files import UnsafeOutputError, check_outside, prepare_output_dir, remove_output, write_atomic, written_by
 from ..runtime import configure_cpu_threads
 from . import checkpoint as ckpt
 from . import distributed as dist
@@ -212,7 +212,7 @@ class Trainer:
         if path.is_file():
             lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
             kept = [ln for ln in lines if json.loads(ln).get("step", 0) <= step]
-            path.write_text("".join(ln + "\n" for ln in kept), encoding="utf-8")
+            write_atomic(path, "".join(ln + "\n" for ln in kept))
 
     # ------------------------------------------------------------------------------------------- training
     def train(self) -> TrainerState:
