@@ -17,7 +17,8 @@ DIRECTION_HELP = {
 def _add_direction(subparsers, direction: str) -> None:
     p = subparsers.add_parser(direction, help=DIRECTION_HELP[direction], description=DIRECTION_HELP[direction])
     p.add_argument("src", metavar="SRC", help="checkpoint directory (config.json + weights [+ tokenizer files])")
-    p.add_argument("dst", metavar="DST", help="output directory (must not exist unless --force)")
+    p.add_argument("dst", metavar="DST",
+                   help="output directory (must not exist unless --force; never SRC, inside it or around it)")
     p.add_argument("--arch", help="head when the config names none, e.g. ErnieMForSequenceClassification or UIEM")
     p.add_argument("--dtype", choices=("float32", "float16", "bfloat16"),
                    help="cast the weights (default: keep each tensor's dtype)")
@@ -36,7 +37,8 @@ def _add_direction(subparsers, direction: str) -> None:
                        help="multiple choice: number of choices PaddleNLP's class reshapes to (written to config; "
                             "default: the source config's, else 2)")
     p.add_argument("--max-shard-size", help="shard the weights above this size, e.g. 2GB (default: one file)")
-    p.add_argument("--force", action="store_true", help="replace DST if it exists")
+    p.add_argument("--force", action="store_true",
+                   help="replace DST if an earlier conversion wrote it (or it is empty)")
     p.add_argument("--verify", action="store_true",
                    help="run both frameworks on a fixed batch before DST appears (needs paddle, torch, transformers)")
     p.add_argument("--atol", type=float, default=1e-4, help="--verify tolerance on max abs difference (default 1e-4)")

@@ -18,6 +18,7 @@ import numpy as np
 
 from paddle_ernie_m.configuration import CONFIG_NAME, LEGACY_CONFIG_NAME, PADDLENLP_HEAD_NAMES, POSITION_OFFSET, \
     ErnieMConfig
+from paddle_ernie_m.files import atomic_directory
 from paddle_ernie_m.tokenizer import (
     MODEL_INPUT_NAMES,
     SENTENCEPIECE_MODEL_FILE,
@@ -39,6 +40,8 @@ DIRECTIONS = {"paddle2torch": (PADDLE, HF), "torch2paddle": (HF, PADDLE)}
 #: output formats per target side; the first is the default
 OUTPUT_FORMATS = {HF: ("safetensors", "bin"), PADDLE: ("pdparams", "safetensors")}
 DTYPES = ("float32", "float16", "bfloat16")
+#: The writer named in the marker of every converted directory (``--force`` replaces only those).
+WRITER = "ernie-m convert"
 _NUMPY_DTYPE_NAMES = {np.dtype(np.float32): "float32", np.dtype(np.float16): "float16",
                       np.dtype(np.uint16): "bfloat16"}
 
@@ -371,7 +374,7 @@ def convert_checkpoint(
             source config's, else :data:`PADDLENLP_NUM_CHOICES` (with a note).
         mask_semantics: paddle2torch: "paddlenlp" or "transformers" (see :data:`MASK_SEMANTICS`), written into
             ``config.json`` and ``tokenizer_config.json``; default :func:`default_mask_semantics`.
-        force: replace an existing ``dst``.
+        force: replace an existing ``dst`` that an earlier conversion wrote (or an empty directory).
         verify: run both frameworks on the result (see :mod:`converters.verify`) before ``dst`` appears;
             a difference above ``atol`` is an error.
         progress: show a progress bar over tensors (default: for checkpoints above 100 MB, on a terminal).
@@ -389,8 +392,6 @@ def convert_checkpoint(
     if max_shard_size is not None:
         formats.parse_size(max_shard_size)
     src, dst = Path(src), Path(dst)
-    if src.exists() and dst.exists() and src.resolve() == dst.resolve():
-        raise ConversionError(f"{dst}: DST must differ from SRC")
     if num_choices is not None and (target != PADDLE or num_choices < 1):
         raise ValueError("num_choices applies to torch2paddle only and must be positive")
     if mask_semantics is not None and (target != HF or mask_semantics not in MASK_SEMANTICS):
@@ -401,7 +402,7 @@ def convert_checkpoint(
         raise FileNotFoundError(f"{src}: no such directory")
     if not src.is_dir():
         raise ConversionError(f"{src}: not a directory (SRC is a checkpoint directory)")
-    with formats.atomic_directory(dst, force=force) as tmp:
+    with atomic_directory(dst, WRITER, force=force, inputs=(src,)) as tmp:
         config = ErnieMConfig.from_pretrained(src)
         tensors, file = _read_source(src, source)
         shapes = {k: t.shape for k, t in tensors.items()}

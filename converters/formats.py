@@ -10,23 +10,18 @@ torch is imported only to read or write ``pytorch_model.bin`` (``weights_only=Tr
 from __future__ import annotations
 
 import collections
-import contextlib
 import json
 import math
 import os
 import pickle
 import pickletools
 import re
-import shutil
 import struct
-import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Deque, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
-
-from paddle_ernie_m.files import current_umask
 
 from .errors import CheckpointError
 
@@ -887,42 +882,3 @@ def save_paddle_state(state: Mapping[str, TensorLike], directory: PathLike, fmt:
                       max_shard_size: Union[int, str, None] = None) -> List[Path]:
     """Write a Paddle state dict into ``directory`` as PaddleNLP names its files (``model_state.pdparams``...)."""
     return save_state(state, directory, "paddle", fmt, max_shard_size)
-
-
-# ---------------------------------------------------------------------------------------------- atomic output
-
-@contextlib.contextmanager
-def atomic_directory(dst: PathLike, force: bool = False) -> Iterator[Path]:
-    """Yield a fresh temporary directory next to ``dst``; on success it becomes ``dst``, on error it vanishes.
-
-    Refuses (``FileExistsError``) before any work when ``dst`` exists and ``force`` is false; with ``force``
-    the old ``dst`` is replaced only once the new one is complete. Missing parents are created, and removed
-    again on error.
-    """
-    dst = Path(dst)
-    if (dst.exists() or dst.is_symlink()) and not force:
-        raise FileExistsError(f"{dst} already exists (use --force to replace it)")
-    created = []
-    parent = dst.absolute().parent
-    while not parent.exists():
-        created.append(parent)
-        parent = parent.parent
-    for directory in reversed(created):
-        directory.mkdir()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.absolute().parent))
-    os.chmod(tmp, 0o777 & ~current_umask())
-    try:
-        yield tmp
-        if dst.exists() or dst.is_symlink():
-            old = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".old", dir=tmp.parent))
-            os.replace(dst, old / "x")
-            os.replace(tmp, dst)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, dst)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        for directory in created:
-            with contextlib.suppress(OSError):
-                directory.rmdir()
-        raise

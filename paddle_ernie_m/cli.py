@@ -49,13 +49,21 @@ def main(argv: Optional[Sequence[str]] = None, parser: Optional[argparse.Argumen
     )
     try:
         return int(args.func(args) or 0)
-    except (CLIError, FileNotFoundError, FileExistsError, ValueError, KeyError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"{parser.prog} {args.command}: error: {message}", file=sys.stderr)
+    except (CLIError, OSError, ValueError, KeyError) as exc:  # OSError: permissions, full disk, missing files...
+        print(f"{parser.prog} {args.command}: error: {error_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def error_line(exc: Exception) -> str:
+    """The one line an error is reported as: ``"<what>: <path>"`` for an ``OSError``, else its message."""
+    from .files import describe_os_error
+
+    if isinstance(exc, OSError):
+        return describe_os_error(exc)
+    return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
 
 
 if __name__ == "__main__":

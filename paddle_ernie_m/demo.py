@@ -21,16 +21,23 @@ def register(subparsers) -> None:
                     "with the embedded toy UIE-M. Uses only what ships with the package.",
     )
     parser.add_argument("--workdir", type=Path, default=None,
-                        help="directory for the demo's files (default: a temporary directory, removed afterwards)")
+                        help="directory for the demo's files; a second run replaces the first run's (default: a "
+                             "temporary directory, removed afterwards)")
     parser.add_argument("--seed", type=int, default=2024, help="seed of the random demo model (default: 2024)")
     parser.set_defaults(func=run)
 
 
+#: The writer named in the marker of the demo's directories (a later demo replaces only those).
+WRITER = "ernie-m demo"
+
+
 def save_and_reload(workdir: Path, seed: int) -> str:
-    """Build a seeded tiny classifier, save it, load it back; return a short report."""
+    """Build a seeded tiny classifier, save it as ``<workdir>/tiny-ernie-m`` (replacing an earlier demo's), load
+    it back; return a short report."""
     import paddle
 
     from .configuration import ErnieMConfig
+    from .files import atomic_directory
     from .modeling import ErnieMForSequenceClassification
 
     paddle.seed(seed)
@@ -42,11 +49,12 @@ def save_and_reload(workdir: Path, seed: int) -> str:
     before = model(ids).logits.numpy()
 
     directory = workdir / "tiny-ernie-m"
-    model.save_pretrained(directory)
+    with atomic_directory(directory, WRITER, force=True) as tmp:
+        model.save_pretrained(tmp)
     reloaded = ErnieMForSequenceClassification.from_pretrained(directory)
     after = reloaded(ids).logits.numpy()
 
-    files = ", ".join(sorted(p.name for p in directory.iterdir()))
+    files = ", ".join(sorted(p.name for p in directory.iterdir() if not p.name.startswith(".")))
     lines = [
         f"model: ErnieMForSequenceClassification, {sum(p.size for p in model.parameters()):,} parameters "
         f"(hidden {config.hidden_size}, {config.num_hidden_layers} layers, seed {seed})",
@@ -67,8 +75,9 @@ def save_and_reload(workdir: Path, seed: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="ernie-m-demo-") as tmp:
-        workdir = args.workdir or Path(tmp)
-        workdir.mkdir(parents=True, exist_ok=True)
+        from .files import prepare_output_dir
+
+        workdir = prepare_output_dir(args.workdir or Path(tmp), WRITER)
         print("== 1. a seeded ERNIE-M: save in PaddleNLP's layout, reload, same outputs ==")
         print(save_and_reload(workdir, args.seed))
         print()

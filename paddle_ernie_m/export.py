@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from .configuration import ErnieMConfig
-from .files import write_atomic
+from .files import atomic_directory, check_outside, check_replaceable, write_atomic
 
 logger = logging.getLogger(__name__)
 
 EXPORT_META = "export.json"
+#: The writer named in the marker of every export directory (``--force`` replaces only those).
+WRITER = "ernie-m export"
 #: Version of the ``export.json`` layout; the predictor refuses newer ones.
 FORMAT_VERSION = 1
 PROGRAM_PREFIX = "inference"
@@ -155,15 +157,14 @@ def export_model(
 
     Args:
         model: an ``ErnieMModel`` or head instance (its weights must be float32).
-        out_dir: the export directory; written atomically, refused if it exists unless ``force``.
+        out_dir: the export directory; written atomically, refused if it exists unless ``force`` (which replaces
+            only an earlier export, or an empty directory).
         precision: the predictor's default precision, ``"fp32"``, ``"bf16"`` or ``"fp16"`` (weights stay float32:
             Paddle Inference converts them itself where the device supports the precision).
         tokenizer_dir: copy the tokenizer files found there.
     """
     import paddle
     from paddle.static import InputSpec
-
-    from converters.formats import atomic_directory
 
     from .modeling import ErnieMForMultipleChoice
     from .pretrained import ErnieMPretrainedModel
@@ -184,7 +185,7 @@ def export_model(
         outputs = _output_layout(model, input_rank)
         layer = _export_layer(model, [o["name"] for o in outputs])
         spec = [InputSpec([None] * input_rank, "int64", name) for name in INPUT_NAMES]
-        with atomic_directory(out_dir, force=force) as tmp:
+        with atomic_directory(out_dir, WRITER, force=force, inputs=(tokenizer_dir, model.pretrained_dir)) as tmp:
             save_program(layer, str(tmp / PROGRAM_PREFIX), spec)
             program = write_export_files(tmp, model, INPUT_NAMES, input_rank, outputs, precision)
             if tokenizer_dir is not None:
@@ -227,8 +228,8 @@ def export_pretrained(
     force: bool = False,
 ) -> Path:
     """Export the checkpoint in ``model_dir`` (head from its config) with its tokenizer files."""
-    if Path(out_dir).exists() and not force:  # fail before the slow load
-        raise FileExistsError(f"{out_dir} already exists (use --force to replace it)")
+    check_outside(out_dir, (model_dir,))  # fail before the slow load
+    check_replaceable(out_dir, WRITER, force)
     model = load_pretrained(model_dir, dtype="float32")
     return export_model(model, out_dir, precision=precision, force=force, tokenizer_dir=model_dir)
 
@@ -247,7 +248,7 @@ def register(subparsers) -> None:
     parser.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="fp32",
                         help="default precision of the predictor: bf16 on CPUs with avx512_bf16, fp16 on GPUs; "
                              "weights are stored in float32 (default: fp32)")
-    parser.add_argument("--force", action="store_true", help="replace OUT_DIR if it exists")
+    parser.add_argument("--force", action="store_true", help="replace OUT_DIR if an earlier export wrote it")
     parser.set_defaults(func=run)
 
 

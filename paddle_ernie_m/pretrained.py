@@ -22,6 +22,7 @@ from converters.formats import load_paddle_state, save_paddle_state
 from converters.mapping import IGNORED, PREFIX as BASE_PREFIX, normalise_names
 
 from .configuration import ErnieMConfig
+from .files import atomic_files, check_outside
 from .runtime import configure_cpu_threads
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,10 @@ def _no_weight_init() -> Iterator[None]:
 
 class ErnieMPretrainedModel(nn.Layer):
     """Base class: holds the config, initialises weights as PaddleNLP does, loads and saves checkpoints."""
+
+    #: The directory ``from_pretrained`` read (``None`` for a model built from a config): an input that no
+    #: output (``save_pretrained``, an export, a training run) may overwrite.
+    pretrained_dir: Optional[Path] = None
 
     def __init__(self, config: ErnieMConfig):
         super().__init__()
@@ -122,6 +127,7 @@ class ErnieMPretrainedModel(nn.Layer):
         if target_dtype != checkpoint_dtype:
             model.to(dtype=target_dtype)
         model.eval()
+        model.pretrained_dir = directory
         return model
 
     def _load_checkpoint_state(self, state: Dict[str, np.ndarray], strict: bool, source: Path) -> None:
@@ -169,13 +175,15 @@ class ErnieMPretrainedModel(nn.Layer):
     ) -> Path:
         """Write ``config.json`` and ``model_state.pdparams`` (or ``model.safetensors`` with
         ``safe_serialization=True``) in PaddleNLP's layout, which PaddleNLP's ``from_pretrained`` reads.
-        Other files in ``directory`` (e.g. tokenizer files) are kept; each file is replaced atomically."""
+        Other files in ``directory`` (e.g. tokenizer files) are kept; the files are replaced atomically, all or
+        none. The directory the model was loaded from (:attr:`pretrained_dir`) is refused."""
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+        check_outside(directory, (self.pretrained_dir,), nested=False)
         state = {name: tensor.numpy() for name, tensor in self.state_dict().items()}
-        save_paddle_state(state, directory, fmt="safetensors" if safe_serialization else "pdparams",
-                          max_shard_size=max_shard_size)
-        self.config.replace(architectures=(self.head_name,)).save_pretrained(directory, dialect="paddle")
+        with atomic_files(directory) as tmp:
+            save_paddle_state(state, tmp, fmt="safetensors" if safe_serialization else "pdparams",
+                              max_shard_size=max_shard_size)
+            self.config.replace(architectures=(self.head_name,)).save_pretrained(tmp, dialect="paddle")
         return directory
 
 

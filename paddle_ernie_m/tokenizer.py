@@ -56,7 +56,7 @@ from converters.remote_code.tokenization_ernie_m_core import (  # noqa: F401 (co
 )
 from converters.remote_code.tokenization_ernie_m_core import read_vocab as _read_vocab  # noqa: F401 (collator)
 
-from .files import write_atomic
+from .files import check_outside, write_atomic
 
 _TRUNCATION = ("longest_first", "only_first", "only_second")
 _PADDING = ("longest", "max_length")
@@ -136,7 +136,8 @@ class ErnieMTokenizer:
 
     def save_pretrained(self, directory: Union[str, os.PathLike], force: bool = False) -> Tuple[Path, ...]:
         """Write ``vocab.txt``, ``sentencepiece.bpe.model``, ``tokenizer_config.json`` and
-        ``special_tokens_map.json`` (readable by PaddleNLP's and transformers' ``from_pretrained``)."""
+        ``special_tokens_map.json`` (readable by PaddleNLP's and transformers' ``from_pretrained``). Refused where
+        it would overwrite the files this tokenizer was built from."""
         directory = Path(directory)
         names = (VOCAB_FILE, SENTENCEPIECE_MODEL_FILE, TOKENIZER_CONFIG_FILE, SPECIAL_TOKENS_MAP_FILE)
         _refuse_overwrite(directory, names, force)
@@ -151,6 +152,8 @@ class ErnieMTokenizer:
         directory = Path(directory)
         prefix = f"{filename_prefix}-" if filename_prefix else ""
         names = (prefix + VOCAB_FILE, prefix + SENTENCEPIECE_MODEL_FILE)
+        for name in names:  # never over the files this tokenizer was built from
+            check_outside(directory / name, (self.vocab_file, self.sentencepiece_model_file))
         _refuse_overwrite(directory, names, force)
         vocab = write_atomic(directory / names[0], ("\n".join(self._engine.tokens) + "\n").encode("utf-8"))
         model = write_atomic(directory / names[1], self._engine.sp_model_proto)

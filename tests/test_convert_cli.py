@@ -14,6 +14,7 @@ import pytest
 
 from converters import remote_code
 from paddle_ernie_m.cli import main
+from paddle_ernie_m.files import OUTPUT_MARKER
 
 from .convert_helpers import hf_checkpoint, paddlenlp_checkpoint
 
@@ -54,8 +55,8 @@ def test_paddle2torch_prints_a_summary_and_exits_0(capsys, tmp_path, paddle_src)
     for word in ("architecture  ErnieMForSequenceClassification", "tensors       56", "parameters", "bytes", "time"):
         assert word in out
     assert sorted(os.listdir(tmp_path / "dst")) == sorted(
-        ["model.safetensors", "config.json", "vocab.txt", "sentencepiece.bpe.model", "tokenizer_config.json",
-         "special_tokens_map.json", *remote_code.FILES])
+        [OUTPUT_MARKER, "model.safetensors", "config.json", "vocab.txt", "sentencepiece.bpe.model",
+         "tokenizer_config.json", "special_tokens_map.json", *remote_code.FILES])
 
 
 def test_missing_src(capsys, tmp_path):
@@ -177,15 +178,19 @@ def test_wrong_direction_says_which_to_use(capsys, tmp_path, torch_src):
     _fails(capsys, tmp_path, ["convert", "paddle2torch", str(torch_src), "DST"], "use torch2paddle")
 
 
-def test_existing_dst_needs_force(capsys, tmp_path, paddle_src):
+def test_existing_dst_needs_force_which_replaces_only_an_earlier_conversion(capsys, tmp_path, paddle_src):
     existing = tmp_path / "out" / "existing"
     existing.mkdir(parents=True)
     (existing / "keep.txt").write_text("mine")
     _fails(capsys, tmp_path, ["convert", "paddle2torch", str(paddle_src), "DST"], "already exists (use --force",
            dst_name="existing")
+    _fails(capsys, tmp_path, ["convert", "paddle2torch", str(paddle_src), "DST", "--force"],
+           "replaces only a directory it wrote", dst_name="existing")
     assert os.listdir(existing) == ["keep.txt"]
+    (existing / "keep.txt").unlink()  # an empty directory may be replaced
     assert main(["convert", "paddle2torch", str(paddle_src), str(existing), "--force"]) == 0
-    assert "keep.txt" not in os.listdir(existing) and (existing / "model.safetensors").is_file()
+    assert main(["convert", "paddle2torch", str(paddle_src), str(existing), "--force", "--torch-format", "bin"]) == 0
+    assert "model.safetensors" not in os.listdir(existing) and (existing / "pytorch_model.bin").is_file()
     assert os.listdir(tmp_path / "out") == ["existing"]
 
 

@@ -4,7 +4,7 @@ import stat
 
 import pytest
 
-from paddle_ernie_m.files import atomic_open, json_lines, write_atomic
+from paddle_ernie_m.files import OUTPUT_MARKER, atomic_directory, atomic_open, json_lines, write_atomic
 
 
 def test_json_lines_skips_blank_lines_and_a_bom_and_numbers_lines_from_one(tmp_path):
@@ -60,3 +60,28 @@ def test_write_atomic_writes_text_and_bytes_with_the_permissions_of_a_plain_open
     assert want == 0o640
     assert stat.S_IMODE(text.stat().st_mode) == want and stat.S_IMODE(data.stat().st_mode) == want
     assert sorted(os.listdir(tmp_path)) == ["a.txt", "b.bin", "plain"]
+
+
+def test_atomic_directory_refuses_existing_destination_before_any_work(tmp_path):
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    (dst / "keep").write_text("old")
+    ran = []
+    with pytest.raises(FileExistsError, match="dst"):
+        with atomic_directory(dst, "test"):
+            ran.append(True)
+    assert not ran and (dst / "keep").read_text() == "old"
+
+
+def test_atomic_directory_leaves_nothing_on_error_and_replaces_with_force(tmp_path):
+    dst = tmp_path / "a" / "b" / "dst"
+    with pytest.raises(RuntimeError):
+        with atomic_directory(dst, "test") as tmp:
+            (tmp / "half").write_text("x")
+            raise RuntimeError("boom")
+    assert os.listdir(tmp_path) == []
+    with atomic_directory(dst, "test") as tmp:
+        (tmp / "first").write_text("1")
+    with atomic_directory(dst, "test", force=True) as tmp:
+        (tmp / "second").write_text("2")
+    assert sorted(os.listdir(dst)) == [OUTPUT_MARKER, "second"] and os.listdir(dst.parent) == ["dst"]

@@ -12,7 +12,6 @@ import pytest
 
 from converters.errors import CheckpointError
 from converters.formats import (
-    atomic_directory,
     load_paddle_state,
     read_safetensors,
     save_paddle_state,
@@ -212,31 +211,6 @@ def test_sharded_index_names_match_paddlenlp(tmp_path):
     import json
 
     assert json.loads((tmp_path / "model_state.pdparams.index.json").read_text()) == index
-
-
-def test_atomic_directory_refuses_existing_destination_before_any_work(tmp_path):
-    dst = tmp_path / "dst"
-    dst.mkdir()
-    (dst / "keep").write_text("old")
-    ran = []
-    with pytest.raises(FileExistsError, match="dst"):
-        with atomic_directory(dst):
-            ran.append(True)
-    assert not ran and (dst / "keep").read_text() == "old"
-
-
-def test_atomic_directory_leaves_nothing_on_error_and_replaces_with_force(tmp_path):
-    dst = tmp_path / "a" / "b" / "dst"
-    with pytest.raises(RuntimeError):
-        with atomic_directory(dst) as tmp:
-            (tmp / "half").write_text("x")
-            raise RuntimeError("boom")
-    assert os.listdir(tmp_path) == []
-    with atomic_directory(dst) as tmp:
-        (tmp / "first").write_text("1")
-    with atomic_directory(dst, force=True) as tmp:
-        (tmp / "second").write_text("2")
-    assert os.listdir(dst) == ["second"] and os.listdir(dst.parent) == ["dst"]
 
 
 def test_object_construction_opcodes_are_refused(tmp_path):

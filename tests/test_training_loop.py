@@ -11,6 +11,7 @@ import pytest
 
 from paddle_ernie_m import ErnieMForSequenceClassification
 from paddle_ernie_m.configuration import ErnieMConfig
+from paddle_ernie_m.files import OUTPUT_MARKER
 from paddle_ernie_m.training import DynamicPaddingCollator, Trainer, TrainingArguments, set_seed
 from paddle_ernie_m.training.checkpoint import load_model_weights
 from paddle_ernie_m.training.optim import LinearWarmupDecay, build_optimizer, layerwise_ratio, parameter_groups
@@ -227,7 +228,7 @@ def test_a_previous_run_is_never_overwritten_without_being_asked(tmp_path, caplo
         Trainer(tiny_model(), args(tmp_path, max_steps=2, overwrite_output_dir=True, amp="bf16"), features(),
                 COLLATE).train()
     assert "needs a GPU" in caplog.text
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["checkpoint-2", "metrics.jsonl"]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [OUTPUT_MARKER, "checkpoint-2", "metrics.jsonl"]
     model = tiny_model(seed=5)
     load_model_weights(model, tmp_path / "run" / "checkpoint-2")
     assert len(records(tmp_path, kind="train")) == 2

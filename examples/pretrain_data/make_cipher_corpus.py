@@ -20,15 +20,18 @@ Usage: ``python examples/pretrain_data/make_cipher_corpus.py OUT_DIR [--parallel
 from __future__ import annotations
 
 import argparse
-import shutil
 import string
 import sys
-import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import numpy as np
 
+from paddle_ernie_m.cli import error_line
+from paddle_ernie_m.files import atomic_directory, check_replaceable
+
+#: The writer named in the corpus directory's marker (``--force`` replaces only such a directory).
+WRITER = "make_cipher_corpus.py"
 LANGS = ("en", "cipher")
 SPECIAL_HEAD = ("[CLS]", "[PAD]", "[SEP]", "[UNK]")
 SPECIAL_TAIL = ("[MASK]",)
@@ -87,10 +90,10 @@ def english_words() -> List[str]:
 
 def make_cipher_corpus(out_dir: Path, parallel: int = 500, test: int = 200, monolingual: int = 3000,
                        seed: int = 0, force: bool = False) -> Path:
-    """Write the corpus files into ``out_dir`` (created atomically; an existing one needs ``force``)."""
+    """Write the corpus files into ``out_dir`` (created atomically; ``force`` replaces only a corpus this script
+    wrote, or an empty directory)."""
     out_dir = Path(out_dir)
-    if out_dir.exists() and not force:
-        raise FileExistsError(f"{out_dir} already exists (use --force)")
+    check_replaceable(out_dir, WRITER, force)
     if min(parallel, test, monolingual) < 1:
         raise ValueError("parallel, test and monolingual must be positive")
     rng = np.random.default_rng(seed)
@@ -116,18 +119,9 @@ def make_cipher_corpus(out_dir: Path, parallel: int = 500, test: int = 200, mono
         "mono.cipher.txt": "\n".join(mono_cipher) + "\n",
         "vocab.txt": "\n".join(vocab) + "\n",
     }
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-    try:
+    with atomic_directory(out_dir, WRITER, force=force) as tmp:
         for name, text in files.items():
             (tmp / name).write_text(text, encoding="utf-8")
-        tmp.chmod(0o755)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 
@@ -143,8 +137,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         out = make_cipher_corpus(Path(args.out_dir), args.parallel, args.test, args.monolingual, args.seed,
                                  args.force)
-    except (FileExistsError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (OSError, ValueError) as exc:
+        print(f"error: {error_line(exc)}", file=sys.stderr)
         return 1
     print(f"wrote {out}")
     return 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import shutil
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -18,8 +17,9 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
-from converters.formats import atomic_directory, load_paddle_state, read_safetensors, save_paddle_state, \
-    write_safetensors
+from converters.formats import load_paddle_state, read_safetensors, save_paddle_state, write_safetensors
+
+from ..files import atomic_directory, remove_output, written_by
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +29,9 @@ OPTIMIZER_FILE = "optimizer.safetensors"
 STATE_FILE = "trainer_state.json"
 EVAL_RESULTS_FILE = "eval_results.json"
 MASTER_WEIGHT = "master_weight"
+#: The writer named in the marker of the output directory, its checkpoints and ``best/``: only directories with
+#: it are ever deleted or replaced (rotation, ``overwrite_output_dir``).
+WRITER = "paddle_ernie_m training"
 _CHECKPOINT = re.compile(re.escape(CHECKPOINT_PREFIX) + r"(\d+)$")
 
 
@@ -124,7 +127,7 @@ def load_optimizer_tensors(optimizer: paddle.optimizer.Optimizer, model: nn.Laye
 def write_checkpoint(directory: Path, model: nn.Layer, optimizer: paddle.optimizer.Optimizer,
                      state: Dict[str, Any], tokenizer: Any = None) -> None:
     """Write a complete checkpoint atomically (a half-written one never appears under its final name)."""
-    with atomic_directory(directory, force=True) as tmp:
+    with atomic_directory(directory, WRITER, force=True) as tmp:
         save_model(model, tmp, tokenizer)
         write_safetensors(tmp / OPTIMIZER_FILE, optimizer_tensors(optimizer, model), {"format": "np"}, bf16=False)
         (tmp / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
@@ -140,13 +143,21 @@ def read_state(directory: Path) -> Dict[str, Any]:
 
 def write_best(directory: Path, model: nn.Layer, metrics: Dict[str, Any], tokenizer: Any = None) -> None:
     """Replace ``best/`` atomically with the model, tokenizer and the evaluation that selected them."""
-    with atomic_directory(directory, force=True) as tmp:
+    with atomic_directory(directory, WRITER, force=True) as tmp:
         save_model(model, tmp, tokenizer)
         (tmp / EVAL_RESULTS_FILE).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
 
 
 def rotate_checkpoints(output_dir: Path, keep: int) -> None:
-    """Delete the oldest ``checkpoint-*`` beyond the newest ``keep`` (at least one is kept)."""
+    """Delete the oldest ``checkpoint-*`` beyond the newest ``keep`` (at least one is kept); one that a training
+    did not write is left alone."""
     for old in list_checkpoints(output_dir)[:-max(keep, 1)]:
-        shutil.rmtree(old, ignore_errors=True)
+        if written_by(old) != WRITER:
+            logger.warning("%s was not written by a training run: not deleted", old)
+            continue
+        try:
+            remove_output(old, WRITER)
+        except OSError as exc:
+            logger.warning("could not remove old checkpoint %s: %s", old, exc)
+            continue
         logger.debug("removed old checkpoint %s", old)

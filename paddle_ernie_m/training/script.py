@@ -121,7 +121,8 @@ def run(main: Callable[[List[str]], Any], argv: Optional[List[str]], prog: str) 
     try:
         main(sys.argv[1:] if argv is None else argv)
         return 0
-    except (DataError, FileNotFoundError, FileExistsError, ValueError, KeyError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"{prog}: error: {message}", file=sys.stderr)
+    except (DataError, OSError, ValueError, KeyError) as exc:  # OSError: permissions, full disk, missing files...
+        from ..cli import error_line
+
+        print(f"{prog}: error: {error_line(exc)}", file=sys.stderr)
         return 1

@@ -7,7 +7,6 @@ import json
 import logging
 import math
 import random
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import paddle
 import paddle.nn as nn
 from tqdm.auto import tqdm
 
+from ..files import UnsafeOutputError, check_outside, prepare_output_dir, remove_output, write_atomic, written_by
 from ..runtime import configure_cpu_threads
 from . import checkpoint as ckpt
 from . import distributed as dist
@@ -126,8 +126,14 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------- set-up
     def _prepare_output_dir(self) -> Optional[Path]:
-        """The checkpoint to resume from, if any; refuses to clobber a previous run."""
+        """The checkpoint to resume from, if any. Before the first step: refuses an output directory that is,
+        contains or lies inside the model's or tokenizer's files, or that cannot be written, and refuses to
+        clobber a previous run (``overwrite_output_dir`` deletes only what a previous training wrote)."""
         args = self.args
+        inputs = (getattr(self.model, "pretrained_dir", None), getattr(self.tokenizer, "vocab_file", None))
+        check_outside(self.output_dir, inputs)
+        if self.is_main:
+            prepare_output_dir(self.output_dir, ckpt.WRITER)
         if args.resume_from_checkpoint:
             return ckpt.resolve_checkpoint(self.output_dir, args.resume_from_checkpoint)
         previous = ckpt.list_checkpoints(self.output_dir) + [
@@ -135,9 +141,14 @@ class Trainer:
         if previous and not args.overwrite_output_dir:
             raise FileExistsError(f"{self.output_dir} holds a previous run ({previous[0].name}): pass "
                                   "--resume_from_checkpoint latest to continue it or --overwrite_output_dir")
+        foreign = [p for p in previous if written_by(p if p.is_dir() else p.parent) != ckpt.WRITER]
+        if foreign:
+            raise UnsafeOutputError(f"--overwrite_output_dir deletes only what a previous training wrote, and "
+                                    f"{foreign[0].name} has no {ckpt.WRITER} marker; nothing was deleted: remove it "
+                                    f"yourself or choose another output_dir: {foreign[0]}")
         if previous and self.is_main:
             for path in previous:
-                shutil.rmtree(path) if path.is_dir() else path.unlink()
+                remove_output(path, ckpt.WRITER) if path.is_dir() else path.unlink()
         dist.barrier()
         return None
 
@@ -201,7 +212,7 @@ class Trainer:
         if path.is_file():
             lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
             kept = [ln for ln in lines if json.loads(ln).get("step", 0) <= step]
-            path.write_text("".join(ln + "\n" for ln in kept), encoding="utf-8")
+            write_atomic(path, "".join(ln + "\n" for ln in kept))
 
     # ------------------------------------------------------------------------------------------- training
     def train(self) -> TrainerState:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
-from ..files import atomic_open, json_lines
+from ..files import UnsafeOutputError, atomic_open, check_outside, json_lines
 from .decoding import MAX_CHILD_PROMPTS
 from .schema import build_schema
 
@@ -125,21 +125,26 @@ def _chunks(items: Iterator[Tuple[Dict[str, Any], str]], size: int) -> Iterator[
 def run(args: argparse.Namespace) -> int:
     if bool(args.texts) == bool(args.input):
         raise ValueError("give texts as arguments or --input FILE, not both (and not neither)")
-    if args.output is not None and args.output.exists() and not args.force:
-        raise FileExistsError(f"{args.output} exists (use --force to overwrite)")
     if args.max_child_prompts < 0:
         raise ValueError(f"--max-child-prompts must be 0 (no limit) or positive, got {args.max_child_prompts}")
+    if args.output is not None:
+        check_outside(args.output, (args.model, args.input, args.schema if os.path.isfile(args.schema) else None))
+        if args.output.is_dir():
+            raise UnsafeOutputError(f"--output is a directory, not a file: {args.output}")
+        if args.output.exists() and not args.force:
+            raise FileExistsError(f"{args.output} exists (use --force to overwrite)")
     schema = parse_schema(args.schema)
     build_schema(schema)  # a malformed schema fails before the model loads
     from .extractor import InformationExtractor
 
-    extractor = InformationExtractor(args.model, schema=schema, schema_lang=args.schema_lang, mode=args.mode,
-                                     backend=args.backend, max_seq_len=args.max_seq_len, batch_size=args.batch_size,
-                                     position_prob=args.position_prob, split_sentence=args.split_sentence,
-                                     max_child_prompts=args.max_child_prompts or None)
     inputs = read_inputs(args.input) if args.input else (({"text": t}, t) for t in args.texts)
 
-    def write(out) -> None:
+    def write(out) -> None:  # the model loads once the output is open: an unwritable --output fails first
+        extractor = InformationExtractor(args.model, schema=schema, schema_lang=args.schema_lang, mode=args.mode,
+                                         backend=args.backend, max_seq_len=args.max_seq_len,
+                                         batch_size=args.batch_size, position_prob=args.position_prob,
+                                         split_sentence=args.split_sentence,
+                                         max_child_prompts=args.max_child_prompts or None)
         for chunk in _chunks(inputs, CHUNK):
             for (record, _), result in zip(chunk, extractor([text for _, text in chunk])):
                 out.write(json.dumps({**record, "result": result}, ensure_ascii=False) + "\n")

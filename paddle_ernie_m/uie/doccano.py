@@ -37,7 +37,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
-from ..files import json_lines, write_atomic
+from ..files import atomic_files, check_outside, json_lines, write_atomic
 from .schema import check_schema_lang
 
 Example = Dict[str, Any]
@@ -324,6 +324,8 @@ def convert_doccano_file(
     records = read_doccano(doccano_file)
     save_dir = Path(save_dir)
     names = ["train.txt", "dev.txt", "test.txt", "sample_index.json"] if splits else ["train.txt"]
+    for name in names:
+        check_outside(save_dir / name, (doccano_file,))
     existing = [n for n in names if (save_dir / n).exists()]
     if existing and not force:
         raise FileExistsError(f"{save_dir}: {', '.join(existing)} already exist (pass force=True / --force)")
@@ -354,15 +356,13 @@ def convert_doccano_file(
             outputs[name] = convert(indexes, name == "train")
         outputs["sample_index"] = {f"{name}_ids": indexes for name, indexes in parts.items()}
 
-    save_dir.mkdir(parents=True, exist_ok=True)
-    written = {}
-    for name, content in outputs.items():
-        if name == "sample_index":
-            path = write_atomic(save_dir / "sample_index.json", json.dumps(content) + "\n")
-        else:
-            path = write_jsonl(save_dir / f"{name}.txt", content)
-        written[name] = path
-    return written
+    with atomic_files(save_dir) as tmp:  # all files or none
+        for name, content in outputs.items():
+            if name == "sample_index":
+                write_atomic(tmp / "sample_index.json", json.dumps(content) + "\n")
+            else:
+                write_jsonl(tmp / f"{name}.txt", content)
+    return {name: save_dir / ("sample_index.json" if name == "sample_index" else f"{name}.txt") for name in outputs}
 
 
 def write_jsonl(path: Path, items: Iterable[Any]) -> Path:
