@@ -8,9 +8,9 @@ Each export kind (the standard ``ernie-m export`` program, the UIE program with 
 The key is computed from ``os.stat`` of the checkpoint's config and weight files (every top-level ``*.json``,
 ``*.pdparams`` and ``*.safetensors``: name, size, mtime, ctime, inode), its resolved path, and the versions of
 Paddle, of this package and of the export format. A content hash would read the whole checkpoint (1.1 GB for
-ernie-m-base, about a second) on every start, a good part of what the cache saves; any rewrite of a file changes
-its stat (an atomic save makes a new inode, an in-place one moves mtime and ctime, and ctime cannot be set back),
-so the stat key invalidates an entry whenever a file changes. Entries of an earlier state of the same checkpoint
+ernie-m-base) on every start, which is what the cache is there to avoid; any rewrite of a file changes its stat (an
+atomic save makes a new inode, an in-place one moves mtime and ctime, and ctime cannot be set back by hand), so the
+stat key invalidates an entry whenever a file changes. Entries of an earlier state of the same checkpoint
 are removed once the new one is written.
 
 An entry is written with :func:`~paddle_ernie_m.files.atomic_directory` and its manifest lists the exported

@@ -152,6 +152,9 @@ def test_device_and_threads_reach_torch(models):
         torch.set_num_threads(before)
     with pytest.raises(ValueError, match="not a torch device"):
         InformationExtractor(models["tiny"][1], backend="torch", device="tpu:x")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="sees no CUDA device"):
+            InformationExtractor(models["tiny"][1], backend="torch", device="cuda:0")
     with pytest.raises(ValueError, match="'dygraph' runs on Paddle's current device"):
         InformationExtractor(models["tiny"][0], backend="dygraph", device="cpu")
 

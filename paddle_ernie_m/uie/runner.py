@@ -146,6 +146,7 @@ class TorchRunner:
     def __init__(self, model_dir: PathLike, device: Optional[str] = None, threads: Optional[int] = None) -> None:
         try:
             import torch
+            from transformers.utils import logging as hf_logging
 
             from converters.remote_code.modeling_ernie_m import ErnieMForInformationExtraction
         except ImportError as exc:
@@ -155,21 +156,15 @@ class TorchRunner:
             if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
                 raise ValueError(f"threads must be a positive integer, got {threads!r}")
             torch.set_num_threads(threads)
-        try:
-            self.device = torch.device(device if device is not None
-                                       else "cuda" if torch.cuda.is_available() else "cpu")
-        except (RuntimeError, TypeError) as exc:
-            raise ValueError(f"device {device!r} is not a torch device ({exc})") from None
-        from transformers.utils import logging as hf_logging
-
-        quiet = hf_logging.is_progress_bar_enabled()
-        if quiet:  # transformers 5 draws a bar while loading
+        self.device = _torch_device(torch, device)
+        bar = hf_logging.is_progress_bar_enabled()
+        if bar:  # transformers 5 draws one while loading
             hf_logging.disable_progress_bar()
         try:
-            model, info = ErnieMForInformationExtraction.from_pretrained(model_dir, dtype=torch.float32,
-                                                                         output_loading_info=True)
+            model, info = ErnieMForInformationExtraction.from_pretrained(
+                model_dir, dtype=torch.float32, weights_only=True, local_files_only=True, output_loading_info=True)
         finally:
-            if quiet:
+            if bar:
                 hf_logging.enable_progress_bar()
         problems = {kind: sorted(map(str, names)) for kind, names in info.items() if names and kind != "error_msgs"}
         if problems:
@@ -188,6 +183,23 @@ class TorchRunner:
                                                                      dtype=np.float32)).to(self.device))
             return tuple(torch.sigmoid(logits).float().cpu().numpy()
                          for logits in (output.start_logits, output.end_logits))
+
+
+def _torch_device(torch, device: Optional[str]):
+    """``device`` as a ``torch.device`` that exists here (default: CUDA when available, else the CPU)."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device {device!r} is not a torch device ({exc})") from None
+    if chosen.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if not count:
+            raise ValueError(f"device {device!r}: this torch sees no CUDA device")
+        if (chosen.index or 0) >= count:
+            raise ValueError(f"device {device!r}: only {count} CUDA device(s) visible")
+    return chosen
 
 
 def export_uie(model, out_dir: Path) -> Path:
