@@ -52,9 +52,8 @@ def predict(
 ) -> List[Dict[str, Any]]:
     """Classify ``texts`` with the model in ``model_dir``: an ``ernie-m export`` directory, or a checkpoint
     (exported once into the export cache, ``cache_dir`` or its default: see :mod:`paddle_ernie_m.export_cache`;
-    not with ``dygraph``). Only ``input_ids`` go to the model, so the
-    config's ``attention_mask_mode`` decides the mask, as in PaddleNLP. Returns one dict per text (see
-    :func:`scores`) with the text first.
+    not with ``dygraph``). Only ``input_ids`` go to the model, so the config's ``attention_mask_mode`` decides the
+    mask, as in PaddleNLP. Returns one dict per text (see :func:`scores`) with the text first.
 
     An empty (or blank) text is classified from ``[CLS] [SEP]`` alone, which says nothing about any text; it is
     kept, so that results stay aligned with the inputs (one per line of a file), and a warning names it."""
