@@ -220,3 +220,15 @@ def test_the_cache_is_the_argument_else_the_variable_else_under_the_home_directo
 def test_tests_never_use_the_users_cache():
     home_cache = Path("~/.cache/paddle-ernie-m").expanduser().resolve()
     assert cache_root().resolve() != home_cache and os.environ[CACHE_ENV]
+
+
+def test_extract_command_keeps_its_export_in_cache_dir(uie_checkpoint, saves, tmp_path, capsys):
+    argv = ["extract", "--model", str(uie_checkpoint), "--schema", json.dumps(SCHEMA, ensure_ascii=False),
+            "--max-seq-len", "64", "--cache-dir", str(tmp_path / "cache"), CH_TEXTS[0]]
+    outputs = []
+    for _ in range(2):
+        capsys.readouterr()
+        assert cli_main(argv) == 0
+        outputs.append(json.loads(capsys.readouterr().out)["result"])
+    assert saves[0] == 1 and outputs[0] == outputs[1] == extract(uie_checkpoint, cache_dir=tmp_path / "api")[0]
+    assert [e.split("-")[0] for e in entries(tmp_path / "cache")] == ["uie"]
