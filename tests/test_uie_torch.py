@@ -243,3 +243,19 @@ def test_the_torch_backend_runs_in_transformers5_without_paddle(models, extracto
     env.update(PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"))
     results, cli = _run_job(python, tmp_path, env)
     _check(results, cli, expected, cli_expected)
+
+
+def test_safetensors_say_which_framework_they_are_for(models, extractors, tmp_path):
+    """A Paddle ``model.safetensors`` (``{"format": "np"}``, as PaddleNLP writes) runs on the Paddle backends, a
+    transformers one (``"pt"``) on torch: the name alone does not tell."""
+    from paddle_ernie_m.uie.runner import checkpoint_framework
+
+    paddle_safe = tmp_path / "paddle-safetensors"
+    convert_checkpoint(models["tiny"][1], paddle_safe, "torch2paddle", fmt="safetensors")
+    assert checkpoint_framework(paddle_safe) == ("paddle", paddle_safe / "model.safetensors")
+    assert checkpoint_framework(models["tiny"][1]) == ("torch", models["tiny"][1] / "model.safetensors")
+    schema, lang = CASES["entity"]
+    ours = extract(InformationExtractor(paddle_safe, max_seq_len=64), schema, lang, CH_TEXTS)
+    assert_equal_results(ours, extract(extractors("tiny", "inference", "exact", 64), schema, lang, CH_TEXTS))
+    with pytest.raises(ValueError, match=r"a Paddle checkpoint \(model.safetensors\)"):
+        InformationExtractor(paddle_safe, backend="torch")
