@@ -12,12 +12,15 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from .configuration import ErnieMConfig
+from .export_cache import CACHE_ENV, DEFAULT_CACHE
 from .files import not_utf8_message
 from .inputs import position_limit
 
 logger = logging.getLogger(__name__)
 
 HEAD = "ErnieMForSequenceClassification"
+#: The export cache's name for the standard ``ernie-m export`` program.
+EXPORT_KIND = "standard"
 
 
 def scores(logits: np.ndarray, config: ErnieMConfig) -> List[Dict[str, Any]]:
@@ -45,15 +48,16 @@ def predict(
     device: Optional[str] = None,
     precision: Optional[str] = None,
     threads: Optional[int] = None,
+    cache_dir: Optional[Union[str, os.PathLike]] = None,
 ) -> List[Dict[str, Any]]:
     """Classify ``texts`` with the model in ``model_dir``: an ``ernie-m export`` directory, or a checkpoint
-    (exported to a temporary directory first, unless ``dygraph``). Only ``input_ids`` go to the model, so the
-    config's ``attention_mask_mode`` decides the mask, as in PaddleNLP. Returns one dict per text (see
-    :func:`scores`) with the text first.
+    (exported once into the export cache, ``cache_dir`` or its default: see :mod:`paddle_ernie_m.export_cache`;
+    not with ``dygraph``). Only ``input_ids`` go to the model, so the config's ``attention_mask_mode`` decides the
+    mask, as in PaddleNLP. Returns one dict per text (see :func:`scores`) with the text first.
 
     An empty (or blank) text is classified from ``[CLS] [SEP]`` alone, which says nothing about any text; it is
     kept, so that results stay aligned with the inputs (one per line of a file), and a warning names it."""
-    from .export import EXPORT_META, load_pretrained
+    from .export import EXPORT_META, export_model, load_pretrained
     from .tokenizer import ErnieMTokenizer
 
     model_dir = Path(model_dir)
@@ -88,8 +92,11 @@ def predict(
         if is_export:
             predictor = Predictor(model_dir, **options)
         else:
-            logger.info("%s is a checkpoint: exporting it first (`ernie-m export` once saves this step)", model_dir)
-            predictor = Predictor.from_model(load_pretrained(model_dir), **options)
+            from .export_cache import cached_export
+
+            predictor = cached_export(model_dir, EXPORT_KIND,
+                                      lambda out: export_model(load_pretrained(model_dir, dtype="float32"), out),
+                                      lambda export: Predictor(export, **options), cache_dir)
         logits = predictor(input_ids=ids)["logits"]
     return [{"text": text, **result} for text, result in zip(texts, scores(logits, config))]
 
@@ -113,7 +120,8 @@ def register(subparsers) -> None:
         help="classify texts with a sequence-classification model",
         description="Classify texts with an ErnieMForSequenceClassification model and print one JSON line per "
                     "text: label and probabilities (config id2label). Runs Paddle Inference on an `ernie-m export` "
-                    "directory, or exports a checkpoint directory on the fly; --dygraph runs the dygraph model.",
+                    "directory, or on a checkpoint directory exported once into the export cache; --dygraph runs "
+                    "the dygraph model.",
     )
     parser.add_argument("--model", type=Path, required=True, metavar="DIR",
                         help="export directory or checkpoint directory (with tokenizer files)")
@@ -127,6 +135,9 @@ def register(subparsers) -> None:
     parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=None,
                         help="Paddle Inference precision (default: the export's)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help=f"export cache for checkpoint directories (default: ${CACHE_ENV}, else "
+                             f"{DEFAULT_CACHE})")
     parser.set_defaults(func=run)
 
 
@@ -147,7 +158,8 @@ def read_stdin_lines() -> List[str]:
 def run(args: argparse.Namespace) -> int:
     texts = read_stdin_lines() if args.texts == ["-"] else args.texts
     results = predict(args.model, texts, max_length=args.max_length, batch_size=args.batch_size,
-                      dygraph=args.dygraph, device=args.device, precision=args.precision, threads=args.threads)
+                      dygraph=args.dygraph, device=args.device, precision=args.precision, threads=args.threads,
+                      cache_dir=args.cache_dir)
     for result in results:
         print(json.dumps(result, ensure_ascii=False))
     return 0

@@ -1,7 +1,8 @@
 """Universal information extraction with ERNIE-M (UIE-M): PaddleNLP Taskflow's results, faster, plus doccano
 conversion and fine-tuning support. See the README.
 
-Names are imported lazily: schemas, decoding and doccano conversion work without Paddle.
+Names are imported lazily: schemas, decoding, doccano conversion and extraction with ``backend="torch"`` work
+without Paddle.
 """
 from __future__ import annotations
 

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
 from ..files import UnsafeOutputError, atomic_open, check_outside, json_lines
+from ..export_cache import CACHE_ENV, DEFAULT_CACHE
 from .decoding import MAX_CHILD_PROMPTS
+from .runner import BACKENDS
 from .schema import build_schema
 
 #: Texts handed to the extractor at a time when reading a file (bounds memory on large inputs).
@@ -24,7 +26,9 @@ def register(subparsers) -> None:
         description="Universal information extraction with a UIE-M checkpoint (PaddleNLP layout, e.g. Taskflow's "
                     "uie-m-base directory or a fine-tuned best/), with the results of PaddleNLP's Taskflow. Prints "
                     "one JSON line per text: {\"text\": ..., \"result\": {label: [{text, start, end, probability, "
-                    "relations}]}} (objects read with --input keep their other keys).",
+                    "relations}]}} (objects read with --input keep their other keys). --backend torch runs the "
+                    "same model in PyTorch once converted: `ernie-m convert paddle2torch MODEL OUT`, then "
+                    "`ernie-m extract --backend torch --model OUT ...`.",
     )
     parser.add_argument("--model", required=True, type=Path, help="UIE-M checkpoint directory")
     parser.add_argument("--schema", required=True,
@@ -39,8 +43,17 @@ def register(subparsers) -> None:
     parser.add_argument("--mode", choices=("exact", "fast"), default="exact",
                         help="exact: Taskflow's padding semantics and results (default); fast: no padding "
                              "(results can differ)")
-    parser.add_argument("--backend", choices=("inference", "dygraph"), default="inference",
-                        help="Paddle Inference (default) or Paddle dygraph")
+    parser.add_argument("--backend", choices=BACKENDS, default="inference",
+                        help="inference: Paddle Inference, exported once into the export cache (default); dygraph: "
+                             "Paddle dygraph; torch: PyTorch on a directory `ernie-m convert paddle2torch` wrote "
+                             "from a UIE-M checkpoint (same results; Paddle need not be installed)")
+    parser.add_argument("--device", default=None,
+                        help="inference: cpu, gpu or gpu:N; torch: cpu, cuda or cuda:N (default: the GPU if there "
+                             "is one)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores for inference, "
+                                                                  "the framework's default otherwise)")
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help=f"export cache of the inference backend (default: ${CACHE_ENV}, else {DEFAULT_CACHE})")
     parser.add_argument("--max-seq-len", type=int, default=512, help="tokens per model input (default 512)")
     parser.add_argument("--batch-size", type=int, default=16, help="model inputs per run (default 16)")
     parser.add_argument("--position-prob", type=float, default=0.5, help="span threshold (default 0.5)")
@@ -144,7 +157,8 @@ def run(args: argparse.Namespace) -> int:
                                          backend=args.backend, max_seq_len=args.max_seq_len,
                                          batch_size=args.batch_size, position_prob=args.position_prob,
                                          split_sentence=args.split_sentence,
-                                         max_child_prompts=args.max_child_prompts or None)
+                                         max_child_prompts=args.max_child_prompts or None, device=args.device,
+                                         threads=args.threads, cache_dir=args.cache_dir)
         for chunk in _chunks(inputs, CHUNK):
             for (record, _), result in zip(chunk, extractor([text for _, text in chunk])):
                 out.write(json.dumps({**record, "result": result}, ensure_ascii=False) + "\n")

@@ -44,7 +44,8 @@ class InformationExtractor:
     Args:
         model_dir: a UIE-M checkpoint in PaddleNLP's layout (``config.json`` naming ``UIEM`` or
             ``ErnieMForInformationExtraction``, ``model_state.pdparams`` or ``model.safetensors``, ``vocab.txt``,
-            ``sentencepiece.bpe.model``), e.g. Taskflow's ``uie-m-base`` directory or a fine-tuned ``best/``.
+            ``sentencepiece.bpe.model``), e.g. Taskflow's ``uie-m-base`` directory or a fine-tuned ``best/``; for
+            ``backend="torch"``, what ``ernie-m convert paddle2torch`` makes of one.
         schema: what to extract (see :mod:`paddle_ernie_m.uie.schema`); can be set later with :meth:`set_schema`.
         schema_lang: ``"ch"`` or ``"en"``: how child prompts are worded.
         position_prob: a token starts (ends) a span when its probability is greater than this.
@@ -52,8 +53,13 @@ class InformationExtractor:
         batch_size: model inputs per run.
         split_sentence: split texts into sentences before cutting them to length.
         mode: ``"exact"`` (Taskflow's results) or ``"fast"`` (see the module docstring).
-        backend: ``"inference"`` (Paddle Inference, oneDNN on CPU) or ``"dygraph"``.
-        threads: CPU math threads (default: every core for ``"inference"``, the runtime default for dygraph).
+        backend: ``"inference"`` (Paddle Inference, oneDNN on CPU), ``"dygraph"`` (Paddle), or ``"torch"``
+            (PyTorch, on a directory ``ernie-m convert paddle2torch`` wrote; needs neither Paddle nor its export).
+        threads: CPU math threads (default: every core for ``"inference"``, the framework's default otherwise).
+        device: ``"inference"``: ``"cpu"``, ``"gpu"`` or ``"gpu:N"``; ``"torch"``: a torch device such as
+            ``"cpu"`` or ``"cuda:0"``. Default: the GPU when there is one, else the CPU.
+        cache_dir: where the ``"inference"`` backend keeps its export of the checkpoint (default
+            ``$ERNIE_M_CACHE``, else ``~/.cache/paddle-ernie-m``; see :mod:`paddle_ernie_m.export_cache`).
         max_child_prompts: a child label is asked about at most this many spans of its parent per text (Taskflow
             asks about every one, each time over the whole text); the spans after them get no answer to it and a
             warning is logged. None: no limit.
@@ -72,11 +78,11 @@ class InformationExtractor:
         backend: str = "inference",
         threads: Optional[int] = None,
         max_child_prompts: Optional[int] = MAX_CHILD_PROMPTS,
+        device: Optional[str] = None,
+        cache_dir: Optional[Union[str, os.PathLike]] = None,
     ) -> None:
-        from ..modeling import ErnieMForInformationExtraction
-        from ..runtime import configure_cpu_threads
         from ..tokenizer import ErnieMTokenizer
-        from .runner import BACKENDS, DygraphRunner, InferenceRunner
+        from .runner import BACKENDS, load_runner
 
         self.schema_lang = check_schema_lang(schema_lang)
         if mode not in MODES:
@@ -110,14 +116,8 @@ class InformationExtractor:
             raise ValueError(f"max_seq_len must be an integer in [8, {limit}] for this model, got {max_seq_len!r}")
         self.max_seq_len = max_seq_len
         self.tokenizer = ErnieMTokenizer.from_pretrained(model_dir)
-        model = ErnieMForInformationExtraction.from_pretrained(model_dir, dtype="float32")
-        self.config: ErnieMConfig = model.config
-        if backend == "inference":
-            self._runner = InferenceRunner.from_model(model, threads=threads)
-        else:
-            if threads is not None:
-                configure_cpu_threads(threads)
-            self._runner = DygraphRunner(model)
+        self.config: ErnieMConfig = config
+        self._runner = load_runner(backend, model_dir, device=device, threads=threads, cache_dir=cache_dir)
         self.backend = backend
         self._schema: Optional[List[SchemaNode]] = None
         if schema is not None:

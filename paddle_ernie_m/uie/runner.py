@@ -1,30 +1,90 @@
-"""Run a UIE-M model on token ids with an additive attention bias: Paddle Inference (default) or dygraph.
+"""Run a UIE-M model on token ids with an additive attention bias: Paddle Inference (default), Paddle dygraph, or
+PyTorch on a converted directory.
 
 The runners take ``input_ids`` and ``position_ids`` (int64 ``[batch, seq]``) and ``attention_bias`` (float32
 ``[batch, seq]``, added to the attention scores of every query for that key: 0 to attend, ``MASK_BIAS`` to mask, or
 ``log(n)`` to make one key stand for ``n`` identical ones), and return ``(start_prob, end_prob)`` as float32
 ``[batch, seq]`` arrays. A float bias is what lets the exact mode run PaddleNLP's padded inputs with one padding
 token per row (see ``extractor.py``); the project's standard export only takes a 0/1 mask, so the inference runner
-exports its own program with this third input and runs it through
-:meth:`paddle_ernie_m.inference.Predictor.run_program` (the predictor's device, thread and precision set-up, none
-of its input handling).
+exports its own program with this third input (kept in the export cache, :mod:`paddle_ernie_m.export_cache`) and
+runs it through :meth:`paddle_ernie_m.inference.Predictor.run_program` (the predictor's device, thread and
+precision set-up, none of its input handling).
+
+Each runner imports only its own framework: the torch runner works where Paddle is not installed.
 """
 from __future__ import annotations
 
-import tempfile
+import os
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import numpy as np
 
-from ..configuration import ErnieMConfig
-from ..inference import Predictor
-
 INPUTS = ("input_ids", "position_ids", "attention_bias")
 OUTPUTS = ("start_prob", "end_prob")
-BACKENDS = ("inference", "dygraph")
+BACKENDS = ("inference", "dygraph", "torch")
+#: The framework each backend runs, and so the weights layout it reads.
+FRAMEWORKS = {"inference": "paddle", "dygraph": "paddle", "torch": "torch"}
+#: The export cache's name for the UIE program with a float bias (not the standard ``ernie-m export``).
+EXPORT_KIND = "uie-bias"
 
 Probabilities = Tuple[np.ndarray, np.ndarray]
+PathLike = Union[str, os.PathLike]
+
+
+def checkpoint_framework(model_dir: PathLike) -> Tuple[str, Path]:
+    """``("paddle" | "torch", weights file)``: the framework whose layout the weights of ``model_dir`` have.
+    ``model_state.pdparams`` is Paddle's, ``pytorch_model.bin`` transformers'; a ``model.safetensors`` (or shard
+    index) says in its metadata: ``{"format": "pt"}`` is transformers' (``ernie-m convert paddle2torch``,
+    ``save_pretrained``), anything else Paddle's (PaddleNLP writes ``"np"``)."""
+    from converters import formats
+
+    candidates = tuple(dict.fromkeys(formats.PADDLE_CANDIDATES + formats.TORCH_CANDIDATES))
+    weights = formats.find_weights(model_dir, candidates)
+    if weights.name in (formats.PADDLE_WEIGHTS, formats.PADDLE_WEIGHTS_INDEX):
+        return "paddle", weights
+    if weights.name in (formats.TORCH_WEIGHTS, formats.TORCH_WEIGHTS_INDEX):
+        return "torch", weights
+    _, metadata = formats.read_weights_file(weights)  # safetensors headers only
+    return ("torch" if metadata.get("format") == "pt" else "paddle"), weights
+
+
+def check_framework(model_dir: PathLike, backend: str) -> None:
+    """Raise ``ValueError`` when the weights of ``model_dir`` are not laid out for ``backend``'s framework,
+    saying how to convert them."""
+    framework, weights = checkpoint_framework(model_dir)
+    if framework == FRAMEWORKS[backend]:
+        return
+    if framework == "paddle":
+        raise ValueError(f"{model_dir}: a Paddle checkpoint ({weights.name}); backend 'torch' runs a converted "
+                         f"directory: convert it first with `ernie-m convert paddle2torch {model_dir} OUT_DIR`, or "
+                         f"use backend 'inference' or 'dygraph'")
+    raise ValueError(f"{model_dir}: a transformers checkpoint ({weights.name}, PyTorch layout); run it with backend "
+                     f"'torch' (--backend torch), or convert it first with `ernie-m convert torch2paddle "
+                     f"{model_dir} OUT_DIR`")
+
+
+def load_runner(backend: str, model_dir: PathLike, device: Optional[str] = None, threads: Optional[int] = None,
+                cache_dir: Optional[PathLike] = None):
+    """The runner of ``backend`` for the UIE-M checkpoint in ``model_dir`` (checked with :func:`check_framework`).
+    ``device``: the framework's spelling (``"cpu"``, ``"gpu:0"`` for Paddle Inference, ``"cuda:0"`` for torch);
+    ``cache_dir``: the export cache (inference only)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    check_framework(model_dir, backend)
+    if backend == "torch":
+        return TorchRunner(model_dir, device=device, threads=threads)
+    if backend == "inference":
+        return InferenceRunner.load(model_dir, device=device, threads=threads, cache_dir=cache_dir)
+    if device is not None:
+        raise ValueError("device applies to backends 'inference' and 'torch'; 'dygraph' runs on Paddle's current "
+                         "device (paddle.set_device)")
+    from ..modeling import ErnieMForInformationExtraction
+    from ..runtime import configure_cpu_threads
+
+    if threads is not None:
+        configure_cpu_threads(threads)
+    return DygraphRunner(ErnieMForInformationExtraction.from_pretrained(model_dir, dtype="float32"))
 
 
 class DygraphRunner:
@@ -32,7 +92,6 @@ class DygraphRunner:
 
     def __init__(self, model) -> None:
         self.model = model
-        self.config: ErnieMConfig = model.config
 
     def __call__(self, input_ids: np.ndarray, position_ids: np.ndarray, attention_bias: np.ndarray) -> Probabilities:
         import paddle
@@ -43,20 +102,104 @@ class DygraphRunner:
         return output.start_prob.numpy(), output.end_prob.numpy()
 
 
-class InferenceRunner(Predictor):
-    """A :class:`~paddle_ernie_m.inference.Predictor` over a UIE-M program whose third input is a float bias."""
+class InferenceRunner:
+    """A UIE-M program whose third input is a float bias, run by a :class:`~paddle_ernie_m.inference.Predictor`."""
+
+    def __init__(self, predictor) -> None:
+        self.predictor = predictor
 
     def __call__(self, input_ids: np.ndarray, position_ids: np.ndarray, attention_bias: np.ndarray) -> Probabilities:
         feeds = [np.ascontiguousarray(input_ids, dtype=np.int64), np.ascontiguousarray(position_ids, dtype=np.int64),
                  np.ascontiguousarray(attention_bias, dtype=np.float32)]
-        start, end = self.run_program(feeds)
+        start, end = self.predictor.run_program(feeds)
         return start, end
 
     @classmethod
-    def from_model(cls, model, threads: Optional[int] = None) -> "InferenceRunner":
-        """Export ``model`` (float32 ``ErnieMForInformationExtraction``) to a temporary directory and load it."""
-        with tempfile.TemporaryDirectory(prefix="ernie-m-uie-") as tmp:
-            return cls(export_uie(model, Path(tmp) / "export"), threads=threads, precision="fp32")
+    def load(cls, model_dir: PathLike, device: Optional[str] = None, threads: Optional[int] = None,
+             cache_dir: Optional[PathLike] = None) -> "InferenceRunner":
+        """The runner of the checkpoint in ``model_dir``, exported once into the export cache."""
+        from ..export_cache import cached_export
+        from ..inference import Predictor
+        from ..modeling import ErnieMForInformationExtraction
+
+        def export(out_dir: Path) -> None:
+            export_uie(ErnieMForInformationExtraction.from_pretrained(model_dir, dtype="float32"), out_dir)
+
+        def load(export_dir: Path) -> InferenceRunner:
+            return cls(Predictor(export_dir, device=device, threads=threads, precision="fp32"))
+
+        return cached_export(model_dir, EXPORT_KIND, export, load, cache_dir)
+
+
+class TorchRunner:
+    """The converted model (``ernie-m convert paddle2torch``) in PyTorch, loaded into this project's bundled
+    ``ErnieMForInformationExtraction`` (never the code files of the directory). Its forward takes the 4-D float
+    bias as it is and adds the position offset itself, as the Paddle model does.
+
+    Args:
+        model_dir: the converted directory (``model.safetensors``; ``pytorch_model.bin`` is read by transformers
+            with ``torch.load(weights_only=True)``).
+        device: a torch device; default CUDA when available, else the CPU.
+        threads: CPU threads (``torch.set_num_threads``); default torch's.
+    """
+
+    def __init__(self, model_dir: PathLike, device: Optional[str] = None, threads: Optional[int] = None) -> None:
+        try:
+            import torch
+            from transformers.utils import logging as hf_logging
+
+            from converters.remote_code.modeling_ernie_m import ErnieMForInformationExtraction
+        except ImportError as exc:
+            raise ImportError(f"backend 'torch' needs torch and transformers ({exc}); install them with "
+                              f"`pip install paddle-ernie-m[torch]`") from None
+        if threads is not None:
+            if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+                raise ValueError(f"threads must be a positive integer, got {threads!r}")
+            torch.set_num_threads(threads)
+        self.device = _torch_device(torch, device)
+        bar = hf_logging.is_progress_bar_enabled()
+        if bar:  # transformers 5 draws one while loading
+            hf_logging.disable_progress_bar()
+        try:
+            model, info = ErnieMForInformationExtraction.from_pretrained(
+                model_dir, dtype=torch.float32, weights_only=True, local_files_only=True, output_loading_info=True)
+        finally:
+            if bar:
+                hf_logging.enable_progress_bar()
+        problems = {kind: sorted(map(str, names)) for kind, names in info.items() if names and kind != "error_msgs"}
+        if problems:
+            raise ValueError(f"{model_dir}: the weights do not fit ErnieMForInformationExtraction: " + "; ".join(
+                f"{kind.replace('_', ' ')} {', '.join(names[:3])}" for kind, names in problems.items()))
+        self.model = model.to(self.device).eval()
+        self._torch = torch
+
+    def __call__(self, input_ids: np.ndarray, position_ids: np.ndarray, attention_bias: np.ndarray) -> Probabilities:
+        torch = self._torch
+        with torch.inference_mode():
+            output = self.model(
+                input_ids=torch.from_numpy(np.ascontiguousarray(input_ids, dtype=np.int64)).to(self.device),
+                position_ids=torch.from_numpy(np.ascontiguousarray(position_ids, dtype=np.int64)).to(self.device),
+                attention_mask=torch.from_numpy(np.ascontiguousarray(attention_bias[:, None, None, :],
+                                                                     dtype=np.float32)).to(self.device))
+            return tuple(torch.sigmoid(logits).float().cpu().numpy()
+                         for logits in (output.start_logits, output.end_logits))
+
+
+def _torch_device(torch, device: Optional[str]):
+    """``device`` as a ``torch.device`` that exists here (default: CUDA when available, else the CPU)."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device {device!r} is not a torch device ({exc})") from None
+    if chosen.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if not count:
+            raise ValueError(f"device {device!r}: this torch sees no CUDA device")
+        if (chosen.index or 0) >= count:
+            raise ValueError(f"device {device!r}: only {count} CUDA device(s) visible")
+    return chosen
 
 
 def export_uie(model, out_dir: Path) -> Path:

@@ -1,0 +1,197 @@
+"""A cache of Paddle Inference exports: a checkpoint directory is exported once, not on every start.
+
+``InformationExtractor`` (inference backend) and ``predict`` on a checkpoint need a static-graph export of it.
+Each export kind (the standard ``ernie-m export`` program, the UIE program with a float attention bias) is kept in
+``<cache>/exports/<kind>-<checkpoint>-<state>/``; ``<cache>`` is the ``cache_dir`` argument, else
+``$ERNIE_M_CACHE``, else ``~/.cache/paddle-ernie-m``.
+
+The key is computed from ``os.stat`` of the checkpoint's config and weight files (every top-level ``*.json``,
+``*.pdparams`` and ``*.safetensors``: name, size, mtime, ctime, inode), its resolved path, and the versions of
+Paddle, of this package and of the export format. A content hash would read the whole checkpoint (1.1 GB for
+ernie-m-base) on every start, which is what the cache is there to avoid; any rewrite of a file changes its stat (an
+atomic save makes a new inode, an in-place one moves mtime and ctime, and ctime cannot be set back by hand), so the
+stat key invalidates an entry whenever a file changes. Entries of an earlier state of the same checkpoint
+are removed once the new one is written.
+
+An entry is written with :func:`~paddle_ernie_m.files.atomic_directory` and its manifest lists the exported
+files' sizes and the SHA-256 of the small ones; an entry that does not match it, or that Paddle cannot load, is
+exported again with a warning. A process loads the export it wrote from its temporary directory before putting it
+in place, so two processes starting at once each export once and neither reads a half-written entry; the second
+one's entry is dropped. A cache directory that cannot be written falls back to a temporary export, with a warning.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, TypeVar, Union
+
+from .files import UnsafeOutputError, WriteError, atomic_directory, remove_output, write_atomic
+
+logger = logging.getLogger(__name__)
+
+#: The environment variable naming the cache directory.
+CACHE_ENV = "ERNIE_M_CACHE"
+#: The cache directory when neither ``cache_dir`` nor :data:`CACHE_ENV` is given.
+DEFAULT_CACHE = "~/.cache/paddle-ernie-m"
+#: The writer named in every entry's marker (only directories with it are replaced or removed).
+WRITER = "ernie-m export cache"
+MANIFEST = "cache.json"
+#: The export inside an entry.
+EXPORT_DIR = "export"
+#: Files of a checkpoint whose state keys its entries: config, weights, shard indexes.
+KEYED_SUFFIXES = (".json", ".pdparams", ".safetensors")
+#: Exported files up to this size are checked by SHA-256 on every load (the program, export.json, config.json);
+#: larger ones (the weights) by size.
+HASHED_BYTES = 16 * 2**20
+
+T = TypeVar("T")
+PathLike = Union[str, os.PathLike]
+
+
+def cache_root(cache_dir: Optional[PathLike] = None) -> Path:
+    """The cache directory: ``cache_dir``, else ``$ERNIE_M_CACHE``, else :data:`DEFAULT_CACHE`."""
+    chosen = cache_dir if cache_dir is not None else os.environ.get(CACHE_ENV) or DEFAULT_CACHE
+    return Path(chosen).expanduser()
+
+
+def checkpoint_state(model_dir: PathLike) -> List[List[Any]]:
+    """``[name, size, mtime_ns, ctime_ns, inode]`` of each config and weight file of ``model_dir``, sorted."""
+    state = []
+    for entry in os.scandir(model_dir):
+        if entry.name.endswith(KEYED_SUFFIXES) and entry.is_file():
+            info = entry.stat()
+            state.append([entry.name, info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino])
+    return sorted(state)
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+
+
+def _key(model_dir: Path, kind: str) -> Dict[str, Any]:
+    import paddle
+
+    from . import __version__
+    from .export import FORMAT_VERSION
+
+    return {"kind": kind, "source": str(model_dir), "state": checkpoint_state(model_dir),
+            "paddle_version": paddle.__version__, "package_version": __version__, "export_format": FORMAT_VERSION}
+
+
+def _entry_prefix(model_dir: Path, kind: str) -> str:
+    return f"{kind}-{_digest(str(model_dir))}-"
+
+
+def entry_path(model_dir: PathLike, kind: str, cache_dir: Optional[PathLike] = None) -> Path:
+    """The entry that holds (or would hold) the ``kind`` export of ``model_dir`` in its current state."""
+    model_dir = Path(model_dir).resolve()
+    return cache_root(cache_dir) / "exports" / (_entry_prefix(model_dir, kind) + _digest(_key(model_dir, kind)))
+
+
+def _file_record(path: Path) -> Dict[str, Any]:
+    size = path.stat().st_size
+    record: Dict[str, Any] = {"size": size}
+    if size <= HASHED_BYTES:
+        record["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return record
+
+
+def _manifest(export: Path, key: Dict[str, Any]) -> Dict[str, Any]:
+    files = {p.relative_to(export).as_posix(): _file_record(p) for p in sorted(export.rglob("*")) if p.is_file()}
+    return {"key": key, "files": files}
+
+
+def _problem(entry: Path, key: Dict[str, Any]) -> Optional[str]:
+    """Why ``entry`` cannot be used (its manifest is missing or does not match its files), or None."""
+    try:
+        manifest = json.loads((entry / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return f"unreadable {MANIFEST} ({exc})"
+    if not isinstance(manifest, dict) or manifest.get("key") != key or not isinstance(manifest.get("files"), dict):
+        return f"{MANIFEST} does not describe this checkpoint"
+    for name, record in manifest["files"].items():
+        path = entry / EXPORT_DIR / name
+        try:
+            found = _file_record(path) if "sha256" in record else {"size": path.stat().st_size}
+        except OSError as exc:
+            return f"{name}: {exc.strerror or exc}"
+        if found != record:
+            return f"{name} differs from {MANIFEST} ({'content' if 'sha256' in record else 'size'})"
+    return None
+
+
+def cached_export(
+    model_dir: PathLike,
+    kind: str,
+    export: Callable[[Path], Any],
+    load: Callable[[Path], T],
+    cache_dir: Optional[PathLike] = None,
+) -> T:
+    """``load(export directory)`` of the ``kind`` export of ``model_dir``, from the cache when it holds a valid
+    one; otherwise ``export(directory)`` writes it (into a directory that does not exist yet), it is loaded, and
+    then it is put into the cache (see the module docstring)."""
+    from .export import ExportError
+
+    model_dir = Path(model_dir).resolve()
+    key = _key(model_dir, kind)
+    exports = cache_root(cache_dir) / "exports"
+    entry = exports / (_entry_prefix(model_dir, kind) + _digest(key))
+    for attempt in range(2):  # a second time when another process put its entry in place while this one looked
+        replace = os.path.lexists(entry)
+        if replace:
+            problem = _problem(entry, key)
+            if problem is None:
+                try:
+                    loaded = load(entry / EXPORT_DIR)
+                    logger.debug("%s: using the cached %s export %s", model_dir, kind, entry)
+                    return loaded
+                except (ExportError, OSError) as exc:
+                    problem = f"Paddle cannot load it ({exc})"
+            logger.warning("the cached export %s is unusable (%s); exporting %s again", entry, problem, model_dir)
+        logger.info("%s: exporting it for Paddle Inference (once: kept in %s)", model_dir, exports)
+        result: List[T] = []
+        try:
+            with atomic_directory(entry, WRITER, force=replace) as tmp:
+                export(tmp / EXPORT_DIR)
+                write_atomic(tmp / MANIFEST, json.dumps(_manifest(tmp / EXPORT_DIR, key), indent=2) + "\n")
+                result.append(load(tmp / EXPORT_DIR))  # from here: Paddle holds the program, not the files
+        except (OSError, UnsafeOutputError) as exc:  # WriteError, FileExistsError, a parent that is a file...
+            if result:  # another process put its entry in place first (FileExistsError, or the rename failed)
+                logger.debug("%s: keeping the entry another process wrote (%s)", entry, exc)
+                return result[0]
+            if isinstance(exc, FileExistsError) and attempt == 0:
+                continue  # it appeared before this process began writing
+            if isinstance(exc, OSError) and not isinstance(exc, FileExistsError) and not _about(exc, exports.parent):
+                raise  # not the cache's problem: reading the checkpoint, exporting, loading
+            logger.warning("cannot write the export cache (%s); exporting %s to a temporary directory (point %s "
+                           "or cache_dir at a writable directory to keep it)", exc, model_dir, CACHE_ENV)
+            with tempfile.TemporaryDirectory(prefix="ernie-m-export-") as scratch:
+                export(Path(scratch) / EXPORT_DIR)
+                return load(Path(scratch) / EXPORT_DIR)
+        _remove_stale(entry)
+        return result[0]
+    raise AssertionError("unreachable")
+
+
+def _about(exc: OSError, root: Path) -> bool:
+    """Whether ``exc`` concerns a path inside ``root``."""
+    name = exc.path if isinstance(exc, WriteError) else exc.filename
+    if name is None:
+        return False
+    path, root = Path(os.fsdecode(name)).absolute(), root.absolute()
+    return path == root or root in path.parents
+
+
+def _remove_stale(entry: Path) -> None:
+    """Remove the entries of earlier states of the same checkpoint and kind as ``entry``."""
+    prefix = entry.name[:entry.name.rindex("-") + 1]
+    for other in entry.parent.glob(prefix + "*"):
+        if other != entry and other.is_dir():
+            with contextlib.suppress(OSError, UnsafeOutputError):
+                remove_output(other, WRITER)
+                logger.debug("removed the stale cache entry %s", other)
