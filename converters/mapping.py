@@ -23,6 +23,9 @@ QA = "ErnieMForQuestionAnswering"
 UIE = "ErnieMForInformationExtraction"
 PRETRAIN = "ErnieMForPreTraining"
 HEADS = (BASE, SEQUENCE, CHOICE, TOKEN, QA, UIE, PRETRAIN)
+#: PaddleNLP's class names where they differ from ours, and the way back.
+PADDLENLP_HEAD_NAMES = {UIE: "UIEM"}
+HEAD_ALIASES = {alias: name for name, alias in PADDLENLP_HEAD_NAMES.items()}
 #: Heads transformers has no class for: paddle2torch writes their encoder as its bare ``ErnieMModel``
 #: (dropping the head) and torch2paddle cannot produce them (``from_pretrained`` builds the head instead).
 HF_AS_BASE = frozenset({PRETRAIN})
@@ -103,6 +106,9 @@ TENSORS: Tuple[Row, ...] = (
 )
 
 PADDLE, HF = "paddle", "hf"
+
+#: First name component of every head's own tensors (``classifier.``, ``linear_start.``, ...), from the table.
+HEAD_PREFIXES = tuple(sorted({row.paddle.split(".", 1)[0] + "." for row in TENSORS if not row.base}))
 
 
 @dataclass(frozen=True)

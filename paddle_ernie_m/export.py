@@ -20,8 +20,8 @@ import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from .configuration import ErnieMConfig
-from .files import atomic_directory, check_outside, check_replaceable, write_atomic
+from converters.configuration import ErnieMConfig
+from converters.files import atomic_directory, check_outside, check_replaceable, write_atomic
 
 logger = logging.getLogger(__name__)
 

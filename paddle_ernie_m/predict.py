@@ -11,9 +11,8 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .configuration import ErnieMConfig
-from .files import not_utf8_message
-from .inputs import position_limit
+from converters.configuration import ErnieMConfig
+from converters.files import not_utf8_message
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +66,7 @@ def predict(
     if not texts:
         return []
     tokenizer = ErnieMTokenizer.from_pretrained(model_dir)
-    limit = min(tokenizer.model_max_length, position_limit(config))
+    limit = min(tokenizer.model_max_length, config.max_text_positions)
     shortest = len(tokenizer.build_inputs_with_special_tokens([0]))  # [CLS], one token, [SEP]
     if max_length is not None and not shortest <= max_length <= limit:
         raise ValueError(f"max_length (--max-length) must lie in [{shortest}, {limit}] (the special tokens and one "

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from converters import mapping
-from converters.demo import roundtrip_table
+from paddle_ernie_m.convert_demo import roundtrip_table
 
 from .convert_helpers import paddlenlp_checkpoint
 

@@ -23,7 +23,7 @@ QUICK = ["--batch_size", "8", "--learning_rate", "5e-3", "--logging_steps", "2",
 def make_tiny_model(directory: Path, dropout: float = 0.1) -> Path:
     """A randomly initialised tiny ERNIE-M (base model, no head) with the fixture tokenizer's files."""
     from paddle_ernie_m import ErnieMModel
-    from paddle_ernie_m.configuration import ErnieMConfig
+    from converters.configuration import ErnieMConfig
     from paddle_ernie_m.tokenizer import ErnieMTokenizer
     from paddle_ernie_m.training import set_seed
 

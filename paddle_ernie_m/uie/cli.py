@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
-from ..files import UnsafeOutputError, atomic_open, check_outside, json_lines
+from converters.files import UnsafeOutputError, atomic_open, check_outside, json_lines
 from .decoding import MAX_CHILD_PROMPTS
 from .schema import build_schema
 

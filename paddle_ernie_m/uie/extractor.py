@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from ..configuration import POSITION_OFFSET, ErnieMConfig
+from converters.configuration import ErnieMConfig
 from .decoding import MAX_CHILD_PROMPTS, Piece, Result, decode, extract, join_pieces, max_text_length, split_texts
 from .features import PairEncoder, build_batch, expand_padding, prompt_relative_offsets
 from .schema import SchemaError, SchemaNode, build_schema, check_schema_lang
@@ -105,7 +105,7 @@ class InformationExtractor:
         missing = [name for name in TOKENIZER_FILES if not (model_dir / name).is_file()]
         if missing:
             raise FileNotFoundError(f"{model_dir}: tokenizer file(s) {', '.join(missing)} not found")
-        limit = config.max_position_embeddings - POSITION_OFFSET
+        limit = config.max_text_positions
         if isinstance(max_seq_len, bool) or not isinstance(max_seq_len, int) or not 8 <= max_seq_len <= limit:
             raise ValueError(f"max_seq_len must be an integer in [8, {limit}] for this model, got {max_seq_len!r}")
         self.max_seq_len = max_seq_len

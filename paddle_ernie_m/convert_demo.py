@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .convert import convert_checkpoint
-from .formats import PathLike, load_paddle_state
+from converters.convert import convert_checkpoint
+from converters.formats import PathLike, load_paddle_state
 
 #: The interpreter of the transformers 5 environment (``make tf5``): this variable, else ./.venv-tf5/bin/python.
 TF5_PYTHON_VARIABLE = "ERNIE_M_TF5_PYTHON"
@@ -70,7 +70,7 @@ def transformers5_table(paddle_dir: PathLike, hf_dir: PathLike, input_ids: Seque
     import numpy as np
     import paddle
 
-    from paddle_ernie_m import ErnieMForSequenceClassification
+    from .modeling import ErnieMForSequenceClassification
 
     python = Path(python) if python else transformers5_python()
     if not python.is_file():
