@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from converters.configuration import ErnieMConfig
 from converters.files import atomic_directory, check_outside, check_replaceable, write_atomic
+from converters.mapping import BASE
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def load_pretrained(directory: Union[str, os.PathLike], **kwargs: Any):
     from . import modeling
 
     config = ErnieMConfig.from_pretrained(directory)
-    return getattr(modeling, config.architecture or "ErnieMModel").from_pretrained(directory, **kwargs)
+    return getattr(modeling, config.architecture or BASE).from_pretrained(directory, **kwargs)
 
 
 def _tokenizer_files() -> Tuple[str, ...]:

@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from converters.configuration import ErnieMConfig
+
 from .export import (
     INPUT_NAMES,
     PARAMS_SUFFIX,

@@ -21,6 +21,7 @@ import paddle.nn.functional as F
 from paddle import Tensor
 
 from converters.configuration import MASK_BIAS, POSITION_OFFSET, ErnieMConfig
+
 from .inputs import POSITION_BOUND, check_sequence_length, range_error
 from .outputs import (
     BaseModelOutput,

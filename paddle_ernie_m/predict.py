@@ -13,10 +13,11 @@ import numpy as np
 
 from converters.configuration import ErnieMConfig
 from converters.files import not_utf8_message
+from converters.mapping import SEQUENCE
 
 logger = logging.getLogger(__name__)
 
-HEAD = "ErnieMForSequenceClassification"
+HEAD = SEQUENCE
 
 
 def scores(logits: np.ndarray, config: ErnieMConfig) -> List[Dict[str, Any]]:

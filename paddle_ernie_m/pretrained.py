@@ -17,13 +17,13 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
+from converters.configuration import ErnieMConfig
 from converters.convert import DTYPES, dtype_name
+from converters.files import atomic_files, check_outside
 from converters.formats import load_paddle_state, save_paddle_state
 from converters.mapping import HEAD_PREFIXES, IGNORED, PADDLE, PREFIX as BASE_PREFIX, infer_intermediate_size, \
     normalise_names
 
-from converters.configuration import ErnieMConfig
-from converters.files import atomic_files, check_outside
 from .runtime import configure_cpu_threads
 
 logger = logging.getLogger(__name__)

@@ -14,6 +14,7 @@ import paddle.nn.functional as F
 from paddle import Tensor
 
 from converters.configuration import ErnieMConfig
+
 from ..modeling import _ACTIVATIONS, _ErnieMWithHead
 from ..outputs import ClassifierOutput
 from .collator import IGNORE_INDEX

@@ -17,9 +17,8 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
-from converters.formats import load_paddle_state, read_safetensors, save_paddle_state, write_safetensors
-
 from converters.files import atomic_directory, remove_output, written_by
+from converters.formats import load_paddle_state, read_safetensors, save_paddle_state, write_safetensors
 
 from ..pretrained import compare_state
 

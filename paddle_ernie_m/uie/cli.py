@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
 from converters.files import UnsafeOutputError, atomic_open, check_outside, json_lines
+
 from .decoding import MAX_CHILD_PROMPTS
 from .schema import build_schema
 

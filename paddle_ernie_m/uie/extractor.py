@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from converters.configuration import ErnieMConfig
+from converters.mapping import UIE
+
 from .decoding import MAX_CHILD_PROMPTS, Piece, Result, decode, extract, join_pieces, max_text_length, split_texts
 from .features import PairEncoder, build_batch, expand_padding, prompt_relative_offsets
 from .schema import SchemaError, SchemaNode, build_schema, check_schema_lang
@@ -32,7 +34,7 @@ from .schema import SchemaError, SchemaNode, build_schema, check_schema_lang
 logger = logging.getLogger(__name__)
 
 MODES = ("exact", "fast")
-UIE_HEAD = "ErnieMForInformationExtraction"
+UIE_HEAD = UIE
 TOKENIZER_FILES = ("vocab.txt", "sentencepiece.bpe.model")
 #: Model rows of a stage tokenized at a time (and sorted by length for batching): bounds the ids held at once.
 CHUNK_ROWS = 512

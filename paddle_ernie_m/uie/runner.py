@@ -18,6 +18,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from converters.configuration import ErnieMConfig
+
 from ..inference import Predictor
 
 INPUTS = ("input_ids", "position_ids", "attention_bias")
