@@ -18,7 +18,7 @@ import numpy as np
 
 from . import formats, mapping, remote_code
 from .configuration import CONFIG_NAME, LEGACY_CONFIG_NAME, ErnieMConfig
-from .errors import ConversionError, VerificationError
+from .errors import CheckpointError, ConversionError, VerificationError
 from .files import atomic_directory
 from .formats import LazyTensor, PathLike
 from .mapping import HEAD_ALIASES, HF, PADDLE
@@ -317,7 +317,7 @@ def _read_source(src: Path, source: str) -> Tuple[Dict[str, LazyTensor], Path]:
     hint = "torch2paddle" if source == PADDLE else "paddle2torch"
     try:
         file = formats.find_weights(src, own)
-    except formats.CheckpointError:
+    except CheckpointError:
         found = [name for name in other if (src / name).is_file()]
         if found:
             raise ConversionError(f"{src}: holds {found[0]}, not a {_side_name(source)} checkpoint; "

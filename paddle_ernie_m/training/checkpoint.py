@@ -18,7 +18,8 @@ import paddle
 import paddle.nn as nn
 
 from converters.files import atomic_directory, remove_output, written_by
-from converters.formats import load_paddle_state, read_safetensors, save_paddle_state, write_safetensors
+from converters.formats import load_paddle_state, save_paddle_state
+from converters.formats.safetensors import read_safetensors, write_safetensors
 
 from ..pretrained import compare_state
 
