@@ -11,7 +11,7 @@ import logging
 import sys
 from typing import Optional, Sequence, Tuple, Type
 
-from .convert import DIRECTIONS, DTYPES, MASK_SEMANTICS, OUTPUT_FORMATS, Verifier
+from .convert import DTYPES, MASK_SEMANTICS, OUTPUT_FORMATS, Verifier
 from .files import describe_os_error
 from .mapping import HF, PADDLE
 
@@ -19,7 +19,6 @@ DIRECTION_HELP = {
     "paddle2torch": "Paddle / PaddleNLP checkpoint -> transformers directory",
     "torch2paddle": "transformers checkpoint -> Paddle / PaddleNLP directory",
 }
-assert set(DIRECTION_HELP) == set(DIRECTIONS)
 #: Default tolerance of ``--verify`` (and ``ernie-m verify``) on the max abs difference.
 ATOL = 1e-4
 #: The errors a command reports as one line on stderr (exit code 1); OSError: permissions, full disk, missing files.
