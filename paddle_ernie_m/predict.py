@@ -15,6 +15,8 @@ from converters.configuration import ErnieMConfig
 from converters.files import not_utf8_message
 from converters.mapping import SEQUENCE
 
+from .export import PRECISION_NAMES
+
 logger = logging.getLogger(__name__)
 
 HEAD = SEQUENCE
@@ -124,7 +126,7 @@ def register(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, default=16, help="texts per forward pass (default: 16)")
     parser.add_argument("--dygraph", action="store_true", help="run the dygraph model (checkpoint directory only)")
     parser.add_argument("--device", default=None, help="cpu, gpu or gpu:N (default: GPU if available)")
-    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=None,
+    parser.add_argument("--precision", choices=PRECISION_NAMES, default=None,
                         help="Paddle Inference precision (default: the export's)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     parser.set_defaults(func=run)

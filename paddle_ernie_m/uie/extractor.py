@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from converters.configuration import ErnieMConfig
 from converters.mapping import UIE
+from converters.remote_code.tokenization_ernie_m_core import SENTENCEPIECE_MODEL_FILE, VOCAB_FILE
 
 from .decoding import MAX_CHILD_PROMPTS, Piece, Result, decode, extract, join_pieces, max_text_length, split_texts
 from .features import PairEncoder, build_batch, expand_padding, prompt_relative_offsets
@@ -35,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 MODES = ("exact", "fast")
 UIE_HEAD = UIE
-TOKENIZER_FILES = ("vocab.txt", "sentencepiece.bpe.model")
+TOKENIZER_FILES = (VOCAB_FILE, SENTENCEPIECE_MODEL_FILE)
 #: Model rows of a stage tokenized at a time (and sorted by length for batching): bounds the ids held at once.
 CHUNK_ROWS = 512
 
