@@ -1,5 +1,6 @@
-"""The converters' part of ``ernie-m demo``: Paddle -> transformers -> Paddle on a small checkpoint, and the
-converted directory in transformers 5 with its bundled code, as tables."""
+"""The conversion part of ``ernie-m demo``: Paddle -> transformers -> Paddle on a small checkpoint (converted by
+:mod:`converters`, compared by :mod:`.verify`), and the converted directory in transformers 5 with its bundled
+code, as tables."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""The converters' part of `ernie-m demo`: a readable round-trip table, and a failure when a step breaks."""
+"""The conversion part of `ernie-m demo`: a readable round-trip table, and a failure when a step breaks."""
 from __future__ import annotations
 
 import pytest
