@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from converters.convert import paddle_to_torch  # noqa: E402
-from paddle_ernie_m.configuration import ErnieMConfig  # noqa: E402
+from converters.configuration import ErnieMConfig  # noqa: E402
 
 BASE = ErnieMConfig(architectures=("ErnieMModel",))  # ernie-m-base: hidden 768, 12 layers, vocab 250002
 

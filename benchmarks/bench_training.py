@@ -26,7 +26,7 @@ def make_model(name: str, state: dict):
     import paddlenlp.transformers as pnlp
 
     from paddle_ernie_m import ErnieMForSequenceClassification
-    from paddle_ernie_m.configuration import ErnieMConfig
+    from converters.configuration import ErnieMConfig
 
     paddle.seed(0)
     if name == "ours":

@@ -1,7 +1,10 @@
 """ERNIE-M checkpoint converters between Paddle (PaddleNLP's layout) and Hugging Face transformers.
 
-Framework-neutral: numpy and safetensors only; torch is imported to read or write ``pytorch_model.bin``, and
-paddle, torch and transformers together only to verify a conversion. Modules: :mod:`.formats` (files),
-:mod:`.mapping` (the tensor name table), :mod:`.convert` (state dicts, configs, directories), :mod:`.verify`,
-:mod:`.cli` (``ernie-m convert`` / ``ernie-m verify`` / ``python -m converters``).
+The framework-neutral bottom layer of the project: numpy only (torch is imported to read or write
+``pytorch_model.bin``); nothing here imports ``paddle_ernie_m``, Paddle or transformers, and importing it changes
+nothing in the process. ``paddle_ernie_m`` (the Paddle model, ``paddle_ernie_m.verify``, the ``ernie-m`` command)
+stands on it. Modules: :mod:`.errors`, :mod:`.files` (atomic outputs), :mod:`.formats` (weight files),
+:mod:`.mapping` (the tensor name table), :mod:`.configuration` (``ErnieMConfig``, every config dialect),
+:mod:`.tokenizer_files` (``tokenizer_config.json``), :mod:`.convert` (state dicts, configs, directories),
+:mod:`.cli` (``ernie-m convert`` / ``python -m converters``), :mod:`.remote_code` (copied next to converted weights).
 """

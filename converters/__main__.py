@@ -1,4 +1,4 @@
-"""``python -m converters paddle2torch SRC DST`` (also ``torch2paddle`` and ``verify``)."""
+"""``python -m converters paddle2torch SRC DST`` (also ``torch2paddle``)."""
 import sys
 
 from .cli import main

@@ -10,28 +10,26 @@ import logging
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from paddle_ernie_m.configuration import CONFIG_NAME, LEGACY_CONFIG_NAME, PADDLENLP_HEAD_NAMES, POSITION_OFFSET, \
-    ErnieMConfig
-from paddle_ernie_m.files import atomic_directory
-from paddle_ernie_m.tokenizer import (
+from . import formats, mapping, remote_code
+from .configuration import CONFIG_NAME, LEGACY_CONFIG_NAME, ErnieMConfig
+from .errors import CheckpointError, ConversionError, VerificationError
+from .files import atomic_directory
+from .formats import LazyTensor, PathLike
+from .mapping import HEAD_ALIASES, HF, PADDLE
+from .remote_code.tokenization_ernie_m_core import (
     MODEL_INPUT_NAMES,
+    NO_LIMIT,
     SENTENCEPIECE_MODEL_FILE,
     TOKENIZER_CONFIG_FILE,
     VOCAB_FILE,
-    read_tokenizer_config,
-    write_tokenizer_config,
 )
-
-from . import formats, mapping, remote_code
-from .errors import ConversionError, VerificationError
-from .formats import LazyTensor, PathLike
-from .mapping import HF, PADDLE
+from .tokenizer_files import read_tokenizer_config, write_tokenizer_config
 
 logger = logging.getLogger(__name__)
 
@@ -61,9 +59,10 @@ MASK_SEMANTICS = {
     "paddlenlp": ("paddlenlp", ("input_ids",)),
     "transformers": ("padding", ("input_ids", "attention_mask")),
 }
-_HEAD_ALIASES = {alias: name for name, alias in PADDLENLP_HEAD_NAMES.items()}
 
 ConfigLike = Union[ErnieMConfig, Mapping[str, object]]
+#: ``verify(paddle_dir, torch_dir)`` -> a report with ``ok``, ``max_diff`` and ``atol`` (paddle_ernie_m.verify's).
+Verifier = Callable[[Path, Path], Any]
 
 
 # ---------------------------------------------------------------------------------------------- dtypes
@@ -103,22 +102,12 @@ def dtype_name(dtype: np.dtype) -> str:
 
 # ---------------------------------------------------------------------------------------------- state dicts
 
-@dataclass
-class Converted:
-    """Tensors of the target side (lazy), the config to write next to them, and what was dropped/created."""
-
-    tensors: Dict[str, LazyTensor]
-    config: ErnieMConfig
-    head: str
-    notes: List[str] = field(default_factory=list)
-
-
 def canonical_head(name: str) -> str:
     """Our / transformers' class name for ``name`` (PaddleNLP's ``UIEM`` included)."""
-    head = _HEAD_ALIASES.get(name, name)
+    head = HEAD_ALIASES.get(name, name)
     if head not in mapping.HEADS:
         raise ConversionError(f"unsupported architecture {name!r}; supported: {', '.join(mapping.HEADS)} "
-                              f"(or {', '.join(_HEAD_ALIASES)})")
+                              f"(or {', '.join(HEAD_ALIASES)})")
     return head
 
 
@@ -168,17 +157,17 @@ def convert_tensors(tensors: Mapping[str, LazyTensor], config: ErnieMConfig, hea
         "intermediate_size": config.intermediate_size, "max_position_embeddings": config.max_position_embeddings,
         "num_labels": config.num_labels, "num_hidden_layers": config.num_hidden_layers,
     }
-    steps = mapping.plan({k: t.shape for k, t in tensors.items()}, head, dims, source, where)
-    notes = [f"ignored legacy buffer {name}" for name in steps.ignored]
-    if steps.dropped and head in mapping.HF_AS_BASE:
-        notes.append(f"dropped {', '.join(steps.dropped)}: transformers has no ErnieM class with this head "
+    plan = mapping.plan({k: t.shape for k, t in tensors.items()}, head, dims, source, where)
+    notes = [f"ignored legacy buffer {name}" for name in plan.ignored]
+    if plan.dropped and head in mapping.HF_AS_BASE:
+        notes.append(f"dropped {', '.join(plan.dropped)}: transformers has no ErnieM class with this head "
                      f"({head}); wrote the encoder as ErnieMModel")
-    elif steps.dropped:
-        notes.append(f"dropped {', '.join(steps.dropped)}: transformers' {head} has no pooler")
-    carried = [tensors[step.source].dtype for step in steps.steps if step.source is not None]
+    elif plan.dropped:
+        notes.append(f"dropped {', '.join(plan.dropped)}: transformers' {head} has no pooler")
+    carried = [tensors[step.source].dtype for step in plan.steps if step.source is not None]
     out_dtype = np.dtype(np.uint16 if dtype == "bfloat16" else dtype) if dtype else carried[0]  # for created ones
     out: Dict[str, LazyTensor] = {}
-    for step in steps.steps:
+    for step in plan.steps:
         if step.source is None:
             out[step.target] = _initialised(step, config.initializer_range, out_dtype)
             notes.append(f"created {step.target}: transformers' {head} has no pooler; initialised as a new "
@@ -280,8 +269,8 @@ def copy_tokenizer(src: Path, dst: Path, source: str, config: ErnieMConfig,
     stated = json.loads(config_file.read_text(encoding="utf-8")) if config_file.is_file() else {}
     if "compat" not in stated:
         settings["compat"] = "paddlenlp" if source == PADDLE else "transformers"
-    if not isinstance(stated.get("model_max_length"), int) or stated["model_max_length"] >= 10**29:
-        settings["model_max_length"] = config.max_position_embeddings - POSITION_OFFSET
+    if not isinstance(stated.get("model_max_length"), int) or stated["model_max_length"] >= NO_LIMIT:
+        settings["model_max_length"] = config.max_text_positions
     for name in copied:
         shutil.copyfile(src / name, dst / name)
     names = model_input_names or stated.get("model_input_names", MODEL_INPUT_NAMES)  # validated when read
@@ -306,7 +295,7 @@ class Summary:
     bytes: int
     seconds: float
     notes: List[str]
-    verification: Optional[object] = None  # a verify.Report when --verify was asked
+    verification: Optional[object] = None  # the verifier's report when one was given
 
     def __str__(self) -> str:
         lines = [
@@ -328,7 +317,7 @@ def _read_source(src: Path, source: str) -> Tuple[Dict[str, LazyTensor], Path]:
     hint = "torch2paddle" if source == PADDLE else "paddle2torch"
     try:
         file = formats.find_weights(src, own)
-    except formats.CheckpointError:
+    except CheckpointError:
         found = [name for name in other if (src / name).is_file()]
         if found:
             raise ConversionError(f"{src}: holds {found[0]}, not a {_side_name(source)} checkpoint; "
@@ -357,8 +346,7 @@ def convert_checkpoint(
     num_choices: Optional[int] = None,
     mask_semantics: Optional[str] = None,
     force: bool = False,
-    verify: bool = False,
-    atol: float = 1e-4,
+    verify: Optional[Verifier] = None,
     progress: Optional[bool] = None,
 ) -> Summary:
     """Convert the checkpoint directory ``src`` into ``dst`` (written atomically; nothing is left on error).
@@ -375,8 +363,9 @@ def convert_checkpoint(
         mask_semantics: paddle2torch: "paddlenlp" or "transformers" (see :data:`MASK_SEMANTICS`), written into
             ``config.json`` and ``tokenizer_config.json``; default :func:`default_mask_semantics`.
         force: replace an existing ``dst`` that an earlier conversion wrote (or an empty directory).
-        verify: run both frameworks on the result (see :mod:`converters.verify`) before ``dst`` appears;
-            a difference above ``atol`` is an error.
+        verify: called with the Paddle and the transformers directory (source and result) before ``dst``
+            appears, e.g. ``paddle_ernie_m.verify.verify_dirs`` (which runs both frameworks; this package needs
+            neither); a report that is not ``ok`` is a :class:`VerificationError`.
         progress: show a progress bar over tensors (default: for checkpoints above 100 MB, on a terminal).
     """
     if direction not in DIRECTIONS:
@@ -432,14 +421,12 @@ def convert_checkpoint(
         if target == HF:
             files += copy_remote_code(tmp)
         report = None
-        if verify:
-            from .verify import verify_dirs
-
+        if verify is not None:
             paddle_dir, torch_dir = (src, tmp) if source == PADDLE else (tmp, src)
-            report = verify_dirs(paddle_dir, torch_dir, atol=atol)
+            report = verify(paddle_dir, torch_dir)
             if not report.ok:
                 raise VerificationError(f"verification failed (max abs diff {report.max_diff:.3e}, tolerance "
-                                        f"{atol:g}); {dst} not written", report)
+                                        f"{report.atol:g}); {dst} not written", report)
     return Summary(direction, src, dst, head, files, len(out), sum(int(np.prod(t.shape)) for t in out.values()),
                    total, time.perf_counter() - start, notes, report)
 

@@ -23,6 +23,9 @@ QA = "ErnieMForQuestionAnswering"
 UIE = "ErnieMForInformationExtraction"
 PRETRAIN = "ErnieMForPreTraining"
 HEADS = (BASE, SEQUENCE, CHOICE, TOKEN, QA, UIE, PRETRAIN)
+#: PaddleNLP's class names where they differ from ours, and the way back.
+PADDLENLP_HEAD_NAMES = {UIE: "UIEM"}
+HEAD_ALIASES = {alias: name for name, alias in PADDLENLP_HEAD_NAMES.items()}
 #: Heads transformers has no class for: paddle2torch writes their encoder as its bare ``ErnieMModel``
 #: (dropping the head) and torch2paddle cannot produce them (``from_pretrained`` builds the head instead).
 HF_AS_BASE = frozenset({PRETRAIN})
@@ -64,7 +67,11 @@ _H, _I, _L = "hidden_size", "intermediate_size", "num_labels"
 #: Heads whose classifier has one output per label (``num_labels``, named by ``id2label``).
 LABELLED_HEADS = frozenset({SEQUENCE, TOKEN})
 _CLASSIFIERS = LABELLED_HEADS
-_ATTN = "encoder.layers.{i}.self_attn."
+
+_UIE, _CHOICE, _QA, _PRETRAIN = frozenset({UIE}), frozenset({CHOICE}), frozenset({QA}), frozenset({PRETRAIN})
+#: transformers builds token classification and QA without a pooler
+_POOLED = ALL - {TOKEN, QA}
+_NO_HF = frozenset()
 
 TENSORS: Tuple[Row, ...] = (
     Row("embeddings.word_embeddings.weight", "embeddings.word_embeddings.weight", COPY, ("vocab_size", _H)),
@@ -73,36 +80,51 @@ TENSORS: Tuple[Row, ...] = (
     Row("embeddings.layer_norm.weight", "embeddings.layer_norm.weight", COPY, (_H,)),
     Row("embeddings.layer_norm.bias", "embeddings.layer_norm.bias", COPY, (_H,)),
     # transformers nests the projections one level deeper: self_attn.self_attn.{q,k,v}_proj
-    *(Row(_ATTN + f"{p}_proj.{kind}", _ATTN + f"self_attn.{p}_proj.{kind}", t, s)
-      for p in "qkv" for kind, t, s in (("weight", TRANSPOSE, (_H, _H)), ("bias", COPY, (_H,)))),
-    Row(_ATTN + "out_proj.weight", _ATTN + "out_proj.weight", TRANSPOSE, (_H, _H)),
-    Row(_ATTN + "out_proj.bias", _ATTN + "out_proj.bias", COPY, (_H,)),
+    Row("encoder.layers.{i}.self_attn.q_proj.weight", "encoder.layers.{i}.self_attn.self_attn.q_proj.weight",
+        TRANSPOSE, (_H, _H)),
+    Row("encoder.layers.{i}.self_attn.q_proj.bias", "encoder.layers.{i}.self_attn.self_attn.q_proj.bias", COPY, (_H,)),
+    Row("encoder.layers.{i}.self_attn.k_proj.weight", "encoder.layers.{i}.self_attn.self_attn.k_proj.weight",
+        TRANSPOSE, (_H, _H)),
+    Row("encoder.layers.{i}.self_attn.k_proj.bias", "encoder.layers.{i}.self_attn.self_attn.k_proj.bias", COPY, (_H,)),
+    Row("encoder.layers.{i}.self_attn.v_proj.weight", "encoder.layers.{i}.self_attn.self_attn.v_proj.weight",
+        TRANSPOSE, (_H, _H)),
+    Row("encoder.layers.{i}.self_attn.v_proj.bias", "encoder.layers.{i}.self_attn.self_attn.v_proj.bias", COPY, (_H,)),
+    Row("encoder.layers.{i}.self_attn.out_proj.weight", "encoder.layers.{i}.self_attn.out_proj.weight",
+        TRANSPOSE, (_H, _H)),
+    Row("encoder.layers.{i}.self_attn.out_proj.bias", "encoder.layers.{i}.self_attn.out_proj.bias", COPY, (_H,)),
     Row("encoder.layers.{i}.linear1.weight", "encoder.layers.{i}.linear1.weight", TRANSPOSE, (_H, _I)),
     Row("encoder.layers.{i}.linear1.bias", "encoder.layers.{i}.linear1.bias", COPY, (_I,)),
     Row("encoder.layers.{i}.linear2.weight", "encoder.layers.{i}.linear2.weight", TRANSPOSE, (_I, _H)),
     Row("encoder.layers.{i}.linear2.bias", "encoder.layers.{i}.linear2.bias", COPY, (_H,)),
-    *(Row(f"encoder.layers.{{i}}.{n}.{kind}", f"encoder.layers.{{i}}.{n}.{kind}", COPY, (_H,))
-      for n in ("norm1", "norm2") for kind in ("weight", "bias")),
-    # transformers builds token classification and QA without a pooler
-    Row("pooler.dense.weight", "pooler.dense.weight", TRANSPOSE, (_H, _H), hf_heads=ALL - {TOKEN, QA}),
-    Row("pooler.dense.bias", "pooler.dense.bias", COPY, (_H,), hf_heads=ALL - {TOKEN, QA}),
+    Row("encoder.layers.{i}.norm1.weight", "encoder.layers.{i}.norm1.weight", COPY, (_H,)),
+    Row("encoder.layers.{i}.norm1.bias", "encoder.layers.{i}.norm1.bias", COPY, (_H,)),
+    Row("encoder.layers.{i}.norm2.weight", "encoder.layers.{i}.norm2.weight", COPY, (_H,)),
+    Row("encoder.layers.{i}.norm2.bias", "encoder.layers.{i}.norm2.bias", COPY, (_H,)),
+    Row("pooler.dense.weight", "pooler.dense.weight", TRANSPOSE, (_H, _H), hf_heads=_POOLED),
+    Row("pooler.dense.bias", "pooler.dense.bias", COPY, (_H,), hf_heads=_POOLED),
     # heads
     Row("classifier.weight", "classifier.weight", TRANSPOSE, (_H, _L), _CLASSIFIERS),
     Row("classifier.bias", "classifier.bias", COPY, (_L,), _CLASSIFIERS),
-    Row("classifier.weight", "classifier.weight", TRANSPOSE, (_H, 1), frozenset({CHOICE})),
-    Row("classifier.bias", "classifier.bias", COPY, (1,), frozenset({CHOICE})),
-    Row("classifier.weight", "qa_outputs.weight", TRANSPOSE, (_H, 2), frozenset({QA})),
-    Row("classifier.bias", "qa_outputs.bias", COPY, (2,), frozenset({QA})),
-    *(Row(f"{n}.{kind}", f"{n}.{kind}", t, s, frozenset({UIE}))
-      for n in ("linear_start", "linear_end") for kind, t, s in (("weight", TRANSPOSE, (_H, 1)), ("bias", COPY, (1,)))),
+    Row("classifier.weight", "classifier.weight", TRANSPOSE, (_H, 1), _CHOICE),
+    Row("classifier.bias", "classifier.bias", COPY, (1,), _CHOICE),
+    Row("classifier.weight", "qa_outputs.weight", TRANSPOSE, (_H, 2), _QA),
+    Row("classifier.bias", "qa_outputs.bias", COPY, (2,), _QA),
+    Row("linear_start.weight", "linear_start.weight", TRANSPOSE, (_H, 1), _UIE),
+    Row("linear_start.bias", "linear_start.bias", COPY, (1,), _UIE),
+    Row("linear_end.weight", "linear_end.weight", TRANSPOSE, (_H, 1), _UIE),
+    Row("linear_end.bias", "linear_end.bias", COPY, (1,), _UIE),
     # the masked-LM head of pretraining (its decoder is the word embedding matrix): no transformers counterpart
-    *(Row(f"lm_head.{n}", f"lm_head.{n}", t, shape, frozenset({PRETRAIN}), hf_heads=frozenset())
-      for n, t, shape in (("dense.weight", TRANSPOSE, (_H, _H)), ("dense.bias", COPY, (_H,)),
-                          ("layer_norm.weight", COPY, (_H,)), ("layer_norm.bias", COPY, (_H,)),
-                          ("bias", COPY, ("vocab_size",)))),
+    Row("lm_head.dense.weight", "lm_head.dense.weight", TRANSPOSE, (_H, _H), _PRETRAIN, hf_heads=_NO_HF),
+    Row("lm_head.dense.bias", "lm_head.dense.bias", COPY, (_H,), _PRETRAIN, hf_heads=_NO_HF),
+    Row("lm_head.layer_norm.weight", "lm_head.layer_norm.weight", COPY, (_H,), _PRETRAIN, hf_heads=_NO_HF),
+    Row("lm_head.layer_norm.bias", "lm_head.layer_norm.bias", COPY, (_H,), _PRETRAIN, hf_heads=_NO_HF),
+    Row("lm_head.bias", "lm_head.bias", COPY, ("vocab_size",), _PRETRAIN, hf_heads=_NO_HF),
 )
 
 PADDLE, HF = "paddle", "hf"
+
+#: First name component of every head's own tensors (``classifier.``, ``linear_start.``, ...), from the table.
+HEAD_PREFIXES = tuple(sorted({row.paddle.split(".", 1)[0] + "." for row in TENSORS if not row.base}))
 
 
 @dataclass(frozen=True)

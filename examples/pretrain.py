@@ -73,7 +73,8 @@ def _weights(text: str) -> Dict[str, float]:
 
 def load_tokenizer(directory: Path):
     from paddle_ernie_m.pretraining.collator import WhitespaceTokenizer
-    from paddle_ernie_m.tokenizer import SENTENCEPIECE_MODEL_FILE, ErnieMTokenizer
+    from converters.remote_code.tokenization_ernie_m_core import SENTENCEPIECE_MODEL_FILE
+    from paddle_ernie_m.tokenizer import ErnieMTokenizer
 
     if (directory / SENTENCEPIECE_MODEL_FILE).is_file():
         return ErnieMTokenizer.from_pretrained(directory)

@@ -1,7 +1,8 @@
 """paddle-ernie-m: ERNIE-M for PaddlePaddle, with Paddle <-> Hugging Face converters.
 
-Names are imported lazily, so ``paddle_ernie_m.configuration`` and ``paddle_ernie_m.tokenizer`` work without
-Paddle installed (the converters rely on that).
+Names are imported lazily: ``from paddle_ernie_m import ErnieMConfig`` and ``ErnieMTokenizer`` work without Paddle
+installed. The configuration, file formats and conversion live in the framework-neutral :mod:`converters`, which
+never imports this package.
 """
 from __future__ import annotations
 
@@ -26,16 +27,16 @@ warnings.filterwarnings("ignore", message="No ccache found", category=UserWarnin
                         module=r"paddle\.utils\.cpp_extension")
 
 _EXPORTS = {
-    "ErnieMConfig": "configuration",
-    "ErnieMModel": "modeling",
-    "ErnieMForSequenceClassification": "modeling",
-    "ErnieMForMultipleChoice": "modeling",
-    "ErnieMForTokenClassification": "modeling",
-    "ErnieMForQuestionAnswering": "modeling",
-    "ErnieMForInformationExtraction": "modeling",
-    "UIEM": "modeling",
-    "ErnieMForPreTraining": "pretraining.model",
-    "ErnieMTokenizer": "tokenizer",
+    "ErnieMConfig": "converters.configuration",
+    "ErnieMModel": ".modeling",
+    "ErnieMForSequenceClassification": ".modeling",
+    "ErnieMForMultipleChoice": ".modeling",
+    "ErnieMForTokenClassification": ".modeling",
+    "ErnieMForQuestionAnswering": ".modeling",
+    "ErnieMForInformationExtraction": ".modeling",
+    "UIEM": ".modeling",
+    "ErnieMForPreTraining": ".pretraining.model",
+    "ErnieMTokenizer": ".tokenizer",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -43,7 +44,7 @@ __all__ = sorted(_EXPORTS)
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
-        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

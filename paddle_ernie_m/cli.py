@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from typing import Optional, Sequence
+
+from converters.cli import ERRORS, run
 
 # Modules that contribute sub-commands, in the order they are listed by --help.
 COMMAND_MODULES = (
     "paddle_ernie_m.demo",
-    "converters.cli",
+    "paddle_ernie_m.verify",  # `convert` (the converters' commands, with --verify) and `verify`
     "paddle_ernie_m.export",
     "paddle_ernie_m.predict",
     "paddle_ernie_m.uie.cli",
@@ -40,30 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None, parser: Optional[argparse.ArgumentParser] = None) -> int:
-    parser = parser or build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    try:
-        return int(args.func(args) or 0)
-    except (CLIError, OSError, ValueError, KeyError) as exc:  # OSError: permissions, full disk, missing files...
-        print(f"{parser.prog} {args.command}: error: {error_line(exc)}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)
-        return 130
-
-
-def error_line(exc: Exception) -> str:
-    """The one line an error is reported as: ``"<what>: <path>"`` for an ``OSError``, else its message."""
-    from .files import describe_os_error
-
-    if isinstance(exc, OSError):
-        return describe_os_error(exc)
-    return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    return run(build_parser(), argv, (CLIError, *ERRORS))
 
 
 if __name__ == "__main__":

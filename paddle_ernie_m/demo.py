@@ -36,8 +36,8 @@ def save_and_reload(workdir: Path, seed: int) -> str:
     it back; return a short report."""
     import paddle
 
-    from .configuration import ErnieMConfig
-    from .files import atomic_directory
+    from converters.configuration import ErnieMConfig
+    from converters.files import atomic_directory
     from .modeling import ErnieMForSequenceClassification
 
     paddle.seed(seed)
@@ -75,19 +75,19 @@ def save_and_reload(workdir: Path, seed: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="ernie-m-demo-") as tmp:
-        from .files import prepare_output_dir
+        from converters.files import prepare_output_dir
 
         workdir = prepare_output_dir(args.workdir or Path(tmp), WRITER)
         print("== 1. a seeded ERNIE-M: save in PaddleNLP's layout, reload, same outputs ==")
         print(save_and_reload(workdir, args.seed))
         print()
         print("== 2. the same model to transformers and back: convert, load, compare, convert back ==")
-        from converters.demo import roundtrip_table
+        from .convert_demo import roundtrip_table
 
         print(roundtrip_table(workdir / "tiny-ernie-m", workdir))
         print()
         print("== 3. the converted directory in transformers 5, which has no ErnieM: its bundled code, same outputs ==")
-        from converters.demo import transformers5_table
+        from .convert_demo import transformers5_table
 
         print(transformers5_table(workdir / "tiny-ernie-m", workdir / "tiny-ernie-m-transformers", DEMO_IDS))
         print()

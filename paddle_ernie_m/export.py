@@ -20,8 +20,9 @@ import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from .configuration import ErnieMConfig
-from .files import atomic_directory, check_outside, check_replaceable, write_atomic
+from converters.configuration import ErnieMConfig
+from converters.files import atomic_directory, check_outside, check_replaceable, write_atomic
+from converters.mapping import BASE
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ INPUT_NAMES = ("input_ids", "position_ids", "attention_mask")
 #: ``--dtype`` spellings -> precision names used by :class:`~paddle_ernie_m.inference.Predictor`.
 PRECISIONS = {"fp32": "fp32", "float32": "fp32", "bf16": "bf16", "bfloat16": "bf16",
               "fp16": "fp16", "float16": "fp16"}
+#: The precision names (``--dtype`` / ``--precision`` choices).
+PRECISION_NAMES = tuple(dict.fromkeys(PRECISIONS.values()))
 
 
 #: What Paddle 3.x's C++ logs once per process when ``paddle.jit.save`` traces ``paddle.arange``, ``==`` or
@@ -54,7 +57,7 @@ def load_pretrained(directory: Union[str, os.PathLike], **kwargs: Any):
     from . import modeling
 
     config = ErnieMConfig.from_pretrained(directory)
-    return getattr(modeling, config.architecture or "ErnieMModel").from_pretrained(directory, **kwargs)
+    return getattr(modeling, config.architecture or BASE).from_pretrained(directory, **kwargs)
 
 
 def _tokenizer_files() -> Tuple[str, ...]:
@@ -245,7 +248,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="checkpoint directory")
     parser.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="export directory to create")
-    parser.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="fp32",
+    parser.add_argument("--dtype", choices=PRECISION_NAMES, default="fp32",
                         help="default precision of the predictor: bf16 on CPUs with avx512_bf16, fp16 on GPUs; "
                              "weights are stored in float32 (default: fp32)")
     parser.add_argument("--force", action="store_true", help="replace OUT_DIR if an earlier export wrote it")

@@ -30,7 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, TypeVar, Union
 
-from .files import UnsafeOutputError, WriteError, atomic_directory, remove_output, write_atomic
+from converters.files import UnsafeOutputError, WriteError, atomic_directory, remove_output, write_atomic
 
 logger = logging.getLogger(__name__)
 

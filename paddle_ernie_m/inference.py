@@ -17,7 +17,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .configuration import ErnieMConfig
+from converters.configuration import ErnieMConfig
+
 from .export import (
     INPUT_NAMES,
     PARAMS_SUFFIX,

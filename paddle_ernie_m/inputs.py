@@ -10,17 +10,12 @@ from typing import Sequence
 
 import numpy as np
 
-from .configuration import POSITION_OFFSET, ErnieMConfig
-
-
-def position_limit(config: ErnieMConfig) -> int:
-    """How many positions the model has: ``position_ids`` lie in ``[0, position_limit)``."""
-    return config.max_position_embeddings - POSITION_OFFSET
+from converters.configuration import POSITION_OFFSET, ErnieMConfig
 
 
 def check_sequence_length(seq_len: int, config: ErnieMConfig) -> None:
     """Refuse sequences longer than the position table when the default positions ``0..seq_len-1`` are used."""
-    limit = position_limit(config)
+    limit = config.max_text_positions
     if seq_len > limit:
         raise ValueError(f"sequences of {seq_len} tokens exceed the model's {limit} positions "
                          f"(max_position_embeddings - {POSITION_OFFSET}); truncate them")
@@ -48,7 +43,7 @@ def check_ids(input_ids: np.ndarray, config: ErnieMConfig) -> None:
 
 
 def check_positions(position_ids: np.ndarray, config: ErnieMConfig) -> None:
-    check_range("position_ids", position_ids, position_limit(config), POSITION_BOUND)
+    check_range("position_ids", position_ids, config.max_text_positions, POSITION_BOUND)
 
 
 #: Where the upper bound of ``position_ids`` comes from, as the messages say it.

@@ -20,8 +20,9 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 from paddle import Tensor
 
-from .configuration import MASK_BIAS, POSITION_OFFSET, ErnieMConfig
-from .inputs import POSITION_BOUND, check_sequence_length, position_limit, range_error
+from converters.configuration import MASK_BIAS, POSITION_OFFSET, ErnieMConfig
+
+from .inputs import POSITION_BOUND, check_sequence_length, range_error
 from .outputs import (
     BaseModelOutput,
     ClassifierOutput,
@@ -84,7 +85,7 @@ def check_input_ranges(config: ErnieMConfig, input_ids: Optional[Tensor], positi
     if not paddle.in_dynamic_mode():
         return
     checks = [("input_ids", input_ids, config.vocab_size, "vocab_size"),
-              ("position_ids", position_ids, position_limit(config), POSITION_BOUND)]
+              ("position_ids", position_ids, config.max_text_positions, POSITION_BOUND)]
     for name, tensor, upper, bound in checks:
         if tensor is None or tensor.size == 0:
             continue

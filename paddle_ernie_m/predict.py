@@ -11,14 +11,16 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .configuration import ErnieMConfig
+from converters.configuration import ErnieMConfig
+from converters.files import not_utf8_message
+from converters.mapping import SEQUENCE
+
+from .export import PRECISION_NAMES
 from .export_cache import CACHE_ENV, DEFAULT_CACHE
-from .files import not_utf8_message
-from .inputs import position_limit
 
 logger = logging.getLogger(__name__)
 
-HEAD = "ErnieMForSequenceClassification"
+HEAD = SEQUENCE
 #: The export cache's name for the standard ``ernie-m export`` program.
 EXPORT_KIND = "standard"
 
@@ -71,7 +73,7 @@ def predict(
     if not texts:
         return []
     tokenizer = ErnieMTokenizer.from_pretrained(model_dir)
-    limit = min(tokenizer.model_max_length, position_limit(config))
+    limit = min(tokenizer.model_max_length, config.max_text_positions)
     shortest = len(tokenizer.build_inputs_with_special_tokens([0]))  # [CLS], one token, [SEP]
     if max_length is not None and not shortest <= max_length <= limit:
         raise ValueError(f"max_length (--max-length) must lie in [{shortest}, {limit}] (the special tokens and one "
@@ -132,7 +134,7 @@ def register(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, default=16, help="texts per forward pass (default: 16)")
     parser.add_argument("--dygraph", action="store_true", help="run the dygraph model (checkpoint directory only)")
     parser.add_argument("--device", default=None, help="cpu, gpu or gpu:N (default: GPU if available)")
-    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=None,
+    parser.add_argument("--precision", choices=PRECISION_NAMES, default=None,
                         help="Paddle Inference precision (default: the export's)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     parser.add_argument("--cache-dir", type=Path, default=None,

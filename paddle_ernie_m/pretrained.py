@@ -11,24 +11,22 @@ import logging
 import os
 import warnings
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Union
+from typing import Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 import paddle
 import paddle.nn as nn
 
+from converters.configuration import ErnieMConfig
 from converters.convert import DTYPES, dtype_name
+from converters.files import atomic_files, check_outside
 from converters.formats import load_paddle_state, save_paddle_state
-from converters.mapping import IGNORED, PREFIX as BASE_PREFIX, normalise_names
+from converters.mapping import HEAD_PREFIXES, IGNORED, PADDLE, PREFIX as BASE_PREFIX, infer_intermediate_size, \
+    normalise_names
 
-from .configuration import ErnieMConfig
-from .files import atomic_files, check_outside
 from .runtime import configure_cpu_threads
 
 logger = logging.getLogger(__name__)
-
-#: Tensors of some head; loading them into another head drops them with a warning.
-HEAD_KEYS = ("classifier.", "linear_start.", "linear_end.", "lm_head.")
 
 _init_enabled = True
 
@@ -112,7 +110,7 @@ class ErnieMPretrainedModel(nn.Layer):
         state = load_paddle_state(directory)
         state = _adapt_prefix(state, cls.__name__)
         if reset_head:
-            state = {k: v for k, v in state.items() if k.startswith(BASE_PREFIX) or not k.startswith(HEAD_KEYS)}
+            state = {k: v for k, v in state.items() if k.startswith(BASE_PREFIX) or not k.startswith(HEAD_PREFIXES)}
         config = _config_matching_weights(config, state, directory)
         checkpoint_dtype = _checkpoint_dtype(state, directory)
         target_dtype = checkpoint_dtype if dtype == "auto" else (dtype or "float32")
@@ -132,11 +130,9 @@ class ErnieMPretrainedModel(nn.Layer):
 
     def _load_checkpoint_state(self, state: Dict[str, np.ndarray], strict: bool, source: Path) -> None:
         expected = self.state_dict()
-        missing = [k for k in expected if k not in state]
-        unexpected = [k for k in state if k not in expected]
-        mismatched = [k for k in expected if k in state and list(state[k].shape) != list(expected[k].shape)]
-        new_head = [k for k in missing if not k.startswith(BASE_PREFIX) and k.startswith(HEAD_KEYS)]
-        other_head = [k for k in unexpected if k.startswith(HEAD_KEYS)]
+        missing, unexpected, mismatched = compare_state(expected, state)
+        new_head = [k for k in missing if not k.startswith(BASE_PREFIX) and k.startswith(HEAD_PREFIXES)]
+        other_head = [k for k in unexpected if k.startswith(HEAD_PREFIXES)]
         missing = [k for k in missing if k not in new_head]
         unknown = [k for k in unexpected if k not in other_head]
 
@@ -197,6 +193,15 @@ def _listing(what: str, items: List[str]) -> str:
     return f"{what} ({len(items)}): {shown}"
 
 
+def compare_state(expected: Dict[str, object], state: Dict[str, np.ndarray]) -> Tuple[List[str], List[str], List[str]]:
+    """``(missing, unexpected, mismatched)``: names of ``expected`` (a model's state dict) absent from ``state``,
+    names of ``state`` the model lacks, and names present in both with other shapes (in ``expected``'s order)."""
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    mismatched = [k for k in expected if k in state and list(state[k].shape) != list(expected[k].shape)]
+    return missing, unexpected, mismatched
+
+
 def _adapt_prefix(state: Dict[str, np.ndarray], head: str) -> Dict[str, np.ndarray]:
     """Give base-model keys the ``ernie_m.`` prefix a head expects, or strip it for the bare model; drop
     legacy buffers."""
@@ -207,11 +212,11 @@ def _adapt_prefix(state: Dict[str, np.ndarray], head: str) -> Dict[str, np.ndarr
 def _config_matching_weights(config: ErnieMConfig, state: Dict[str, np.ndarray], source: Path) -> ErnieMConfig:
     """Trust the weights for ``intermediate_size``: PaddleNLP ignores the field and always builds 4 * hidden,
     so its config files often say 3072 whatever the width."""
-    linear1 = next((v for k, v in state.items() if k.endswith("encoder.layers.0.linear1.weight")), None)
-    if linear1 is not None and linear1.ndim == 2 and linear1.shape[1] != config.intermediate_size:
+    width = infer_intermediate_size({k: v.shape for k, v in state.items()}, PADDLE)
+    if width is not None and width != config.intermediate_size:
         logger.info("%s: config says intermediate_size=%d, weights say %d; using the weights",
-                    source, config.intermediate_size, linear1.shape[1])
-        config = config.replace(intermediate_size=int(linear1.shape[1]))
+                    source, config.intermediate_size, width)
+        config = config.replace(intermediate_size=width)
     return config
 
 

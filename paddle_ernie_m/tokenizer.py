@@ -11,7 +11,7 @@ is also copied next to converted transformers weights; its docstring states them
 
 This module gives the engine PaddleNLP's call signature, numpy or Paddle outputs and the files of a tokenizer
 directory. ``tokenizer_config.json`` records the mode (``"compat"``), so a directory states which tokenization its
-model was trained with; :func:`write_tokenizer_config` writes it for the converters. Offsets
+model was trained with; ``converters.tokenizer_files`` reads and writes it. Offsets
 (``return_offsets_mapping``) follow PaddleNLP's; special tokens added by the tokenizer get ``(0, 0)``.
 
 Outputs differ from PaddleNLP's on purpose in two ways: ``attention_mask`` is returned by default (PaddleNLP returns
@@ -24,7 +24,6 @@ This module imports only numpy and sentencepiece (Paddle only for ``return_tenso
 """
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from pathlib import Path
@@ -32,31 +31,20 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from converters.remote_code import TOKENIZER_AUTO_MAP
-from converters.remote_code.tokenization_ernie_m_core import (  # noqa: F401 (constants re-exported)
-    CLS_TOKEN,
-    COMPAT_MODES,
+from converters.remote_code.tokenization_ernie_m_core import (
     DEFAULT_COMPAT,
-    MASK_TOKEN,
-    MODEL_INPUT_NAMES,
     MODEL_MAX_LENGTH,
-    NO_LIMIT,
-    PAD_TOKEN,
     SENTENCEPIECE_MODEL_FILE,
-    SEP_TOKEN,
-    SPECIAL_TOKENS,
     SPECIAL_TOKENS_MAP_FILE,
-    SPIECE_UNDERLINE,
     TOKENIZER_CONFIG_FILE,
-    UNK_TOKEN,
     VOCAB_FILE,
     TokenizerEngine,
     check_compat,
     check_text,
 )
-from converters.remote_code.tokenization_ernie_m_core import read_vocab as _read_vocab  # noqa: F401 (collator)
 
-from .files import check_outside, write_atomic
+from converters.files import check_outside, write_atomic
+from converters.tokenizer_files import read_tokenizer_config, refuse_overwrite, write_tokenizer_config
 
 _TRUNCATION = ("longest_first", "only_first", "only_second")
 _PADDING = ("longest", "max_length")
@@ -140,7 +128,7 @@ class ErnieMTokenizer:
         it would overwrite the files this tokenizer was built from."""
         directory = Path(directory)
         names = (VOCAB_FILE, SENTENCEPIECE_MODEL_FILE, TOKENIZER_CONFIG_FILE, SPECIAL_TOKENS_MAP_FILE)
-        _refuse_overwrite(directory, names, force)
+        refuse_overwrite(directory, names, force)
         directory.mkdir(parents=True, exist_ok=True)
         paths = self.save_vocabulary(directory, force=True)
         paths += write_tokenizer_config(directory, self.compat, self.do_lower_case, self.model_max_length, force=True)
@@ -154,7 +142,7 @@ class ErnieMTokenizer:
         names = (prefix + VOCAB_FILE, prefix + SENTENCEPIECE_MODEL_FILE)
         for name in names:  # never over the files this tokenizer was built from
             check_outside(directory / name, (self.vocab_file, self.sentencepiece_model_file))
-        _refuse_overwrite(directory, names, force)
+        refuse_overwrite(directory, names, force)
         vocab = write_atomic(directory / names[0], ("\n".join(self._engine.tokens) + "\n").encode("utf-8"))
         model = write_atomic(directory / names[1], self._engine.sp_model_proto)
         return vocab, model
@@ -422,114 +410,3 @@ def _finish(output: Dict[str, list], batched: bool, return_tensors: Optional[str
 
         arrays = {k: paddle.to_tensor(v) for k, v in arrays.items()}
     return BatchEncoding(arrays)
-
-
-
-def _refuse_overwrite(directory: Path, names: Iterable[str], force: bool) -> None:
-    if force:
-        return
-    existing = [name for name in names if (directory / name).exists()]
-    if existing:
-        raise FileExistsError(f"{directory}: {', '.join(existing)} already exist (pass force=True to overwrite)")
-
-
-def _json_bytes(data: Dict[str, Any]) -> bytes:
-    return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-
-
-# ------------------------------------------------------------------------------------ tokenizer_config.json
-def write_tokenizer_config(
-    directory: Union[str, os.PathLike],
-    compat: str = DEFAULT_COMPAT,
-    do_lower_case: bool = False,
-    model_max_length: int = MODEL_MAX_LENGTH,
-    force: bool = False,
-    model_input_names: Sequence[str] = MODEL_INPUT_NAMES,
-    bundled_code: bool = False,
-) -> Tuple[Path, Path]:
-    """Write ``tokenizer_config.json`` and ``special_tokens_map.json`` into an existing directory.
-
-    The config names ``ErnieMTokenizer`` (so PaddleNLP's and transformers 4's ``from_pretrained`` and
-    ``AutoTokenizer`` load it natively), records ``compat`` (the tokenization the directory's model was trained
-    with) and ``model_input_names`` (``["input_ids"]``: no attention mask by default, in all three tokenizers).
-    ``bundled_code``: the directory carries ``converters.remote_code``'s files, so ``auto_map`` points
-    ``AutoTokenizer`` at its ``tokenization_ernie_m.py`` (for ``trust_remote_code=True``, the only way on
-    transformers 5); a directory without them must not name them.
-    """
-    check_compat(compat)
-    model_input_names = _check_model_input_names(model_input_names, "model_input_names")
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise FileNotFoundError(f"directory not found: {directory}")
-    _refuse_overwrite(directory, (TOKENIZER_CONFIG_FILE, SPECIAL_TOKENS_MAP_FILE), force)
-    config = {
-        "tokenizer_class": "ErnieMTokenizer",
-        **({"auto_map": TOKENIZER_AUTO_MAP} if bundled_code else {}),
-        "compat": compat,
-        "do_lower_case": bool(do_lower_case),
-        "model_max_length": int(model_max_length),
-        "model_input_names": model_input_names,
-        **SPECIAL_TOKENS,
-    }
-    return (
-        write_atomic(directory / TOKENIZER_CONFIG_FILE, _json_bytes(config)),
-        write_atomic(directory / SPECIAL_TOKENS_MAP_FILE, _json_bytes(dict(SPECIAL_TOKENS))),
-    )
-
-
-def _check_model_input_names(names: Any, where: str) -> List[str]:
-    """``names`` as a list: distinct strings, ``input_ids`` first; else ``ValueError`` naming ``where``."""
-    if (not isinstance(names, (list, tuple)) or not names or names[0] != "input_ids"
-            or not all(isinstance(n, str) for n in names) or len(set(names)) != len(names)):
-        raise ValueError(f"{where} must be a list of distinct input names starting with 'input_ids', got {names!r}")
-    return list(names)
-
-
-def read_tokenizer_config(directory: Union[str, os.PathLike]) -> Dict[str, Any]:
-    """``compat``, ``do_lower_case`` and ``model_max_length`` of a tokenizer directory (any ecosystem's files;
-    defaults where absent). Raises ``ValueError`` naming the file and key of a value this tokenizer cannot honour."""
-    directory = Path(directory)
-    settings: Dict[str, Any] = {"compat": DEFAULT_COMPAT, "do_lower_case": False, "model_max_length": MODEL_MAX_LENGTH}
-    for name in (SPECIAL_TOKENS_MAP_FILE, TOKENIZER_CONFIG_FILE):
-        path = directory / name
-        if not path.is_file():
-            continue
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{path}: not a readable JSON file ({exc})") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a JSON object")
-        for role, token in SPECIAL_TOKENS.items():
-            value = data.get(role)
-            if isinstance(value, dict):  # transformers' serialized AddedToken
-                value = value.get("content")
-            if value is not None and value != token:
-                raise ValueError(f"{path}: {role} is {value!r}; ERNIE-M uses {token!r}")
-        if name != TOKENIZER_CONFIG_FILE:
-            continue
-        cls = data.get("tokenizer_class", data.get("init_class"))
-        if cls is not None and cls != "ErnieMTokenizer":
-            raise ValueError(f"{path}: tokenizer_class is {cls!r}, not 'ErnieMTokenizer'")
-        if "compat" in data:
-            if data["compat"] not in COMPAT_MODES:
-                raise ValueError(f"{path}: compat is {data['compat']!r}; known: {', '.join(COMPAT_MODES)}")
-            settings["compat"] = data["compat"]
-        if "do_lower_case" in data:
-            if not isinstance(data["do_lower_case"], bool):
-                raise ValueError(f"{path}: do_lower_case must be true or false")
-            settings["do_lower_case"] = data["do_lower_case"]
-        limit = data.get("model_max_length")
-        if limit is not None:
-            if isinstance(limit, float) and limit.is_integer():
-                limit = int(limit)
-            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 4:
-                raise ValueError(f"{path}: model_max_length must be an integer >= 4, got {limit!r}")
-            if limit < NO_LIMIT:
-                settings["model_max_length"] = limit
-        if "model_input_names" in data:
-            _check_model_input_names(data["model_input_names"], f"{path}: model_input_names")
-        encoding = data.get("encoding", "utf8")
-        if not isinstance(encoding, str) or encoding.replace("-", "").lower() != "utf8":
-            raise ValueError(f"{path}: encoding {data['encoding']!r} is not supported (vocab.txt is read as UTF-8)")
-    return settings

@@ -94,7 +94,7 @@ def ours_checkpoint(directory: Path, head: str, seed: int = 0) -> Path:
     """A random model of our class saved with our save_pretrained, plus tokenizer files."""
     import paddle
     import paddle_ernie_m
-    from paddle_ernie_m.configuration import ErnieMConfig
+    from converters.configuration import ErnieMConfig
 
     config = ErnieMConfig(**SHAPE, num_labels=NUM_LABELS, classifier_dropout=0.15)
     model = getattr(paddle_ernie_m, head)(config)

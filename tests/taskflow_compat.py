@@ -10,10 +10,13 @@ the hashes of the probabilities; the spans themselves are unchanged.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 from pathlib import Path
 from typing import Callable, Iterator
+
+import numpy as np
 
 
 @contextlib.contextmanager
@@ -60,3 +63,23 @@ def paddle3_taskflow(pin_span_order: bool = True) -> Iterator[Callable]:
         task_module.download_check = original_check
         paddle.inference.Config = original_config
         ie_module.get_span = original_get_span
+
+
+def assert_same_results(ours, reference, path="result"):
+    """Equal structure, texts and offsets; probabilities within 1e-5 (ours are Python floats, Taskflow's numpy
+    float64 values)."""
+    if isinstance(reference, np.floating):
+        assert type(ours) is float, path
+        assert math.isclose(ours, float(reference), abs_tol=1e-5), f"{path}: {ours} != {reference}"
+        return
+    assert type(ours) is type(reference), path
+    if isinstance(reference, dict):
+        assert list(ours) == list(reference), f"{path}: keys {list(ours)} != {list(reference)}"
+        for key in reference:
+            assert_same_results(ours[key], reference[key], f"{path}[{key!r}]")
+    elif isinstance(reference, list):
+        assert len(ours) == len(reference), f"{path}: {len(ours)} items != {len(reference)}"
+        for i, (a, b) in enumerate(zip(ours, reference)):
+            assert_same_results(a, b, f"{path}[{i}]")
+    else:
+        assert ours == reference, f"{path}: {ours!r} != {reference!r}"

@@ -8,7 +8,7 @@ import pytest
 import transformers
 from paddlenlp.transformers import ErnieMConfig as PaddleNLPConfig
 
-from paddle_ernie_m.configuration import ErnieMConfig
+from converters.configuration import ErnieMConfig
 
 from .conftest import TINY
 
@@ -154,7 +154,7 @@ def test_a_config_json_whose_label_maps_disagree_is_read_by_id2label_with_a_warn
     head's outputs mean, and the warning names the file."""
     path = tmp_path / "config.json"
     path.write_text(json.dumps({**TINY, "id2label": {"0": "a", "1": "b"}, "label2id": {"LABEL_0": 0, "LABEL_1": 1}}))
-    with caplog.at_level(logging.WARNING, logger="paddle_ernie_m.configuration"):
+    with caplog.at_level(logging.WARNING, logger="converters.configuration"):
         config = ErnieMConfig.from_file(path)
     assert config.id2label == {0: "a", 1: "b"} and config.label2id == {"a": 0, "b": 1}
     assert transformers.ErnieMConfig.from_pretrained(tmp_path).id2label == {0: "a", 1: "b"}  # what it trusts

@@ -14,7 +14,7 @@ import pytest
 
 from converters import remote_code
 from paddle_ernie_m.cli import main
-from paddle_ernie_m.files import OUTPUT_MARKER
+from converters.files import OUTPUT_MARKER
 
 from .convert_helpers import hf_checkpoint, paddlenlp_checkpoint
 

@@ -1,10 +1,10 @@
-"""The converters' part of `ernie-m demo`: a readable round-trip table, and a failure when a step breaks."""
+"""The conversion part of `ernie-m demo`: a readable round-trip table, and a failure when a step breaks."""
 from __future__ import annotations
 
 import pytest
 
 from converters import mapping
-from converters.demo import roundtrip_table
+from paddle_ernie_m.convert_demo import roundtrip_table
 
 from .convert_helpers import paddlenlp_checkpoint
 

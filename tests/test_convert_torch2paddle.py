@@ -137,7 +137,7 @@ def test_bare_transformers_encoder_without_architectures_converts_as_the_base_mo
 def test_head_inference_tells_the_pretraining_model_from_the_base_model_on_the_paddle_side():
     import paddle_ernie_m
     from converters.mapping import PADDLE, fitting_heads
-    from paddle_ernie_m.configuration import ErnieMConfig
+    from converters.configuration import ErnieMConfig
 
     config = ErnieMConfig(**SHAPE)
     for head in ("ErnieMModel", "ErnieMForPreTraining"):

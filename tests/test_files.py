@@ -4,7 +4,7 @@ import stat
 
 import pytest
 
-from paddle_ernie_m.files import OUTPUT_MARKER, atomic_directory, atomic_open, json_lines, write_atomic
+from converters.files import OUTPUT_MARKER, atomic_directory, atomic_open, json_lines, write_atomic
 
 
 def test_json_lines_skips_blank_lines_and_a_bom_and_numbers_lines_from_one(tmp_path):

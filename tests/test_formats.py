@@ -11,12 +11,8 @@ import numpy as np
 import pytest
 
 from converters.errors import CheckpointError
-from converters.formats import (
-    load_paddle_state,
-    read_safetensors,
-    save_paddle_state,
-    write_safetensors,
-)
+from converters.formats import load_paddle_state, save_paddle_state
+from converters.formats.safetensors import read_safetensors, write_safetensors
 
 paddle = pytest.importorskip("paddle")
 
@@ -249,10 +245,10 @@ def test_read_ahead_writes_tensors_in_order_and_keeps_its_window(tmp_path, monke
 
     from safetensors.numpy import load_file
 
-    import converters.formats as formats
+    import converters.formats.lazy as lazy_tensors
 
     window = 3 * 400  # bytes: three 10x10 float32 tensors
-    monkeypatch.setattr(formats, "PREPARE_AHEAD_BYTES", window)
+    monkeypatch.setattr(lazy_tensors, "PREPARE_AHEAD_BYTES", window)
     lock = threading.Lock()
     live = {"bytes": 0, "most": 0}
     released = []
@@ -264,10 +260,10 @@ def test_read_ahead_writes_tensors_in_order_and_keeps_its_window(tmp_path, monke
                 live["most"] = max(live["most"], live["bytes"])
             return array.T.copy()  # a new array, as a transposing map returns
 
-        return formats.LazyTensor(array.dtype, array.shape[::-1], load)
+        return lazy_tensors.LazyTensor(array.dtype, array.shape[::-1], load)
 
     arrays = {f"t{i:02d}": np.arange(100, dtype=np.float32).reshape(10, 10) + i for i in range(12)}
-    original_write = formats.LazyTensor.write_to
+    original_write = lazy_tensors.LazyTensor.write_to
 
     def write_to(self, fd, prepared=None):
         original_write(self, fd, prepared)
@@ -275,9 +271,9 @@ def test_read_ahead_writes_tensors_in_order_and_keeps_its_window(tmp_path, monke
             live["bytes"] -= prepared.nbytes
             released.append(prepared[0, 1])
 
-    monkeypatch.setattr(formats.LazyTensor, "write_to", write_to)
+    monkeypatch.setattr(lazy_tensors.LazyTensor, "write_to", write_to)
     path = tmp_path / "model.safetensors"
-    formats.write_safetensors(path, {name: lazy(a) for name, a in arrays.items()}, {}, bf16=False)
+    write_safetensors(path, {name: lazy(a) for name, a in arrays.items()}, {}, bf16=False)
     loaded = load_file(str(path))
     assert list(loaded) == sorted(arrays)
     for name, array in arrays.items():

@@ -264,7 +264,7 @@ def test_damaged_pytorch_model_bin_loads_what_torch_loads_or_is_refused(original
 # ------------------------------------------------------------------------------------------------ tokenizer files
 @pytest.fixture(scope="module")
 def tokenizer_dir(work):
-    from paddle_ernie_m.tokenizer import write_tokenizer_config
+    from converters.tokenizer_files import write_tokenizer_config
 
     directory = work / "tokenizer"
     directory.mkdir()
@@ -289,7 +289,7 @@ def load_tokenizer(directory: Path, damaged: Path):
 
 def restore(directory: Path, name: str) -> None:
     if name == "tokenizer_config.json":
-        from paddle_ernie_m.tokenizer import write_tokenizer_config
+        from converters.tokenizer_files import write_tokenizer_config
 
         write_tokenizer_config(directory, compat="paddlenlp", do_lower_case=False, model_max_length=64, force=True)
     else:

@@ -15,7 +15,7 @@ from paddle_ernie_m.export import ExportError, export_model
 from paddle_ernie_m.inference import Predictor
 
 from .conftest import TINY, padded_batch
-from .test_model_parity import HEADS, paddlenlp_model
+from .paddlenlp_models import HEADS, paddlenlp_model
 
 ATOL = 1e-4  # the bound for fp32; observed differences are about 1e-6
 PAD = TINY["pad_token_id"]

@@ -11,7 +11,7 @@ import paddlenlp.transformers as pnlp
 import pytest
 
 import paddle_ernie_m as ours
-from paddle_ernie_m.configuration import ErnieMConfig
+from converters.configuration import ErnieMConfig
 
 from .conftest import TINY, padded_batch
 

@@ -3,39 +3,15 @@ from __future__ import annotations
 
 import numpy as np
 import paddle
-import paddlenlp.transformers as pnlp
 import pytest
 
 import paddle_ernie_m as ours
-from paddle_ernie_m.configuration import ErnieMConfig
+from converters.configuration import ErnieMConfig
 
 from .conftest import TINY, padded_batch
+from .paddlenlp_models import HEADS, NUM_CHOICES, NUM_LABELS, paddlenlp_model
 
 ATOL = 1e-6
-NUM_LABELS = 3
-NUM_CHOICES = 2
-
-# (our class, PaddleNLP class)
-HEADS = {
-    "base": (ours.ErnieMModel, pnlp.ErnieMModel),
-    "seq_cls": (ours.ErnieMForSequenceClassification, pnlp.ErnieMForSequenceClassification),
-    "multiple_choice": (ours.ErnieMForMultipleChoice, pnlp.ErnieMForMultipleChoice),
-    "token_cls": (ours.ErnieMForTokenClassification, pnlp.ErnieMForTokenClassification),
-    "qa": (ours.ErnieMForQuestionAnswering, pnlp.ErnieMForQuestionAnswering),
-    "uie": (ours.ErnieMForInformationExtraction, pnlp.UIEM),
-}
-
-
-def paddlenlp_model(head: str, seed: int = 0):
-    paddle.seed(seed)
-    config = pnlp.ErnieMConfig(**TINY, num_classes=NUM_LABELS, num_choices=NUM_CHOICES)
-    model = HEADS[head][1](config)
-    # PaddleNLP leaves biases and LayerNorms at their defaults; perturb them so that every tensor matters.
-    for name, param in model.named_parameters():
-        if "bias" in name or "norm" in name:
-            param.set_value(param + paddle.normal(0, 0.05, param.shape))
-    model.eval()
-    return model
 
 
 def inputs_for(head: str) -> dict:

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from paddle_ernie_m.cli import main
-from paddle_ernie_m.files import OUTPUT_MARKER, UnsafeOutputError, WriteError, atomic_directory, written_by
+from converters.files import OUTPUT_MARKER, UnsafeOutputError, WriteError, atomic_directory, written_by
 
 from .convert_helpers import paddlenlp_checkpoint
 

@@ -10,7 +10,7 @@ import paddle
 import paddlenlp.transformers as pnlp
 
 import paddle_ernie_m as ours
-from paddle_ernie_m.configuration import ErnieMConfig
+from converters.configuration import ErnieMConfig
 from paddle_ernie_m.pretraining.masks import camlm_attention_mask, pair_position_ids, tlm_attention_mask
 
 from .conftest import TINY, padded_batch

@@ -6,7 +6,7 @@ import paddle
 import pytest
 
 import paddle_ernie_m as ours
-from paddle_ernie_m.configuration import ErnieMConfig
+from converters.configuration import ErnieMConfig
 from paddle_ernie_m.pretraining.collator import PretrainingCollator, SpecialTokens, mix_features
 from paddle_ernie_m.pretraining.objectives import PretrainingLoss, btmlm_loss, generate_pseudo_tokens
 

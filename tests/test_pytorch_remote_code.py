@@ -14,7 +14,7 @@ import pytest
 
 from converters import remote_code
 from converters.convert import REMOTE_CODE_DIR, convert_checkpoint
-from paddle_ernie_m import configuration as project_configuration
+from converters import configuration as project_configuration
 from paddle_ernie_m.cli import main
 
 from . import transformers5
@@ -467,7 +467,7 @@ def test_standard_snippets_give_paddlenlp_labels_and_logits_in_transformers_5(co
 # ------------------------------------------------------------------------------ the demo's step and the environment
 
 def test_demo_step_runs_the_converted_model_in_transformers_5_and_fails_when_the_logits_differ(tmp_path):
-    from converters.demo import transformers5_table
+    from paddle_ernie_m.convert_demo import transformers5_table
     from paddle_ernie_m.demo import DEMO_IDS
 
     src = ours_checkpoint(tmp_path / "tiny", SEQ)

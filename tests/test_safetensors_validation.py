@@ -10,7 +10,7 @@ import pytest
 from safetensors import SafetensorError, safe_open
 
 from converters.errors import CheckpointError
-from converters.formats import read_safetensors
+from converters.formats.safetensors import read_safetensors
 
 DATA = np.arange(4, dtype=np.float32).tobytes()  # 16 bytes: two F32[2] tensors
 

@@ -18,15 +18,10 @@ import numpy as np
 import pytest
 import sentencepiece as spm
 
-from paddle_ernie_m.configuration import POSITION_OFFSET, ErnieMConfig
-from paddle_ernie_m.tokenizer import (
-    MASK_TOKEN,
-    MODEL_MAX_LENGTH,
-    SPECIAL_TOKENS,
-    ErnieMTokenizer,
-    read_tokenizer_config,
-    write_tokenizer_config,
-)
+from converters.configuration import POSITION_OFFSET, ErnieMConfig
+from converters.remote_code.tokenization_ernie_m_core import MASK_TOKEN, MODEL_MAX_LENGTH, SPECIAL_TOKENS
+from converters.tokenizer_files import read_tokenizer_config, write_tokenizer_config
+from paddle_ernie_m.tokenizer import ErnieMTokenizer
 
 from .fixtures import make_tiny_tokenizer as fixture
 
@@ -97,6 +92,7 @@ def test_special_token_ids_are_the_vocab_lines(tok):
 
 def test_model_max_length_is_the_position_table_minus_its_offset(tok):
     assert MODEL_MAX_LENGTH == ErnieMConfig().max_position_embeddings - POSITION_OFFSET == 512
+    assert ErnieMConfig().max_text_positions == MODEL_MAX_LENGTH
     assert tok.model_max_length == 512
 
 

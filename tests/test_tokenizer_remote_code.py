@@ -20,7 +20,7 @@ import pytest
 
 from converters.remote_code import TOKENIZER_AUTO_MAP, TOKENIZER_FILES as FILES
 from paddle_ernie_m.tokenizer import ErnieMTokenizer as OurTokenizer
-from paddle_ernie_m.tokenizer import write_tokenizer_config
+from converters.tokenizer_files import write_tokenizer_config
 
 from .fixtures import make_tiny_tokenizer as fixture
 

@@ -14,8 +14,7 @@ import pytest
 
 from converters.formats import load_paddle_state
 
-from .scripts import load_script
-from .test_training_examples import DATA, EXAMPLES, make_tiny_model
+from .scripts import DATA, EXAMPLES, load_script, make_tiny_model
 
 # Dumps every rank's final weights next to the run, then runs the example script unchanged.
 DRIVER = textwrap.dedent("""\

@@ -4,37 +4,15 @@ stops them with the file and line."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from .scripts import load_script
+from .scripts import DATA, load_script, make_tiny_model
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
-DATA = EXAMPLES / "data"
-TOKENIZER = ROOT / "tests" / "fixtures" / "tiny_tokenizer"
 QUICK = ["--batch_size", "8", "--learning_rate", "5e-3", "--logging_steps", "2", "--no-progress_bar",
          "--max_length", "64"]
-
-
-def make_tiny_model(directory: Path, dropout: float = 0.1) -> Path:
-    """A randomly initialised tiny ERNIE-M (base model, no head) with the fixture tokenizer's files."""
-    from paddle_ernie_m import ErnieMModel
-    from paddle_ernie_m.configuration import ErnieMConfig
-    from paddle_ernie_m.tokenizer import ErnieMTokenizer
-    from paddle_ernie_m.training import set_seed
-
-    set_seed(0)
-    config = ErnieMConfig(vocab_size=ErnieMTokenizer.from_pretrained(TOKENIZER).vocab_size, hidden_size=32,
-                          num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=130,
-                          hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
-    ErnieMModel(config).save_pretrained(directory)
-    for name in ("vocab.txt", "sentencepiece.bpe.model"):
-        shutil.copy(TOKENIZER / name, directory / name)
-    return directory
 
 
 def train_losses(output: Path) -> list:

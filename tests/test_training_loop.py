@@ -10,8 +10,8 @@ import paddle
 import pytest
 
 from paddle_ernie_m import ErnieMForSequenceClassification
-from paddle_ernie_m.configuration import ErnieMConfig
-from paddle_ernie_m.files import OUTPUT_MARKER
+from converters.configuration import ErnieMConfig
+from converters.files import OUTPUT_MARKER
 from paddle_ernie_m.training import DynamicPaddingCollator, Trainer, TrainingArguments, set_seed
 from paddle_ernie_m.training.checkpoint import load_model_weights
 from paddle_ernie_m.training.optim import LinearWarmupDecay, build_optimizer, layerwise_ratio, parameter_groups

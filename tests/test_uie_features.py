@@ -10,7 +10,7 @@ import paddle
 import pytest
 
 from paddle_ernie_m import ErnieMConfig, ErnieMTokenizer, UIEM
-from paddle_ernie_m.configuration import MASK_BIAS
+from converters.configuration import MASK_BIAS
 from paddle_ernie_m.uie.features import (Feature, build_batch, collate, encode_examples, label_of_prompt,
                                          loss_weights, split_example, uie_loss)
 

@@ -19,7 +19,7 @@ from paddle_ernie_m.uie.schema import build_schema, dbc2sbc
 
 from .fixtures import make_tiny_tokenizer as fixture
 from .taskflow_compat import paddle3_taskflow
-from .test_uie_taskflow import assert_same_results
+from .taskflow_compat import assert_same_results
 
 SENTENCE = DEMO_TEXTS["ch"]  # 李娜是蓝海银行的工程师，常驻上海。大家都很高兴。 (25 characters)
 SCHEMA = [{"人物": ["所属机构"]}, "地点", "情感倾向[正向,负向]"]

@@ -13,7 +13,6 @@ decoding rule.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ import pytest
 from paddle_ernie_m import ErnieMConfig, ErnieMTokenizer, UIEM
 from paddle_ernie_m.uie.extractor import InformationExtractor
 
-from .taskflow_compat import paddle3_taskflow
+from .taskflow_compat import assert_same_results, paddle3_taskflow
 
 TOKENIZER = Path(__file__).parent / "fixtures" / "tiny_tokenizer"
 
@@ -91,26 +90,6 @@ def extractors(checkpoint):
         return cache[backend, max_seq_len]
 
     return get
-
-
-def assert_same_results(ours, reference, path="result"):
-    """Equal structure, texts and offsets; probabilities within 1e-5 (ours are Python floats, Taskflow's numpy
-    float64 values)."""
-    if isinstance(reference, np.floating):
-        assert type(ours) is float, path
-        assert math.isclose(ours, float(reference), abs_tol=1e-5), f"{path}: {ours} != {reference}"
-        return
-    assert type(ours) is type(reference), path
-    if isinstance(reference, dict):
-        assert list(ours) == list(reference), f"{path}: keys {list(ours)} != {list(reference)}"
-        for key in reference:
-            assert_same_results(ours[key], reference[key], f"{path}[{key!r}]")
-    elif isinstance(reference, list):
-        assert len(ours) == len(reference), f"{path}: {len(ours)} items != {len(reference)}"
-        for i, (a, b) in enumerate(zip(ours, reference)):
-            assert_same_results(a, b, f"{path}[{i}]")
-    else:
-        assert ours == reference, f"{path}: {ours!r} != {reference!r}"
 
 
 CASES = {

@@ -24,7 +24,7 @@ one-character span). A stand-alone ``▁`` kept in transformers mode covers the 
 
 :class:`TokenizerEngine` applies these rules; ``paddle_ernie_m.tokenizer.ErnieMTokenizer`` (Paddle and numpy
 outputs) and the transformers tokenizer of ``tokenization_ernie_m.py`` (copied next to converted weights, with this
-file) wrap it. This module imports only the standard library, numpy and sentencepiece.
+file) wrap it. This module imports only the standard library and numpy (sentencepiece when an engine is built).
 """
 from __future__ import annotations
 
@@ -36,7 +36,6 @@ from operator import attrgetter
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-import sentencepiece as spm
 
 # ------------------------------------------------------------------------------------------------ constants
 CLS_TOKEN = "[CLS]"
@@ -66,7 +65,7 @@ COMPAT_MODES = ("paddlenlp", "transformers")
 DEFAULT_COMPAT = "paddlenlp"
 
 #: Longest input the published models accept: 514 positions minus the offset 2 of the first position
-#: (``paddle_ernie_m.configuration`` states both; a test checks that they give this number).
+#: (``converters.configuration`` states both; a test checks that they give this number).
 MODEL_MAX_LENGTH = 512
 #: ``model_max_length`` values at or above this are the ecosystems' "no limit" placeholders (1e30): read as
 #: :data:`MODEL_MAX_LENGTH`.
@@ -231,6 +230,8 @@ class TokenizerEngine:
         self._vanishes: Dict[str, bool] = {}
 
     def _load_sp(self) -> None:
+        import sentencepiece as spm  # here, so that the converters read this module's constants without it
+
         self._sp = spm.SentencePieceProcessor()
         try:
             self._sp.LoadFromSerializedProto(self.sp_model_proto)

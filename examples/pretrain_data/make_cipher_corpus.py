@@ -27,8 +27,8 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from paddle_ernie_m.cli import error_line
-from paddle_ernie_m.files import atomic_directory, check_replaceable
+from converters.cli import error_line
+from converters.files import atomic_directory, check_replaceable
 
 #: The writer named in the corpus directory's marker (``--force`` replaces only such a directory).
 WRITER = "make_cipher_corpus.py"

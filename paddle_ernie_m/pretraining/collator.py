@@ -28,8 +28,17 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..files import write_atomic
-from ..tokenizer import CLS_TOKEN, MASK_TOKEN, PAD_TOKEN, SEP_TOKEN, UNK_TOKEN, VOCAB_FILE, _read_vocab
+from converters.files import write_atomic
+from converters.remote_code.tokenization_ernie_m_core import (
+    CLS_TOKEN,
+    MASK_TOKEN,
+    PAD_TOKEN,
+    SEP_TOKEN,
+    UNK_TOKEN,
+    VOCAB_FILE,
+    read_vocab as _read_vocab,
+)
+
 from .masks import camlm_attention_mask, pair_position_ids, tlm_attention_mask
 
 __all__ = [

@@ -13,7 +13,8 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 from paddle import Tensor
 
-from ..configuration import ErnieMConfig
+from converters.configuration import ErnieMConfig
+
 from ..modeling import _ACTIVATIONS, _ErnieMWithHead
 from ..outputs import ClassifierOutput
 from .collator import IGNORE_INDEX

@@ -17,9 +17,11 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
-from converters.formats import load_paddle_state, read_safetensors, save_paddle_state, write_safetensors
+from converters.files import atomic_directory, remove_output, written_by
+from converters.formats import load_paddle_state, save_paddle_state
+from converters.formats.safetensors import read_safetensors, write_safetensors
 
-from ..files import atomic_directory, remove_output, written_by
+from ..pretrained import compare_state
 
 logger = logging.getLogger(__name__)
 
@@ -74,10 +76,7 @@ def save_model(model: nn.Layer, directory: Path, tokenizer: Any = None) -> None:
 def load_model_weights(model: nn.Layer, directory: Path) -> None:
     """Load the weights a :func:`save_model` wrote into ``model`` of the same architecture (strict)."""
     state = load_paddle_state(directory)
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    shapes = [k for k in expected if k in state and list(state[k].shape) != list(expected[k].shape)]
+    missing, unexpected, shapes = compare_state(model.state_dict(), state)
     if missing or unexpected or shapes:
         raise CheckpointMismatchError(
             f"{directory}: weights do not fit the model (missing {missing[:5]}, unexpected {unexpected[:5]}, "

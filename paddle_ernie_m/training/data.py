@@ -17,7 +17,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Seque
 
 import numpy as np
 
-from ..files import json_lines, utf8_problem
+from converters.files import json_lines, utf8_problem
 
 logger = logging.getLogger(__name__)
 

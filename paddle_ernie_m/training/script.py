@@ -60,7 +60,7 @@ def load_model(model_class: type, args: argparse.Namespace, **config_changes: An
     naming the old and the new labels."""
     from converters.mapping import LABELLED_HEADS, TENSORS
 
-    from ..configuration import ErnieMConfig
+    from converters.configuration import ErnieMConfig
     from .trainer import set_seed
 
     set_seed(args.seed)
@@ -122,7 +122,7 @@ def run(main: Callable[[List[str]], Any], argv: Optional[List[str]], prog: str) 
         main(sys.argv[1:] if argv is None else argv)
         return 0
     except (DataError, OSError, ValueError, KeyError) as exc:  # OSError: permissions, full disk, missing files...
-        from ..cli import error_line
+        from converters.cli import error_line
 
         print(f"{prog}: error: {error_line(exc)}", file=sys.stderr)
         return 1

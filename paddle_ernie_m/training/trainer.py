@@ -17,7 +17,9 @@ import paddle
 import paddle.nn as nn
 from tqdm.auto import tqdm
 
-from ..files import UnsafeOutputError, check_outside, prepare_output_dir, remove_output, write_atomic, written_by
+from converters.files import (UnsafeOutputError, check_outside, prepare_output_dir, remove_output, write_atomic,
+                              written_by)
+
 from ..runtime import configure_cpu_threads
 from . import checkpoint as ckpt
 from . import distributed as dist

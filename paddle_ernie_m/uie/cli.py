@@ -9,11 +9,14 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
-from ..files import UnsafeOutputError, atomic_open, check_outside, json_lines
+from converters.files import UnsafeOutputError, atomic_open, check_outside, json_lines
+
 from ..export_cache import CACHE_ENV, DEFAULT_CACHE
 from .decoding import MAX_CHILD_PROMPTS
+from .doccano import TASK_TYPES
+from .extractor import MODES
 from .runner import BACKENDS
-from .schema import build_schema
+from .schema import SCHEMA_LANGS, build_schema
 
 #: Texts handed to the extractor at a time when reading a file (bounds memory on large inputs).
 CHUNK = 64
@@ -33,14 +36,14 @@ def register(subparsers) -> None:
     parser.add_argument("--model", required=True, type=Path, help="UIE-M checkpoint directory")
     parser.add_argument("--schema", required=True,
                         help='JSON schema, e.g. \'["人物", {"公司": ["创始人"]}, "情感倾向[正向,负向]"]\', or a JSON file')
-    parser.add_argument("--schema-lang", choices=("ch", "en"), default="ch",
+    parser.add_argument("--schema-lang", choices=SCHEMA_LANGS, default="ch",
                         help="language of the child prompts: '<span>的<label>' (ch) or '<label> of <span>' (en)")
     parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to extract from")
     parser.add_argument("--input", type=Path,
                         help="JSON lines file: one text a line, as a JSON string or an object with a 'text' key")
     parser.add_argument("--output", type=Path, help="write the JSON lines here instead of standard output")
     parser.add_argument("--force", action="store_true", help="overwrite --output if it exists")
-    parser.add_argument("--mode", choices=("exact", "fast"), default="exact",
+    parser.add_argument("--mode", choices=MODES, default="exact",
                         help="exact: Taskflow's padding semantics and results (default); fast: no padding "
                              "(results can differ)")
     parser.add_argument("--backend", choices=BACKENDS, default="inference",
@@ -72,13 +75,13 @@ def register(subparsers) -> None:
     )
     convert.add_argument("doccano_file", type=Path, help="the doccano export (JSON lines)")
     convert.add_argument("save_dir", type=Path, help="directory for train.txt, dev.txt, test.txt")
-    convert.add_argument("--task-type", choices=("ext", "cls"), default="ext",
+    convert.add_argument("--task-type", choices=TASK_TYPES, default="ext",
                          help="ext: entities/relations/entity sentiment; cls: text classification (default ext)")
     convert.add_argument("--splits", type=float, nargs="*", default=[0.8, 0.1, 0.1],
                          help="train, dev and test ratios (default 0.8 0.1 0.1); none: everything to train.txt")
     convert.add_argument("--negative-ratio", type=int, default=5,
                          help="negative prompts per positive in train.txt (default 5; dev/test get all)")
-    convert.add_argument("--schema-lang", choices=("ch", "en"), default="ch", help="prompt language (default ch)")
+    convert.add_argument("--schema-lang", choices=SCHEMA_LANGS, default="ch", help="prompt language (default ch)")
     convert.add_argument("--prompt-prefix", default="情感倾向", help="classification prompt prefix (default 情感倾向)")
     convert.add_argument("--options", nargs="+", default=["正向", "负向"],
                          help="classification options (default 正向 负向)")

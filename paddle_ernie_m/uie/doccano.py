@@ -37,7 +37,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
-from ..files import atomic_files, check_outside, json_lines, write_atomic
+from converters.files import atomic_files, check_outside, json_lines, write_atomic
+
 from .schema import check_schema_lang
 
 Example = Dict[str, Any]

@@ -24,7 +24,10 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from ..configuration import POSITION_OFFSET, ErnieMConfig
+from converters.configuration import ErnieMConfig
+from converters.mapping import UIE
+from converters.remote_code.tokenization_ernie_m_core import SENTENCEPIECE_MODEL_FILE, VOCAB_FILE
+
 from .decoding import MAX_CHILD_PROMPTS, Piece, Result, decode, extract, join_pieces, max_text_length, split_texts
 from .features import PairEncoder, build_batch, expand_padding, prompt_relative_offsets
 from .schema import SchemaError, SchemaNode, build_schema, check_schema_lang
@@ -32,8 +35,8 @@ from .schema import SchemaError, SchemaNode, build_schema, check_schema_lang
 logger = logging.getLogger(__name__)
 
 MODES = ("exact", "fast")
-UIE_HEAD = "ErnieMForInformationExtraction"
-TOKENIZER_FILES = ("vocab.txt", "sentencepiece.bpe.model")
+UIE_HEAD = UIE
+TOKENIZER_FILES = (VOCAB_FILE, SENTENCEPIECE_MODEL_FILE)
 #: Model rows of a stage tokenized at a time (and sorted by length for batching): bounds the ids held at once.
 CHUNK_ROWS = 512
 
@@ -111,7 +114,7 @@ class InformationExtractor:
         missing = [name for name in TOKENIZER_FILES if not (model_dir / name).is_file()]
         if missing:
             raise FileNotFoundError(f"{model_dir}: tokenizer file(s) {', '.join(missing)} not found")
-        limit = config.max_position_embeddings - POSITION_OFFSET
+        limit = config.max_text_positions
         if isinstance(max_seq_len, bool) or not isinstance(max_seq_len, int) or not 8 <= max_seq_len <= limit:
             raise ValueError(f"max_seq_len must be an integer in [8, {limit}] for this model, got {max_seq_len!r}")
         self.max_seq_len = max_seq_len

@@ -18,7 +18,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..configuration import MASK_BIAS
+from converters.configuration import MASK_BIAS
+
 from ..tokenizer import _truncated_lengths  # the tokenizer's own truncation rule, for PairEncoder
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,5 @@
-"""Run a converted directory with its bundled code, for ``ernie-m demo``, in an environment without this project.
+"""Run a converted directory with its bundled code, for ``ernie-m demo``, in an environment without this project
+(a script, run by path by :mod:`.convert_demo`; never imported).
 
 ``python run_in_transformers5.py DIRECTORY AUTO_CLASS IDS_JSON`` loads ``DIRECTORY`` with
 ``transformers.AUTO_CLASS.from_pretrained(DIRECTORY, trust_remote_code=True)``, runs it on the ``input_ids`` given as

@@ -7,7 +7,7 @@ Dialects read by :meth:`ErnieMConfig.from_dict`:
 * legacy PaddleNLP ``model_config.json`` (``init_args`` / ``init_class``, possibly nested);
 * Hugging Face transformers ``config.json`` (``architectures`` such as ``ErnieMForInformationExtraction``).
 
-This module imports neither Paddle nor torch, so the converters can use it.
+Imports neither Paddle nor torch: the model (paddle_ernie_m) and the converters share it.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 from .files import write_atomic
+from .mapping import HEAD_ALIASES, HEADS, PADDLENLP_HEAD_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -38,19 +39,6 @@ MASK_BIAS = -1e4
 ATTENTION_MASK_MODES = ("padding", "paddlenlp")
 
 ACTIVATIONS = ("gelu", "relu", "silu", "tanh")
-
-#: The heads. The canonical name is ours and transformers'; PaddleNLP names only UIE differently.
-HEADS = (
-    "ErnieMModel",
-    "ErnieMForSequenceClassification",
-    "ErnieMForMultipleChoice",
-    "ErnieMForTokenClassification",
-    "ErnieMForQuestionAnswering",
-    "ErnieMForInformationExtraction",
-    "ErnieMForPreTraining",
-)
-PADDLENLP_HEAD_NAMES = {"ErnieMForInformationExtraction": "UIEM"}
-_HEAD_ALIASES = {alias: name for name, alias in PADDLENLP_HEAD_NAMES.items()}
 
 # Keys of either ecosystem that carry no meaning for the model (metadata, generation defaults, ...).
 _IGNORED_KEYS = frozenset(
@@ -107,7 +95,7 @@ class ErnieMConfig:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen dataclass)
         if self.intermediate_size is None:
             set_("intermediate_size", 4 * self.hidden_size)
-        set_("architectures", tuple(_HEAD_ALIASES.get(a, a) for a in (self.architectures or ())))
+        set_("architectures", tuple(HEAD_ALIASES.get(a, a) for a in (self.architectures or ())))
         id2label = _label_map(self.id2label, "id2label", int, str)
         label2id = _label_map(self.label2id, "label2id", str, int)
         if id2label is not None and len(set(id2label.values())) != len(id2label):
@@ -172,6 +160,12 @@ class ErnieMConfig:
     def architecture(self) -> Optional[str]:
         """The head named by ``architectures`` (canonical name), or None."""
         return self.architectures[0] if self.architectures else None
+
+    @property
+    def max_text_positions(self) -> int:
+        """The longest token sequence (special tokens included) the position table holds:
+        ``max_position_embeddings - POSITION_OFFSET``."""
+        return self.max_position_embeddings - POSITION_OFFSET
 
     @property
     def head_size(self) -> int:

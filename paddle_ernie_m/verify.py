@@ -1,22 +1,25 @@
 """Run a Paddle checkpoint (our classes) and a transformers checkpoint on the same batch and compare.
 
-Needs paddle, torch and transformers; they are imported only when :func:`verify_dirs` runs. Both models run in
+Needs paddle, torch and transformers; they are imported only when :func:`verify_dirs` runs. Also ``ernie-m verify``
+and the ``--verify`` option of ``ernie-m convert`` (:func:`register`). Both models run in
 float32 with explicit attention masks (the two ecosystems' default masks differ); UIE models are also compared
 under the mask PaddleNLP applies by default (``[CLS]`` masked, padding attended), the one UIE-M was trained with.
 """
 from __future__ import annotations
 
+import argparse
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Tuple
 
 import numpy as np
 
-from paddle_ernie_m.configuration import ErnieMConfig
-
-from . import mapping
-from .errors import ConversionError
-from .formats import PathLike
+from converters import cli as converters_cli, mapping
+from converters.configuration import ErnieMConfig
+from converters.convert import canonical_head
+from converters.errors import ConversionError
+from converters.formats import PathLike
 
 #: A fixed multilingual batch: Latin scripts with accents, CJK, Cyrillic, full-width forms, symbols.
 TEXTS = (
@@ -28,15 +31,8 @@ TEXTS = (
     "x ★ ＡＢＣ１２３ and énergie",
 )
 
-#: outputs compared per head (names of our output attributes; ``*_prob`` is sigmoid of transformers' logits)
-OUTPUTS = {
-    mapping.BASE: ("last_hidden_state", "pooler_output"),
-    mapping.SEQUENCE: ("logits",),
-    mapping.CHOICE: ("logits",),
-    mapping.TOKEN: ("logits",),
-    mapping.QA: ("start_logits", "end_logits"),
-    mapping.UIE: ("start_logits", "end_logits", "start_prob", "end_prob"),
-}
+#: Fields of our outputs that are not compared as outputs (the hidden states are compared layer by layer).
+NOT_COMPARED = ("loss", "hidden_states", "attentions")
 
 
 @dataclass
@@ -71,7 +67,7 @@ class Report:
 def fixed_batch(config: ErnieMConfig, tokenizer_dir: Optional[Path]) -> Tuple[np.ndarray, str]:
     """Ids ``[6, seq]`` of :data:`TEXTS`, padded with ``pad_token_id``; synthetic ids shaped the same way when
     ``tokenizer_dir`` holds no tokenizer (``[CLS]`` = 0 first, ``[SEP]`` = 2 last, lengths differ)."""
-    max_len = min(32, config.max_position_embeddings - 2)
+    max_len = min(32, config.max_text_positions)
     if tokenizer_dir is not None and (tokenizer_dir / "sentencepiece.bpe.model").is_file():
         from transformers import ErnieMTokenizer
 
@@ -103,7 +99,6 @@ def verify_dirs(paddle_dir: PathLike, torch_dir: PathLike, atol: float = 1e-4, a
         import paddle_ernie_m
     except ImportError as exc:
         raise ConversionError(f"verification needs paddle, torch and transformers: {exc}") from None
-    from .convert import canonical_head
 
     paddle_dir, torch_dir = Path(paddle_dir), Path(torch_dir)
     config = ErnieMConfig.from_pretrained(paddle_dir)
@@ -141,10 +136,36 @@ def _pairs(head: str, ours, theirs, torch):
             return torch.sigmoid(getattr(theirs, name.replace("_prob", "_logits"))).numpy()
         return getattr(theirs, name).numpy()
 
-    for name in OUTPUTS[head]:
-        yield name, getattr(ours, name).numpy(), hf(name)
+    for name in (f.name for f in dataclasses.fields(ours) if f.name not in NOT_COMPARED):
+        if getattr(ours, name) is not None:  # every output tensor of our head (*_prob: sigmoid of their logits)
+            yield name, getattr(ours, name).numpy(), hf(name)
     for i, (x, y) in enumerate(zip(ours.hidden_states, theirs.hidden_states)):
         yield ("hidden_states[0] embeddings" if i == 0 else f"hidden_states[{i}] layer {i}"), x.numpy(), y.numpy()
     if len(ours.hidden_states) != len(theirs.hidden_states):
         raise ConversionError(f"hidden states: {len(ours.hidden_states)} layers in Paddle, "
                               f"{len(theirs.hidden_states)} in transformers")
+
+
+# ---------------------------------------------------------------------------------------------- command line
+
+def register(subparsers) -> None:
+    """``ernie-m convert`` (the converters' commands, with ``--verify`` running :func:`verify_dirs`) and
+    ``ernie-m verify``."""
+    converters_cli.register(subparsers, verify=verify_dirs)
+    p = subparsers.add_parser(
+        "verify", help="compare a Paddle and a transformers checkpoint on a fixed multilingual batch",
+        description="Run PADDLE_DIR with our Paddle classes and TORCH_DIR with transformers on a fixed padded "
+                    "multilingual batch; print the max abs difference of every output and layer; exit 1 above "
+                    "the tolerance.")
+    p.add_argument("paddle_dir", metavar="PADDLE_DIR", help="Paddle checkpoint directory (run with our classes)")
+    p.add_argument("torch_dir", metavar="TORCH_DIR", help="transformers checkpoint directory")
+    p.add_argument("--arch", help="head when the Paddle config names none")
+    p.add_argument("--atol", type=float, default=converters_cli.ATOL,
+                   help=f"tolerance on max abs difference (default {converters_cli.ATOL:g})")
+    p.set_defaults(func=run_verify)
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    report = verify_dirs(args.paddle_dir, args.torch_dir, atol=args.atol, arch=args.arch)
+    print(report)
+    return 0 if report.ok else 1

@@ -1,5 +1,6 @@
-"""The converters' part of ``ernie-m demo``: Paddle -> transformers -> Paddle on a small checkpoint, and the
-converted directory in transformers 5 with its bundled code, as tables."""
+"""The conversion part of ``ernie-m demo``: Paddle -> transformers -> Paddle on a small checkpoint (converted by
+:mod:`converters`, compared by :mod:`.verify`), and the converted directory in transformers 5 with its bundled
+code, as tables."""
 from __future__ import annotations
 
 import json
@@ -8,8 +9,8 @@ import subprocess
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .convert import convert_checkpoint
-from .formats import PathLike, load_paddle_state
+from converters.convert import convert_checkpoint
+from converters.formats import PathLike, load_paddle_state
 
 #: The interpreter of the transformers 5 environment (``make tf5``): this variable, else ./.venv-tf5/bin/python.
 TF5_PYTHON_VARIABLE = "ERNIE_M_TF5_PYTHON"
@@ -70,7 +71,7 @@ def transformers5_table(paddle_dir: PathLike, hf_dir: PathLike, input_ids: Seque
     import numpy as np
     import paddle
 
-    from paddle_ernie_m import ErnieMForSequenceClassification
+    from .modeling import ErnieMForSequenceClassification
 
     python = Path(python) if python else transformers5_python()
     if not python.is_file():
