@@ -37,15 +37,15 @@ def checkpoint_framework(model_dir: PathLike) -> Tuple[str, Path]:
     ``model_state.pdparams`` is Paddle's, ``pytorch_model.bin`` transformers'; a ``model.safetensors`` (or shard
     index) says in its metadata: ``{"format": "pt"}`` is transformers' (``ernie-m convert paddle2torch``,
     ``save_pretrained``), anything else Paddle's (PaddleNLP writes ``"np"``)."""
-    from converters import formats
+    from converters.formats import shards
 
-    candidates = tuple(dict.fromkeys(formats.PADDLE_CANDIDATES + formats.TORCH_CANDIDATES))
-    weights = formats.find_weights(model_dir, candidates)
-    if weights.name in (formats.PADDLE_WEIGHTS, formats.PADDLE_WEIGHTS_INDEX):
+    candidates = tuple(dict.fromkeys(shards.PADDLE_CANDIDATES + shards.TORCH_CANDIDATES))
+    weights = shards.find_weights(model_dir, candidates)
+    if weights.name in (shards.PADDLE_WEIGHTS, shards.PADDLE_WEIGHTS_INDEX):
         return "paddle", weights
-    if weights.name in (formats.TORCH_WEIGHTS, formats.TORCH_WEIGHTS_INDEX):
+    if weights.name in (shards.TORCH_WEIGHTS, shards.TORCH_WEIGHTS_INDEX):
         return "torch", weights
-    _, metadata = formats.read_weights_file(weights)  # safetensors headers only
+    _, metadata = shards.read_weights_file(weights)  # safetensors headers only
     return ("torch" if metadata.get("format") == "pt" else "paddle"), weights
 
 
