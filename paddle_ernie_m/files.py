@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import shutil
@@ -266,14 +267,23 @@ _DIR = "dir"
 _OWNED = "owned"
 
 
-def _entry(st: os.stat_result) -> Any:
-    """What the manifest records of a file: size and modification time (nanoseconds). Any write through the file
-    system changes one of them, so a file the user edited, replaced or appended to is told apart from ours without
-    reading it (a hash would read every byte of a large checkpoint once more at each write and each replace)."""
+#: Files up to this size are listed with their SHA-256 (configs, vocabularies, code: what a user edits by hand).
+_HASHED_SIZE = 1 << 20
+
+
+def _entry(path: Path, st: os.stat_result) -> Any:
+    """What the manifest records of ``path`` (``st``: its ``lstat``): ``"dir"``, or the kind and size, and for a
+    file up to :data:`_HASHED_SIZE` its SHA-256. Added, removed, replaced and resized entries and any edit of a
+    small file are seen; weights (large) are compared by size only, which reads none of their bytes and keeps the
+    marker, like the output, the same for the same input (no timestamps)."""
     if stat.S_ISDIR(st.st_mode):
         return _DIR
-    kind = "file" if stat.S_ISREG(st.st_mode) else "other"
-    return [kind, st.st_size, st.st_mtime_ns]
+    if not stat.S_ISREG(st.st_mode):
+        return ["other", st.st_size]
+    if st.st_size > _HASHED_SIZE:
+        return ["file", st.st_size]
+    with open(path, "rb") as f:
+        return ["file", st.st_size, hashlib.sha256(f.read()).hexdigest()]
 
 
 def manifest(directory: PathLike) -> dict:
@@ -286,7 +296,7 @@ def manifest(directory: PathLike) -> dict:
             path = Path(root, name)
             relative = path.relative_to(directory).as_posix()
             if relative != OUTPUT_MARKER:
-                entries[relative] = _entry(os.lstat(path))
+                entries[relative] = _entry(path, os.lstat(path))
     return entries
 
 
@@ -331,7 +341,7 @@ def _foreign_entry(directory: Path, writer: str, entries: dict) -> Optional[str]
                 dirs.remove(name)
             elif listed == _OWNED and stat.S_ISREG(st.st_mode):
                 continue
-            elif listed != _entry(st):
+            elif listed != _entry(path, st):
                 return relative
     return None
 

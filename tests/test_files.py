@@ -1,4 +1,5 @@
 """The shared file helpers: JSON lines with ``path:line`` errors, and writes that never leave half a file."""
+import hashlib
 import json
 import os
 import stat
@@ -102,6 +103,7 @@ def _write(dst, writer="ernie-m convert", force=False):
     (lambda d: (d / "checkpoint-500").mkdir(), "checkpoint-500"),
     (lambda d: (d / "sub" / "notes").write_text("mine"), "sub/notes"),
     (lambda d: (d / "config.json").write_text('{"edited": 1}'), "config.json"),
+    (lambda d: (d / "config.json").write_text('[]'), "config.json"),  # the same size
     (lambda d: ((d / "sub" / "code.py").unlink(), (d / "sub" / "code.py").symlink_to(d / "config.json")),
      "sub/code.py"),
 ])
@@ -123,7 +125,7 @@ def test_force_replaces_an_unchanged_output_and_its_marker_lists_what_was_writte
     marker = json.loads((dst / OUTPUT_MARKER).read_text())
     assert marker["writer"] == "ernie-m convert"
     assert sorted(marker["entries"]) == ["config.json", "sub", "sub/code.py"]
-    assert marker["entries"]["config.json"][:2] == ["file", 2]
+    assert marker["entries"]["config.json"] == ["file", 2, hashlib.sha256(b"{}").hexdigest()]
     _write(dst, force=True)
     assert sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*")) == [
         OUTPUT_MARKER, "config.json", "sub", "sub/code.py"]
