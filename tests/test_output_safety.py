@@ -186,6 +186,34 @@ def test_a_destination_under_a_regular_file_is_one_line_and_exit_1(capsys, tmp_p
     assert sorted(os.listdir(tmp_path)) == ["doccano.jsonl", "file"]
 
 
+def test_extract_output_creates_parents_only_inside_the_guarded_write(capsys, tmp_path):
+    (tmp_path / "file").write_text("x")
+    extract = ["extract", "--model", DEMO_MODEL, "--schema", '["评价维度"]', "--backend", "dygraph", "房间很干净"]
+    fails(capsys, [*extract, "--output", tmp_path / "file" / "sub" / "out.jsonl"],
+          f"cannot write (Not a directory): {tmp_path / 'file' / 'sub' / 'out.jsonl'}")
+    missing = [a if a != DEMO_MODEL else tmp_path / "no-model" for a in extract]  # fails once the output is open
+    fails(capsys, [*missing, "--output", tmp_path / "newdir" / "sub" / "out.jsonl"], "no-model")
+    assert sorted(os.listdir(tmp_path)) == ["file"]
+    assert main([str(a) for a in [*extract, "--output", tmp_path / "newdir" / "sub" / "out.jsonl"]]) == 0
+    assert '"result"' in (tmp_path / "newdir" / "sub" / "out.jsonl").read_text(encoding="utf-8")
+
+
+def test_extract_force_replaces_only_its_own_earlier_output_or_an_empty_file(capsys, tmp_path):
+    extract = ["extract", "--model", DEMO_MODEL, "--schema", '["评价维度"]', "--backend", "dygraph", "房间很干净",
+               "--force", "--output"]
+    mine = tmp_path / "mine.jsonl"
+    mine.write_text('{"id": 1, "label": "x"}\n', encoding="utf-8")
+    (tmp_path / "link.jsonl").symlink_to(mine)
+    for path in (mine, tmp_path / "link.jsonl"):
+        fails(capsys, [*extract, path], "replaces only an earlier output of extract", "nothing was changed", path)
+    assert mine.read_text(encoding="utf-8") == '{"id": 1, "label": "x"}\n'
+    empty = tmp_path / "empty.jsonl"
+    empty.touch()
+    for _ in range(2):  # an empty file, then its own output
+        assert main([str(a) for a in [*extract, empty]]) == 0
+        assert json.loads(empty.read_text(encoding="utf-8"))["text"] == "房间很干净"
+
+
 def test_a_read_only_destination_is_one_line_and_exit_1(capsys, tmp_path, src):
     parent = tmp_path / "ro"
     parent.mkdir()
