@@ -345,6 +345,9 @@ def test_demo_twice_in_the_same_workdir_replaces_its_own_output_and_keeps_foreig
     assert tree(workdir) == first  # seeded: the second run writes the same bytes
     assert (workdir / "notes.txt").read_text() == "mine"
     assert written_by(workdir / "tiny-ernie-m") == "ernie-m demo"
+    for entry in workdir.iterdir():  # everything it wrote is a marked directory (a later run replaces only those)
+        if entry.name not in ("notes.txt", OUTPUT_MARKER):
+            assert written_by(entry) in ("ernie-m demo", "ernie-m convert"), entry
 
     shutil.rmtree(workdir / "tiny-ernie-m-back")
     (workdir / "tiny-ernie-m-back").mkdir()
