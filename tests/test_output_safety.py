@@ -486,3 +486,49 @@ def test_atomic_directory_puts_the_previous_output_back_when_the_final_rename_fa
         with atomic_directory(dst, "test", force=True) as tmp:
             (tmp / "new").write_text("2")
     assert sorted(os.listdir(tmp_path)) == ["dst"] and sorted(os.listdir(dst)) == [OUTPUT_MARKER, "old"]
+
+
+# ------------------------------------------------------------------------- scripts that write outside the CLI
+def test_bench_convert_refuses_a_workdir_it_did_not_write_and_deletes_nothing(tmp_path):
+    from .scripts import load_script
+
+    bench = load_script("benchmarks/bench_convert.py")
+    work = tmp_path / "work"
+    (work / "paddle_pdparams").mkdir(parents=True)  # an input missing: the benchmark would rebuild them all
+    (work / "notes.txt").write_text("mine")
+    before = tree(tmp_path)
+    with pytest.raises(UnsafeOutputError, match="has no .ernie-m-output.json; nothing was deleted"):
+        bench.build_inputs(work)
+    assert tree(tmp_path) == before
+
+
+def test_build_demo_model_replaces_only_the_files_of_the_demo_model_in_out(tmp_path):
+    from .scripts import load_script
+
+    build = load_script("examples/uie/build_demo_model.py")
+    model = tmp_path / "model"
+    model.mkdir()
+    for name in build.ASSET_FILES:
+        (model / name).write_text(f"new {name}")
+    out = _copy(DEMO_MODEL, tmp_path / "asset")  # as committed: no marker
+    assert sorted(os.listdir(out)) == sorted(build.ASSET_FILES)
+    with pytest.raises(FileExistsError, match="use --force"):
+        build.publish(model, out, force=False)
+    (out / "my_eval.json").write_text("mine")
+    before = tree(out)
+    with pytest.raises(UnsafeOutputError, match="also holds my_eval.json; nothing was changed"):
+        build.publish(model, out, force=True)
+    assert tree(out) == before
+    (out / "my_eval.json").unlink()
+    build.publish(model, out, force=True)
+    assert {p.name: p.read_text() for p in out.iterdir()} == {n: f"new {n}" for n in build.ASSET_FILES}
+    build.publish(model, tmp_path / "new" / "asset", force=False)
+    assert sorted(os.listdir(tmp_path / "new" / "asset")) == sorted(build.ASSET_FILES)
+
+    work = tmp_path / "work"
+    (work / "init").mkdir(parents=True)
+    (work / "init" / "notes.txt").write_text("mine")
+    tokenizer = Path(__file__).resolve().parent / "fixtures" / "tiny_tokenizer"
+    with pytest.raises(UnsafeOutputError, match="replaces only a directory it wrote"):
+        build.init_model(work, tokenizer)
+    assert (work / "init" / "notes.txt").read_text() == "mine"
