@@ -524,6 +524,52 @@ def atomic_files(directory: PathLike) -> Iterator[Path]:
             shutil.rmtree(path, ignore_errors=True)
 
 
+def check_owned_files(directory: PathLike, writer: str, names: Iterable[str], force: bool,
+                      inputs: Iterable[Optional[PathLike]] = ()) -> list:
+    """Raise unless ``writer`` may write the files ``names`` into ``directory`` (:func:`owned_files`): none is,
+    contains or lies inside one of ``inputs``; ``directory`` is not another writer's; each name does not exist, or
+    (with ``force``) is a regular file listed as ``writer``'s own (``FileExistsError`` without ``force``,
+    :class:`UnsafeOutputError` for a file of someone else). Returns the names that exist."""
+    directory = Path(directory)
+    for name in names:
+        check_outside(directory / name, inputs)
+    owner = written_by(directory)
+    if owner not in (None, writer):
+        raise UnsafeOutputError(f"{directory} is the output of {owner}; {writer} adds files only to a directory of "
+                                f"its own or an unmarked one: choose another")
+    existing = [name for name in names if os.path.lexists(directory / name)]
+    if existing and not force:
+        raise FileExistsError(f"{directory}: {', '.join(existing)} already exist (use --force to replace them)")
+    for name in existing:
+        path = directory / name
+        if path.is_symlink() or not path.is_file() or not owns(directory, writer, name):
+            raise UnsafeOutputError(f"{writer} replaces only files it wrote, and {path} is not one of them; nothing "
+                                    f"was changed: remove it yourself or choose another output")
+    return existing
+
+
+@contextlib.contextmanager
+def owned_files(directory: PathLike, writer: str, names: Iterable[str], force: bool = False,
+                inputs: Iterable[Optional[PathLike]] = ()) -> Iterator[Path]:
+    """:func:`atomic_files` for the files ``names`` that ``writer`` adds to ``directory`` (its other files are
+    kept), after :func:`check_owned_files`; they are listed in the marker of ``directory`` as ``writer``'s own.
+    Files of ``names`` that the block did not write (left from an earlier run) are removed once the new ones are
+    in place."""
+    directory, names = Path(directory), list(names)
+    existing = check_owned_files(directory, writer, names, force, inputs)
+    marker = _read_marker(directory) if written_by(directory) == writer else None
+    entries = marker.get("entries") if marker is not None else None
+    entries = dict(entries) if isinstance(entries, dict) else {}
+    with atomic_files(directory) as tmp:
+        yield tmp
+        written = [path.name for path in tmp.iterdir()]
+        mark_output(tmp, writer, {**entries, **{name: _OWNED for name in written}})
+    for name in existing:
+        if name not in written:
+            with _as_write_error(directory / name, directory / name):
+                os.unlink(directory / name)
+
+
 def _move_all(files: Iterable[Path], directory: Path, backups: Path) -> None:
     """Move ``files`` into ``directory``, keeping replaced files in ``backups`` until all moved; on error put
     every replaced file back and remove the moved ones."""

@@ -532,3 +532,29 @@ def test_build_demo_model_replaces_only_the_files_of_the_demo_model_in_out(tmp_p
     with pytest.raises(UnsafeOutputError, match="replaces only a directory it wrote"):
         build.init_model(work, tokenizer)
     assert (work / "init" / "notes.txt").read_text() == "mine"
+
+
+def test_doccano_force_replaces_only_its_own_files_and_removes_its_stale_splits(capsys, tmp_path):
+    from paddle_ernie_m.uie.doccano import convert_doccano_file
+
+    export = _doccano(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "dev.txt").write_text("my dev set\n")
+    fails(capsys, ["uie-doccano", export, out], "dev.txt already exist")
+    fails(capsys, ["uie-doccano", export, out, "--force"], f"replaces only files it wrote, and {out / 'dev.txt'}",
+          "nothing was changed")
+    assert sorted(os.listdir(out)) == ["dev.txt", "notes.txt"] and (out / "dev.txt").read_text() == "my dev set\n"
+
+    (out / "dev.txt").unlink()
+    assert main(["uie-doccano", str(export), str(out)]) == 0
+    assert sorted(os.listdir(out)) == [OUTPUT_MARKER, "dev.txt", "notes.txt", "sample_index.json", "test.txt",
+                                       "train.txt"]
+    convert_doccano_file(export, out, splits=(), force=True)  # everything to train.txt: no stale dev/test files
+    assert sorted(os.listdir(out)) == [OUTPUT_MARKER, "notes.txt", "train.txt"]
+    assert len((out / "train.txt").read_text(encoding="utf-8").splitlines()) > 0
+    (out / "train.txt").unlink()
+    (out / "train.txt").symlink_to(out / "notes.txt")
+    fails(capsys, ["uie-doccano", export, out, "--force"], "replaces only files it wrote")
+    assert (out / "notes.txt").read_text() == "mine"
