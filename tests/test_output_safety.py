@@ -558,3 +558,19 @@ def test_doccano_force_replaces_only_its_own_files_and_removes_its_stale_splits(
     (out / "train.txt").symlink_to(out / "notes.txt")
     fails(capsys, ["uie-doccano", export, out, "--force"], "replaces only files it wrote")
     assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_make_synthetic_data_force_replaces_only_the_files_of_an_earlier_run(tmp_path):
+    from .scripts import load_script
+
+    synthetic = load_script("examples/uie/make_synthetic_data.py")
+    out = tmp_path / "raw"
+    out.mkdir()
+    (out / "synthetic_ch_ext.jsonl").write_text("my annotations\n")
+    with pytest.raises(UnsafeOutputError, match="replaces only files it wrote.*nothing was changed"):
+        synthetic.generate(out, texts=3, force=True)
+    assert sorted(os.listdir(out)) == ["synthetic_ch_ext.jsonl"]
+    (out / "synthetic_ch_ext.jsonl").unlink()
+    first = [p.read_bytes() for p in synthetic.generate(out, texts=3)]
+    assert [p.read_bytes() for p in synthetic.generate(out, texts=3, force=True)] == first
+    assert written_by(out) == "make_synthetic_data.py" and len(os.listdir(out)) == 5
