@@ -180,7 +180,7 @@ def _fsync_tree(directory: Path) -> None:
     for root, dirs, names in os.walk(directory):
         for name in names:
             path = os.path.join(root, name)
-            if os.path.islink(path):
+            if os.path.islink(path) or not os.access(path, os.R_OK):
                 continue
             fd = os.open(path, os.O_RDONLY)
             try:
@@ -387,6 +387,16 @@ def remove_output(path: PathLike, writer: str) -> None:
         shutil.rmtree(path)
 
 
+def _check_shareable(directory: Path, writer: str) -> Optional[str]:
+    """The writer of ``directory``'s marker; raise :class:`UnsafeOutputError` when it is not ``writer`` (a writer adds
+    files only to a directory of its own or an unmarked one)."""
+    owner = written_by(directory)
+    if owner not in (None, writer):
+        raise UnsafeOutputError(f"{directory} is the output of {owner}; {writer} adds files only to a directory of "
+                                f"its own or an unmarked one: choose another")
+    return owner
+
+
 def prepare_output_dir(directory: PathLike, writer: str, inputs: Iterable[Optional[PathLike]] = ()) -> Path:
     """Create ``directory`` (with parents) for outputs that ``writer`` adds to it, after :func:`check_outside`, and
     prove it writable. Unless its marker already names ``writer``, it gets one that lists nothing yet: the writer
@@ -394,10 +404,7 @@ def prepare_output_dir(directory: PathLike, writer: str, inputs: Iterable[Option
     another writer is refused (:class:`UnsafeOutputError`); one that cannot be written raises :class:`WriteError`."""
     directory = Path(directory)
     check_outside(directory, inputs)
-    owner = written_by(directory)
-    if owner is not None and owner != writer:
-        raise UnsafeOutputError(f"{directory} is the output of {owner}; {writer} adds files only to a directory of "
-                                f"its own or an unmarked one: choose another")
+    owner = _check_shareable(directory, writer)
     created = not os.path.lexists(directory)
     try:
         with _as_write_error(directory, directory):
@@ -423,8 +430,8 @@ def atomic_directory(dst: PathLike, writer: str, force: bool = False,
 
     Before any work: :func:`check_outside` ``inputs`` and :func:`check_replaceable` (``writer``, ``force``).
     The new directory holds the :data:`OUTPUT_MARKER` of ``writer``, listing what the block wrote (written when the
-    block ends); the old ``dst`` is replaced only once the new one is complete and flushed to disk. Missing parents are created, and removed again on error. A failed write raises
-    :class:`WriteError` naming ``dst``.
+    block ends); the old ``dst`` is replaced only once the new one is complete and flushed to disk. Missing parents
+    are created, and removed again on error. A failed write raises :class:`WriteError` naming ``dst``.
     """
     dst = Path(dst)
     check_outside(dst, inputs)
@@ -533,10 +540,7 @@ def check_owned_files(directory: PathLike, writer: str, names: Iterable[str], fo
     directory = Path(directory)
     for name in names:
         check_outside(directory / name, inputs)
-    owner = written_by(directory)
-    if owner not in (None, writer):
-        raise UnsafeOutputError(f"{directory} is the output of {owner}; {writer} adds files only to a directory of "
-                                f"its own or an unmarked one: choose another")
+    _check_shareable(directory, writer)
     existing = [name for name in names if os.path.lexists(directory / name)]
     if existing and not force:
         raise FileExistsError(f"{directory}: {', '.join(existing)} already exist (use --force to replace them)")
