@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import pickle
-import shutil
 import statistics
 import subprocess
 import sys
@@ -27,9 +26,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from converters.convert import paddle_to_torch  # noqa: E402
+from converters.convert import WRITER as CONVERT, paddle_to_torch  # noqa: E402
 from converters.configuration import ErnieMConfig  # noqa: E402
+from converters.files import atomic_directory, record_output, remove_output, write_atomic  # noqa: E402
 
+#: The writer named in the marker of the work directory (a later run rebuilds or deletes only what it wrote).
+WRITER = "bench_convert.py"
 BASE = ErnieMConfig(architectures=("ErnieMModel",))  # ernie-m-base: hidden 768, 12 layers, vocab 250002
 
 
@@ -47,13 +49,19 @@ def _paddle_state() -> Dict[str, np.ndarray]:
 
 
 def build_inputs(workdir: Path) -> Dict[str, Path]:
-    """The four input checkpoints, each written by a writer independent of the converter's."""
-    dirs = {name: workdir / name for name in ("paddle_pdparams", "paddle_safetensors", "hf_safetensors", "hf_bin")}
-    if all((d / "config.json").is_file() for d in dirs.values()):
-        return dirs
-    shutil.rmtree(workdir, ignore_errors=True)
+    """The four input checkpoints, each written by a writer independent of the converter's, in ``workdir`` (which
+    is replaced only when it is this benchmark's own)."""
+    names = ("paddle_pdparams", "paddle_safetensors", "hf_safetensors", "hf_bin")
+    if all((workdir / name / "config.json").is_file() for name in names):
+        return {name: workdir / name for name in names}
+    with atomic_directory(workdir, WRITER, force=True) as tmp:
+        _write_inputs({name: tmp / name for name in names})
+    return {name: workdir / name for name in names}
+
+
+def _write_inputs(dirs: Dict[str, Path]) -> None:
     for d in dirs.values():
-        d.mkdir(parents=True)
+        d.mkdir()
     state = _paddle_state()
     # what paddle.save writes for a state dict: a protocol-4 pickle of numpy arrays plus a name table
     with open(dirs["paddle_pdparams"] / "model_state.pdparams", "wb") as f:
@@ -70,7 +78,6 @@ def build_inputs(workdir: Path) -> Dict[str, Path]:
     del hf
     for name, d in dirs.items():
         BASE.save_pretrained(d, dialect="paddle" if name.startswith("paddle") else "hf")
-    return dirs
 
 
 def run(argv: List[str]) -> Tuple[float, int]:
@@ -110,7 +117,9 @@ def main() -> int:
     # built in a child process: a child forked from a large parent would report the parent's RSS as its own
     subprocess.run([sys.executable, __file__, "--build-only", "--workdir", str(args.workdir)], check=True)
     dirs = build_inputs(args.workdir)
-    out = args.workdir / "dst"
+    out, copy = args.workdir / "dst", args.workdir / "cp"
+    for name in (out.name, copy.name, "results.json"):
+        record_output(args.workdir, WRITER, name)
     print(f"ernie-m-base-shaped checkpoint, {args.runs} runs per figure (medians), python {sys.version.split()[0]}, "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
     header = (f"{'direction':<12} {'input -> output':<38} {'size GB':>7} {'convert s':>9} {'cp s':>6} "
@@ -123,15 +132,16 @@ def main() -> int:
         size = src_file.stat().st_size
         convert_times, rss, cp_times = [], [], []
         for _ in range(args.runs):
-            shutil.rmtree(out, ignore_errors=True)
+            if os.path.lexists(out):
+                remove_output(out, CONVERT)
             t, m = run([sys.executable, "-m", "converters", direction, str(dirs[name]), str(out), "--no-progress",
                         *options])
             convert_times.append(t)
             rss.append(m)
-            shutil.rmtree(out, ignore_errors=True)
-            out.mkdir()
-            cp_times.append(run(["cp", str(src_file), str(out / weights)])[0])
-        shutil.rmtree(out, ignore_errors=True)
+            remove_output(out, CONVERT)
+            with atomic_directory(copy, WRITER, force=True) as tmp:
+                cp_times.append(run(["cp", str(src_file), str(tmp / weights)])[0])
+        remove_output(copy, WRITER)
         t, c, m = statistics.median(convert_times), statistics.median(cp_times), max(rss)
         verdicts = []
         if time_target is not None:
@@ -142,7 +152,7 @@ def main() -> int:
               f"{m / 1e9:>11.2f} {m / size:>6.2f}  {'; '.join(verdicts) or '-'}", flush=True)
         results.append(dict(direction=direction, case=label, bytes=size, convert_s=t, cp_s=c, peak_rss=m,
                             runs=convert_times, cp_runs=cp_times, rss_runs=rss))
-    (args.workdir / "results.json").write_text(json.dumps(results, indent=2))
+    write_atomic(args.workdir / "results.json", json.dumps(results, indent=2))
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
     return 0
 

@@ -5,17 +5,21 @@ The rules for outputs (docs/safety.md), enforced here for every writer of the pr
 * An output never is, contains, or lies inside one of its inputs (symbolic links resolved): :func:`check_outside`.
 * Outputs never appear half-written: :func:`atomic_open` writes a temporary file next to the target and renames it
   over the target only when the write succeeded; :func:`atomic_directory` does the same for a directory.
-* Every directory the project writes holds a marker, :data:`OUTPUT_MARKER`, naming the writer. ``force`` replaces
-  only a directory with the same writer's marker, or an empty one: :func:`check_replaceable`.
+* Every directory the project writes holds a marker, :data:`OUTPUT_MARKER`, naming the writer and listing what it
+  wrote there. ``force`` replaces only an empty directory, or one with the same writer's marker that holds nothing
+  the marker does not list: :func:`check_replaceable`.
+* Outputs are flushed to disk (``fsync``) before they take their final name, and the rename is flushed too.
 * A failed write raises :class:`WriteError` (an ``OSError``) naming the output, with nothing left behind.
 """
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Optional, Tuple, Type, Union
@@ -114,25 +118,76 @@ def not_utf8_message(path: PathLike, number: int, raw: bytes, exc: UnicodeDecode
 @contextlib.contextmanager
 def atomic_open(path: PathLike, mode: str = "w") -> Iterator[IO]:
     """Open a temporary file beside ``path`` for writing (``"w"``: UTF-8 text, ``"wb"``: bytes). When the block
-    ends normally the file takes the place of ``path``; when it raises, the file is removed and ``path`` is
-    untouched. The file gets the permissions a plain ``open`` would give it."""
+    ends normally the file is flushed to disk and takes the place of ``path``; when it raises, the file (and any
+    missing parent directories this call created) is removed and ``path`` is untouched. The file gets the
+    permissions a plain ``open`` would give it."""
     if mode not in ("w", "wb"):
         raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"is a directory, not a file: {path}")
-    with _as_write_error(path, path.parent):
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    created = _missing_parents(path)
     try:
-        with _as_write_error(path, Path(tmp)):
-            with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as f:
-                yield f
-            os.chmod(tmp, 0o666 & ~current_umask())
-            os.replace(tmp, path)
+        with _as_write_error(path, path.absolute().parent if not created else created[-1]):
+            for directory in reversed(created):
+                directory.mkdir()
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with _as_write_error(path, Path(tmp)):
+                with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as f:
+                    yield f
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.chmod(tmp, 0o666 & ~current_umask())
+                os.replace(tmp, path)
+            _fsync_directory(path.absolute().parent)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        for directory in created:
+            with contextlib.suppress(OSError):
+                directory.rmdir()
         raise
+
+
+def _missing_parents(path: Path) -> list:
+    """The missing ancestors of ``path``, nearest first (creating them must then go from the last to the first)."""
+    created = []
+    parent = path.absolute().parent
+    while not os.path.lexists(parent):
+        created.append(parent)
+        parent = parent.parent
+    return created
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Flush a rename inside ``directory`` to disk (where the system allows opening a directory)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(directory: Path) -> None:
+    """Flush every file and directory below ``directory`` (and itself) to disk; symbolic links are not followed."""
+    for root, dirs, names in os.walk(directory):
+        for name in names:
+            path = os.path.join(root, name)
+            if os.path.islink(path) or not os.access(path, os.R_OK):
+                continue
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_directory(Path(root))
 
 
 def write_atomic(path: PathLike, data: Union[str, bytes]) -> Path:
@@ -143,10 +198,23 @@ def write_atomic(path: PathLike, data: Union[str, bytes]) -> Path:
 
 
 def current_umask() -> int:
-    """The process's file-creation mask (read by setting and restoring it)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    """The process's file-creation mask: read from ``/proc/self/status`` where the system has it (Linux), else
+    read once by setting and restoring it (not thread-safe, so only once, at the first call)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    global _UMASK
+    if _UMASK is None:
+        _UMASK = os.umask(0)
+        os.umask(_UMASK)
+    return _UMASK
+
+
+_UMASK: Optional[int] = None
 
 
 # ------------------------------------------------------------------------------------------------ safe outputs
@@ -173,24 +241,116 @@ def check_outside(output: PathLike, inputs: Iterable[Optional[PathLike]], nested
 
 
 def written_by(directory: PathLike) -> Optional[str]:
-    """The writer named by the :data:`OUTPUT_MARKER` of ``directory``; ``None`` without a readable marker."""
-    try:
-        marker = json.loads((Path(directory) / OUTPUT_MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    writer = marker.get("writer") if isinstance(marker, dict) else None
+    """The writer named by the :data:`OUTPUT_MARKER` of ``directory``; ``None`` without a readable marker (a
+    symbolic link, as ``directory`` or as the marker, is not followed and has none)."""
+    marker = _read_marker(Path(directory))
+    writer = marker.get("writer") if marker is not None else None
     return writer if isinstance(writer, str) else None
 
 
-def mark_output(directory: PathLike, writer: str) -> Path:
-    """Write the :data:`OUTPUT_MARKER` of ``directory``, naming ``writer`` (e.g. ``"ernie-m convert"``)."""
-    return write_atomic(Path(directory) / OUTPUT_MARKER, json.dumps({"writer": writer}) + "\n")
+def _read_marker(directory: Path) -> Optional[dict]:
+    if os.path.islink(directory):
+        return None
+    try:
+        fd = os.open(directory / OUTPUT_MARKER, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, encoding="utf-8") as f:
+            marker = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return marker if isinstance(marker, dict) else None
+
+
+#: A manifest entry for a directory (its contents are listed as entries of their own).
+_DIR = "dir"
+#: A manifest entry for something the writer owns whole: a file it appends to, or a directory with a marker of its
+#: own (the outputs a writer adds to a directory it shares with others, see :func:`prepare_output_dir`).
+_OWNED = "owned"
+
+
+#: Files up to this size are listed with their SHA-256 (configs, vocabularies, code: what a user edits by hand).
+_HASHED_SIZE = 1 << 20
+
+
+def _entry(path: Path, st: os.stat_result) -> Any:
+    """What the manifest records of ``path`` (``st``: its ``lstat``): ``"dir"``, or the kind and size, and for a
+    file up to :data:`_HASHED_SIZE` its SHA-256. Added, removed, replaced and resized entries and any edit of a
+    small file are seen; weights (large) are compared by size only, which reads none of their bytes and keeps the
+    marker, like the output, the same for the same input (no timestamps)."""
+    if stat.S_ISDIR(st.st_mode):
+        return _DIR
+    if not stat.S_ISREG(st.st_mode):
+        return ["other", st.st_size]
+    if st.st_size > _HASHED_SIZE:
+        return ["file", st.st_size]
+    with open(path, "rb") as f:
+        return ["file", st.st_size, hashlib.sha256(f.read()).hexdigest()]
+
+
+def manifest(directory: PathLike) -> dict:
+    """``{relative path: entry}`` for everything below ``directory`` except its marker; symbolic links are listed,
+    not followed."""
+    directory = Path(directory)
+    entries = {}
+    for root, dirs, names in os.walk(directory):
+        for name in sorted(dirs + names):
+            path = Path(root, name)
+            relative = path.relative_to(directory).as_posix()
+            if relative != OUTPUT_MARKER:
+                entries[relative] = _entry(path, os.lstat(path))
+    return entries
+
+
+def mark_output(directory: PathLike, writer: str, entries: Optional[dict] = None) -> Path:
+    """Write the :data:`OUTPUT_MARKER` of ``directory``, naming ``writer`` (e.g. ``"ernie-m convert"``) and listing
+    ``entries`` (by default, the :func:`manifest` of what ``directory`` holds now)."""
+    directory = Path(directory)
+    entries = manifest(directory) if entries is None else entries
+    return write_atomic(directory / OUTPUT_MARKER, json.dumps({"writer": writer, "entries": entries}) + "\n")
+
+
+def record_output(directory: PathLike, writer: str, name: str) -> None:
+    """List ``name`` (a file or marked directory ``writer`` adds to ``directory``) in the marker of ``directory``
+    as ``writer``'s own, before writing it. Nothing happens where the marker names another writer."""
+    directory = Path(directory)
+    marker = _read_marker(directory)
+    entries = marker.get("entries") if marker is not None and marker.get("writer") == writer else None
+    if isinstance(entries, dict) and entries.get(name) != _OWNED:
+        mark_output(directory, writer, {**entries, name: _OWNED})
+
+
+def owns(directory: PathLike, writer: str, name: str) -> bool:
+    """Whether the marker of ``directory`` lists ``name`` as an output ``writer`` added (:func:`record_output`)."""
+    marker = _read_marker(Path(directory))
+    entries = marker.get("entries") if marker is not None and marker.get("writer") == writer else None
+    return isinstance(entries, dict) and entries.get(name) == _OWNED
+
+
+def _foreign_entry(directory: Path, writer: str, entries: dict) -> Optional[str]:
+    """The first path below ``directory`` that its manifest ``entries`` does not list as it is now (added,
+    changed, or a symbolic link in place of a directory), else ``None``. A directory listed as owned must itself
+    be replaceable by ``writer``."""
+    for root, dirs, names in os.walk(directory):
+        for name in sorted(dirs + names):
+            path = Path(root, name)
+            relative = path.relative_to(directory).as_posix()
+            if relative == OUTPUT_MARKER:
+                continue
+            listed, st = entries.get(relative), os.lstat(path)
+            if listed == _OWNED and stat.S_ISDIR(st.st_mode):
+                check_replaceable(path, writer, force=True)
+                dirs.remove(name)
+            elif listed == _OWNED and stat.S_ISREG(st.st_mode):
+                continue
+            elif listed != _entry(path, st):
+                return relative
+    return None
 
 
 def check_replaceable(path: PathLike, writer: str, force: bool) -> None:
     """Raise unless ``writer`` may create or replace the directory ``path``: it must not exist, or ``force`` is
-    set and it is an empty directory or one whose marker names ``writer`` (``FileExistsError`` without ``force``,
-    :class:`UnsafeOutputError` for anything else)."""
+    set and it is an empty directory or one whose marker names ``writer`` and lists everything it holds, unchanged
+    (``FileExistsError`` without ``force``, :class:`UnsafeOutputError` for anything else). A marker of an older
+    version, which lists nothing, is refused: what the user added to such a directory cannot be told apart."""
     path = Path(path)
     if not os.path.lexists(path):
         return
@@ -202,10 +362,20 @@ def check_replaceable(path: PathLike, writer: str, force: bool) -> None:
     if not path.is_dir():
         raise UnsafeOutputError(f"{writer} replaces only a directory it wrote, not a file; remove it or choose "
                                 f"another output: {path}")
-    owner = written_by(path)
-    if owner == writer or not any(path.iterdir()):
+    if not any(path.iterdir()):
         return
-    found = f"this one was written by {owner}" if owner else f"this one is not empty and has no {OUTPUT_MARKER}"
+    owner = written_by(path)
+    if owner == writer:
+        entries = (_read_marker(path) or {}).get("entries")
+        if not isinstance(entries, dict):
+            found = "this one has a marker of an older version, which does not list its files"
+        else:
+            foreign = _foreign_entry(path, writer, entries)
+            if foreign is None:
+                return
+            found = f"this one holds {foreign}, which {writer} did not write (or which changed since)"
+    else:
+        found = f"this one was written by {owner}" if owner else f"this one is not empty and has no {OUTPUT_MARKER}"
     raise UnsafeOutputError(f"{writer} replaces only a directory it wrote (or an empty one), {found}; nothing was "
                             f"deleted: remove it yourself or choose another output: {path}")
 
@@ -217,19 +387,32 @@ def remove_output(path: PathLike, writer: str) -> None:
         shutil.rmtree(path)
 
 
+def _check_shareable(directory: Path, writer: str) -> Optional[str]:
+    """The writer of ``directory``'s marker; raise :class:`UnsafeOutputError` when it is not ``writer`` (a writer adds
+    files only to a directory of its own or an unmarked one)."""
+    owner = written_by(directory)
+    if owner not in (None, writer):
+        raise UnsafeOutputError(f"{directory} is the output of {owner}; {writer} adds files only to a directory of "
+                                f"its own or an unmarked one: choose another")
+    return owner
+
+
 def prepare_output_dir(directory: PathLike, writer: str, inputs: Iterable[Optional[PathLike]] = ()) -> Path:
-    """Create ``directory`` (with parents) for outputs that ``writer`` adds to it, after :func:`check_outside`;
-    mark it when it is new or empty, and prove it writable. Raises :class:`WriteError` when it is not."""
+    """Create ``directory`` (with parents) for outputs that ``writer`` adds to it, after :func:`check_outside`, and
+    prove it writable. Unless its marker already names ``writer``, it gets one that lists nothing yet: the writer
+    lists there each output it adds (:func:`record_output`), and later deletes only those. A directory marked by
+    another writer is refused (:class:`UnsafeOutputError`); one that cannot be written raises :class:`WriteError`."""
     directory = Path(directory)
     check_outside(directory, inputs)
+    owner = _check_shareable(directory, writer)
     created = not os.path.lexists(directory)
     try:
         with _as_write_error(directory, directory):
             if directory.exists() and not directory.is_dir():
                 raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(directory))
             directory.mkdir(parents=True, exist_ok=True)
-            if not any(directory.iterdir()):
-                mark_output(directory, writer)
+            if owner is None:
+                mark_output(directory, writer, {})
             fd, probe = tempfile.mkstemp(dir=directory, prefix=".write-test.")
             os.close(fd)
             os.unlink(probe)
@@ -246,18 +429,14 @@ def atomic_directory(dst: PathLike, writer: str, force: bool = False,
     """Yield a fresh temporary directory next to ``dst``; on success it becomes ``dst``, on error it vanishes.
 
     Before any work: :func:`check_outside` ``inputs`` and :func:`check_replaceable` (``writer``, ``force``).
-    The new directory holds the :data:`OUTPUT_MARKER` of ``writer``; the old ``dst`` is replaced only once the new
-    one is complete. Missing parents are created, and removed again on error. A failed write raises
-    :class:`WriteError` naming ``dst``.
+    The new directory holds the :data:`OUTPUT_MARKER` of ``writer``, listing what the block wrote (written when the
+    block ends); the old ``dst`` is replaced only once the new one is complete and flushed to disk. Missing parents
+    are created, and removed again on error. A failed write raises :class:`WriteError` naming ``dst``.
     """
     dst = Path(dst)
     check_outside(dst, inputs)
     check_replaceable(dst, writer, force)
-    created = []
-    parent = dst.absolute().parent
-    while not parent.exists():
-        created.append(parent)
-        parent = parent.parent
+    created = _missing_parents(dst)
     try:
         with _as_write_error(dst, dst.absolute().parent):
             for directory in reversed(created):
@@ -266,14 +445,17 @@ def atomic_directory(dst: PathLike, writer: str, force: bool = False,
         try:
             with _as_write_error(dst, tmp):
                 os.chmod(tmp, 0o777 & ~current_umask())
-                mark_output(tmp, writer)
+                mark_output(tmp, writer, {})
                 yield tmp
+                mark_output(tmp, writer)
+                _fsync_tree(tmp)
             check_replaceable(dst, writer, force)  # again: something may have appeared there meanwhile
             with _as_write_error(dst, tmp.parent):
                 if os.path.lexists(dst):
                     _swap(tmp, dst)
                 else:
                     os.replace(tmp, dst)
+                _fsync_directory(tmp.parent)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -347,6 +529,49 @@ def atomic_files(directory: PathLike) -> Iterator[Path]:
     finally:
         for path in scratch:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def check_owned_files(directory: PathLike, writer: str, names: Iterable[str], force: bool,
+                      inputs: Iterable[Optional[PathLike]] = ()) -> list:
+    """Raise unless ``writer`` may write the files ``names`` into ``directory`` (:func:`owned_files`): none is,
+    contains or lies inside one of ``inputs``; ``directory`` is not another writer's; each name does not exist, or
+    (with ``force``) is a regular file listed as ``writer``'s own (``FileExistsError`` without ``force``,
+    :class:`UnsafeOutputError` for a file of someone else). Returns the names that exist."""
+    directory = Path(directory)
+    for name in names:
+        check_outside(directory / name, inputs)
+    _check_shareable(directory, writer)
+    existing = [name for name in names if os.path.lexists(directory / name)]
+    if existing and not force:
+        raise FileExistsError(f"{directory}: {', '.join(existing)} already exist (use --force to replace them)")
+    for name in existing:
+        path = directory / name
+        if path.is_symlink() or not path.is_file() or not owns(directory, writer, name):
+            raise UnsafeOutputError(f"{writer} replaces only files it wrote, and {path} is not one of them; nothing "
+                                    f"was changed: remove it yourself or choose another output")
+    return existing
+
+
+@contextlib.contextmanager
+def owned_files(directory: PathLike, writer: str, names: Iterable[str], force: bool = False,
+                inputs: Iterable[Optional[PathLike]] = ()) -> Iterator[Path]:
+    """:func:`atomic_files` for the files ``names`` that ``writer`` adds to ``directory`` (its other files are
+    kept), after :func:`check_owned_files`; they are listed in the marker of ``directory`` as ``writer``'s own.
+    Files of ``names`` that the block did not write (left from an earlier run) are removed once the new ones are
+    in place."""
+    directory, names = Path(directory), list(names)
+    existing = check_owned_files(directory, writer, names, force, inputs)
+    marker = _read_marker(directory) if written_by(directory) == writer else None
+    entries = marker.get("entries") if marker is not None else None
+    entries = dict(entries) if isinstance(entries, dict) else {}
+    with atomic_files(directory) as tmp:
+        yield tmp
+        written = [path.name for path in tmp.iterdir()]
+        mark_output(tmp, writer, {**entries, **{name: _OWNED for name in written}})
+    for name in existing:
+        if name not in written:
+            with _as_write_error(directory / name, directory / name):
+                os.unlink(directory / name)
 
 
 def _move_all(files: Iterable[Path], directory: Path, backups: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -78,10 +79,12 @@ def transformers5_table(paddle_dir: PathLike, hf_dir: PathLike, input_ids: Seque
         return (f"skipped: no transformers 5 environment ({python} not found). `make tf5` builds one "
                 f"(torch and transformers 5, nothing of this project); then run `make demo` again.")
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(Path(hf_dir).resolve().parent / "transformers-modules"))
-    done = subprocess.run([str(python), str(TF5_SCRIPT), str(Path(hf_dir).resolve()),
-                           "AutoModelForSequenceClassification", json.dumps([list(map(int, row)) for row in input_ids])],
-                          env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    with tempfile.TemporaryDirectory(prefix="ernie-m-transformers-modules-") as modules:  # its copy of the code
+        env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=modules)
+        done = subprocess.run([str(python), str(TF5_SCRIPT), str(Path(hf_dir).resolve()),
+                               "AutoModelForSequenceClassification",
+                               json.dumps([list(map(int, row)) for row in input_ids])],
+                              env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"transformers 5 could not run {hf_dir}:\n{done.stderr[-2000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])

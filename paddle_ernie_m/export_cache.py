@@ -13,7 +13,7 @@ atomic save makes a new inode, an in-place one moves mtime and ctime, and ctime 
 stat key invalidates an entry whenever a file changes. Entries of an earlier state of the same checkpoint
 are removed once the new one is written.
 
-An entry is written with :func:`~paddle_ernie_m.files.atomic_directory` and its manifest lists the exported
+An entry is written with :func:`~converters.files.atomic_directory` and its manifest lists the exported
 files' sizes and the SHA-256 of the small ones; an entry that does not match it, or that Paddle cannot load, is
 exported again with a warning. A process loads the export it wrote from its temporary directory before putting it
 in place, so two processes starting at once each export once and neither reads a half-written entry; the second

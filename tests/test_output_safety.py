@@ -186,6 +186,34 @@ def test_a_destination_under_a_regular_file_is_one_line_and_exit_1(capsys, tmp_p
     assert sorted(os.listdir(tmp_path)) == ["doccano.jsonl", "file"]
 
 
+def test_extract_output_creates_parents_only_inside_the_guarded_write(capsys, tmp_path):
+    (tmp_path / "file").write_text("x")
+    extract = ["extract", "--model", DEMO_MODEL, "--schema", '["评价维度"]', "--backend", "dygraph", "房间很干净"]
+    fails(capsys, [*extract, "--output", tmp_path / "file" / "sub" / "out.jsonl"],
+          f"cannot write (Not a directory): {tmp_path / 'file' / 'sub' / 'out.jsonl'}")
+    missing = [a if a != DEMO_MODEL else tmp_path / "no-model" for a in extract]  # fails once the output is open
+    fails(capsys, [*missing, "--output", tmp_path / "newdir" / "sub" / "out.jsonl"], "no-model")
+    assert sorted(os.listdir(tmp_path)) == ["file"]
+    assert main([str(a) for a in [*extract, "--output", tmp_path / "newdir" / "sub" / "out.jsonl"]]) == 0
+    assert '"result"' in (tmp_path / "newdir" / "sub" / "out.jsonl").read_text(encoding="utf-8")
+
+
+def test_extract_force_replaces_only_its_own_earlier_output_or_an_empty_file(capsys, tmp_path):
+    extract = ["extract", "--model", DEMO_MODEL, "--schema", '["评价维度"]', "--backend", "dygraph", "房间很干净",
+               "--force", "--output"]
+    mine = tmp_path / "mine.jsonl"
+    mine.write_text('{"id": 1, "label": "x"}\n', encoding="utf-8")
+    (tmp_path / "link.jsonl").symlink_to(mine)
+    for path in (mine, tmp_path / "link.jsonl"):
+        fails(capsys, [*extract, path], "replaces only an earlier output of extract", "nothing was changed", path)
+    assert mine.read_text(encoding="utf-8") == '{"id": 1, "label": "x"}\n'
+    empty = tmp_path / "empty.jsonl"
+    empty.touch()
+    for _ in range(2):  # an empty file, then its own output
+        assert main([str(a) for a in [*extract, empty]]) == 0
+        assert json.loads(empty.read_text(encoding="utf-8"))["text"] == "房间很干净"
+
+
 def test_a_read_only_destination_is_one_line_and_exit_1(capsys, tmp_path, src):
     parent = tmp_path / "ro"
     parent.mkdir()
@@ -279,7 +307,7 @@ def test_training_checks_its_output_dir_before_the_first_step(tmp_path, src):
     assert written_by(run) == written_by(run / "checkpoint-1") == "paddle_ernie_m training"
     (run / "checkpoint-0").mkdir()  # not written by a training: --overwrite_output_dir must not delete it
     (run / "checkpoint-0" / "notes").write_text("mine")
-    with pytest.raises(UnsafeOutputError, match="checkpoint-0 has no paddle_ernie_m training marker"):
+    with pytest.raises(UnsafeOutputError, match="checkpoint-0 is not listed as such in .*nothing was deleted"):
         train(run, overwrite_output_dir=True)
     assert (run / "checkpoint-0" / "notes").read_text() == "mine" and (run / "checkpoint-1").is_dir()
 
@@ -317,6 +345,9 @@ def test_demo_twice_in_the_same_workdir_replaces_its_own_output_and_keeps_foreig
     assert tree(workdir) == first  # seeded: the second run writes the same bytes
     assert (workdir / "notes.txt").read_text() == "mine"
     assert written_by(workdir / "tiny-ernie-m") == "ernie-m demo"
+    for entry in workdir.iterdir():  # everything it wrote is a marked directory (a later run replaces only those)
+        if entry.name not in ("notes.txt", OUTPUT_MARKER):
+            assert written_by(entry) in ("ernie-m demo", "ernie-m convert"), entry
 
     shutil.rmtree(workdir / "tiny-ernie-m-back")
     (workdir / "tiny-ernie-m-back").mkdir()
@@ -401,9 +432,12 @@ def _snapshot(dst: Path):
     if not dst.is_dir():
         return hashlib.sha256(dst.read_bytes()).hexdigest()
     files = tree(dst)
+    entries = json.loads((dst / OUTPUT_MARKER).read_text())["entries"] if (dst / OUTPUT_MARKER).is_file() else {}
     for name in ("inference.json", "inference.pdiparams"):  # Paddle numbers the variables anew in every export
         if name in files:
             files[name] = "present"
+            files[OUTPUT_MARKER] = "lists them"  # with their hashes
+            assert entries[name][:2] == ["file", (dst / name).stat().st_size]
     return files
 
 
@@ -452,3 +486,91 @@ def test_atomic_directory_puts_the_previous_output_back_when_the_final_rename_fa
         with atomic_directory(dst, "test", force=True) as tmp:
             (tmp / "new").write_text("2")
     assert sorted(os.listdir(tmp_path)) == ["dst"] and sorted(os.listdir(dst)) == [OUTPUT_MARKER, "old"]
+
+
+# ------------------------------------------------------------------------- scripts that write outside the CLI
+def test_bench_convert_refuses_a_workdir_it_did_not_write_and_deletes_nothing(tmp_path):
+    from .scripts import load_script
+
+    bench = load_script("benchmarks/bench_convert.py")
+    work = tmp_path / "work"
+    (work / "paddle_pdparams").mkdir(parents=True)  # an input missing: the benchmark would rebuild them all
+    (work / "notes.txt").write_text("mine")
+    before = tree(tmp_path)
+    with pytest.raises(UnsafeOutputError, match="has no .ernie-m-output.json; nothing was deleted"):
+        bench.build_inputs(work)
+    assert tree(tmp_path) == before
+
+
+def test_build_demo_model_replaces_only_the_files_of_the_demo_model_in_out(tmp_path):
+    from .scripts import load_script
+
+    build = load_script("examples/uie/build_demo_model.py")
+    model = tmp_path / "model"
+    model.mkdir()
+    for name in build.ASSET_FILES:
+        (model / name).write_text(f"new {name}")
+    out = _copy(DEMO_MODEL, tmp_path / "asset")  # as committed: no marker
+    assert sorted(os.listdir(out)) == sorted(build.ASSET_FILES)
+    with pytest.raises(FileExistsError, match="use --force"):
+        build.publish(model, out, force=False)
+    (out / "my_eval.json").write_text("mine")
+    before = tree(out)
+    with pytest.raises(UnsafeOutputError, match="also holds my_eval.json; nothing was changed"):
+        build.publish(model, out, force=True)
+    assert tree(out) == before
+    (out / "my_eval.json").unlink()
+    build.publish(model, out, force=True)
+    assert {p.name: p.read_text() for p in out.iterdir()} == {n: f"new {n}" for n in build.ASSET_FILES}
+    build.publish(model, tmp_path / "new" / "asset", force=False)
+    assert sorted(os.listdir(tmp_path / "new" / "asset")) == sorted(build.ASSET_FILES)
+
+    work = tmp_path / "work"
+    (work / "init").mkdir(parents=True)
+    (work / "init" / "notes.txt").write_text("mine")
+    tokenizer = Path(__file__).resolve().parent / "fixtures" / "tiny_tokenizer"
+    with pytest.raises(UnsafeOutputError, match="replaces only a directory it wrote"):
+        build.init_model(work, tokenizer)
+    assert (work / "init" / "notes.txt").read_text() == "mine"
+
+
+def test_doccano_force_replaces_only_its_own_files_and_removes_its_stale_splits(capsys, tmp_path):
+    from paddle_ernie_m.uie.doccano import convert_doccano_file
+
+    export = _doccano(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "dev.txt").write_text("my dev set\n")
+    fails(capsys, ["uie-doccano", export, out], "dev.txt already exist")
+    fails(capsys, ["uie-doccano", export, out, "--force"], f"replaces only files it wrote, and {out / 'dev.txt'}",
+          "nothing was changed")
+    assert sorted(os.listdir(out)) == ["dev.txt", "notes.txt"] and (out / "dev.txt").read_text() == "my dev set\n"
+
+    (out / "dev.txt").unlink()
+    assert main(["uie-doccano", str(export), str(out)]) == 0
+    assert sorted(os.listdir(out)) == [OUTPUT_MARKER, "dev.txt", "notes.txt", "sample_index.json", "test.txt",
+                                       "train.txt"]
+    convert_doccano_file(export, out, splits=(), force=True)  # everything to train.txt: no stale dev/test files
+    assert sorted(os.listdir(out)) == [OUTPUT_MARKER, "notes.txt", "train.txt"]
+    assert len((out / "train.txt").read_text(encoding="utf-8").splitlines()) > 0
+    (out / "train.txt").unlink()
+    (out / "train.txt").symlink_to(out / "notes.txt")
+    fails(capsys, ["uie-doccano", export, out, "--force"], "replaces only files it wrote")
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_make_synthetic_data_force_replaces_only_the_files_of_an_earlier_run(tmp_path):
+    from .scripts import load_script
+
+    synthetic = load_script("examples/uie/make_synthetic_data.py")
+    out = tmp_path / "raw"
+    out.mkdir()
+    (out / "synthetic_ch_ext.jsonl").write_text("my annotations\n")
+    with pytest.raises(UnsafeOutputError, match="replaces only files it wrote.*nothing was changed"):
+        synthetic.generate(out, texts=3, force=True)
+    assert sorted(os.listdir(out)) == ["synthetic_ch_ext.jsonl"]
+    (out / "synthetic_ch_ext.jsonl").unlink()
+    first = [p.read_bytes() for p in synthetic.generate(out, texts=3)]
+    assert [p.read_bytes() for p in synthetic.generate(out, texts=3, force=True)] == first
+    assert written_by(out) == "make_synthetic_data.py" and len(os.listdir(out)) == 5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 
 import numpy as np
 import paddle
@@ -11,7 +12,7 @@ import pytest
 
 from paddle_ernie_m import ErnieMForSequenceClassification
 from converters.configuration import ErnieMConfig
-from converters.files import OUTPUT_MARKER
+from converters.files import OUTPUT_MARKER, UnsafeOutputError
 from paddle_ernie_m.training import DynamicPaddingCollator, Trainer, TrainingArguments, set_seed
 from paddle_ernie_m.training.checkpoint import load_model_weights
 from paddle_ernie_m.training.optim import LinearWarmupDecay, build_optimizer, layerwise_ratio, parameter_groups
@@ -232,3 +233,65 @@ def test_a_previous_run_is_never_overwritten_without_being_asked(tmp_path, caplo
     model = tiny_model(seed=5)
     load_model_weights(model, tmp_path / "run" / "checkpoint-2")
     assert len(records(tmp_path, kind="train")) == 2
+
+
+def test_overwrite_output_dir_reruns_in_a_directory_that_held_files_of_the_user_and_keeps_them(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "notes.txt").write_text("mine")
+    Trainer(tiny_model(), args(tmp_path, max_steps=1), features(), COLLATE).train()
+    for steps in (2, 3):  # every rerun, not only the first
+        Trainer(tiny_model(), args(tmp_path, max_steps=steps, overwrite_output_dir=True), features(),
+                COLLATE).train()
+        assert sorted(p.name for p in run.iterdir()) == [
+            OUTPUT_MARKER, f"checkpoint-{steps}", "metrics.jsonl", "notes.txt"]
+        assert [r["step"] for r in records(tmp_path, kind="train")] == list(range(1, steps + 1))
+    assert (run / "notes.txt").read_text() == "mine"
+
+    (run / "checkpoint-7").mkdir()  # the user's, though named like a checkpoint
+    with pytest.raises(UnsafeOutputError, match="checkpoint-7 is not listed as such.*nothing was deleted"):
+        Trainer(tiny_model(), args(tmp_path, max_steps=1, overwrite_output_dir=True), features(), COLLATE).train()
+    (run / "checkpoint-7").rmdir()
+    (run / "checkpoint-3" / "my_eval.txt").write_text("mine")
+    with pytest.raises(UnsafeOutputError, match="holds my_eval.txt, which paddle_ernie_m training did not write"):
+        Trainer(tiny_model(), args(tmp_path, max_steps=1, overwrite_output_dir=True), features(), COLLATE).train()
+    assert (run / "checkpoint-3" / "my_eval.txt").read_text() == "mine" and (run / "metrics.jsonl").is_file()
+
+
+def test_overwrite_output_dir_checks_every_previous_output_before_deleting_any(tmp_path):
+    def evaluate(model):
+        return {"accuracy": 0.5}
+
+    for name in ("other", "run"):
+        Trainer(tiny_model(), args(tmp_path, name, max_steps=2, save_steps=1, save_total_limit=2), features(),
+                COLLATE, eval_fn=evaluate).train()
+    run = tmp_path / "run"
+    shutil.rmtree(run / "best")
+    (run / "best").symlink_to(tmp_path / "other" / "best")  # another run's best/, marked by a training
+    before = sorted(p.name for p in run.iterdir())
+    with pytest.raises(UnsafeOutputError, match="does not replace a symbolic link"):
+        Trainer(tiny_model(), args(tmp_path, max_steps=1, overwrite_output_dir=True), features(), COLLATE).train()
+    assert sorted(p.name for p in run.iterdir()) == before
+    assert (run / "checkpoint-1").is_dir() and (tmp_path / "other" / "best" / "eval_results.json").is_file()
+
+
+def test_resume_drops_a_torn_last_line_of_the_metrics_with_a_warning(tmp_path, caplog):
+    calls = {"n": 0}
+
+    def failing_loss(model, batch):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise Interrupt
+        return model(**batch).loss, {}
+
+    common = dict(max_steps=4, save_steps=2)
+    with pytest.raises(Interrupt):
+        Trainer(tiny_model(), args(tmp_path, **common), features(), COLLATE, compute_loss=failing_loss).train()
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    with open(metrics, "a") as f:
+        f.write('{"type": "train", "step": 4, "lo')  # killed while appending
+    with caplog.at_level(logging.WARNING):
+        Trainer(tiny_model(), args(tmp_path, resume_from_checkpoint="latest", **common), features(),
+                COLLATE).train()
+    assert f"{metrics}:4: not valid JSON" in caplog.text and "dropped" in caplog.text
+    assert [r["step"] for r in records(tmp_path, kind="train")] == [1, 2, 3, 4]

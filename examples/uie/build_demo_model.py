@@ -14,16 +14,24 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import random
 import shutil
 import sys
 from pathlib import Path
 from typing import Dict, List, Tuple
 
+from converters.files import UnsafeOutputError, atomic_directory, atomic_files, prepare_output_dir
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 ASSET = ROOT / "paddle_ernie_m" / "assets" / "uie-m-demo"
 SEED = 1000
+#: The writer named in the markers of the work directory and its ``init/`` and ``model/``.
+WRITER = "build_demo_model.py"
+#: What ``--out`` receives: the checkpoint, tokenizer and model card (the committed asset holds exactly these).
+ASSET_FILES = ("config.json", "model_state.pdparams", "vocab.txt", "sentencepiece.bpe.model", "tokenizer_config.json",
+               "special_tokens_map.json", "README.md", "schemas.json", "heldout_scores.json")
 SPLITS = (0.8, 0.1, 0.1)
 NEGATIVE_RATIO = 3
 #: initializer_range 0.1, not 0.02: at this width the default leaves attention uniform at first, and the prompt
@@ -126,11 +134,28 @@ def init_model(work: Path, tokenizer_dir: Path) -> Path:
     paddle.seed(SEED)
     config = ErnieMConfig(vocab_size=tokenizer.vocab_size, attention_mask_mode="paddlenlp", **MODEL)
     directory = work / "init"
-    if directory.exists():
-        shutil.rmtree(directory)
-    ErnieMForInformationExtraction(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
+    with atomic_directory(directory, WRITER, force=True) as tmp:
+        ErnieMForInformationExtraction(config).save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
     return directory
+
+
+def publish(model: Path, out: Path, force: bool) -> None:
+    """Copy the :data:`ASSET_FILES` of ``model`` into ``out`` together. An existing ``out`` (the committed asset has
+    no marker) is replaced only with ``force``, and only when it holds nothing but those files."""
+    if os.path.lexists(out):
+        if not force:
+            raise FileExistsError(f"{out} exists (use --force)")
+        if out.is_symlink() or not out.is_dir():
+            raise UnsafeOutputError(f"--out must be a directory, not a file or a link: {out}")
+        foreign = [p.name for p in sorted(out.iterdir()) if p.name not in ASSET_FILES or not p.is_file()
+                   or p.is_symlink()]
+        if foreign:
+            raise UnsafeOutputError(f"--force replaces only the files of the demo model, and {out} also holds "
+                                    f"{foreign[0]}; nothing was changed: remove it yourself or choose another --out")
+    with atomic_files(out) as tmp:
+        for name in ASSET_FILES:
+            shutil.copy2(model / name, tmp / name)
 
 
 MODEL_CARD = """# uie-m-demo: a toy UIE-M (not a real model)
@@ -167,36 +192,39 @@ def main(argv=None) -> int:
     import time
 
     started = time.time()
-    if args.out.exists() and not args.force:
+    if os.path.lexists(args.out) and not args.force:
         print(f"error: {args.out} exists (use --force)", file=sys.stderr)
         return 1
-    work = args.workdir
-    work.mkdir(parents=True, exist_ok=True)
+    work = prepare_output_dir(args.workdir, WRITER)
     data = prepare_data(work)
     tokenizer_dir = build_tokenizer(work, data["train"])
     init = init_model(work, tokenizer_dir)
     run_dir = work / "run"
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
     finetune = _load("finetune")
     summary = finetune.main(["--model", str(init), "--train_file", str(data["train"]), "--eval_file",
-                             str(data["dev"]), "--output_dir", str(run_dir), *TRAINING])
+                             str(data["dev"]), "--output_dir", str(run_dir), *TRAINING,
+                             *(["--overwrite_output_dir"] if args.force else [])])
     best = Path(summary["best_model"])
     exact = heldout_scores(best, work, "exact")
     fast = heldout_scores(best, work, "fast")
     print(json.dumps({"exact": exact, "fast": fast}, ensure_ascii=False, indent=1))
+    with atomic_directory(work / "model", WRITER, force=True) as staging:
+        write_model(staging, best, work, exact, fast, started)
+    publish(work / "model", args.out, args.force)
+    print(f"wrote {args.out} (held-out F1 exact {exact['all']['f1']:.4f}, fast {fast['all']['f1']:.4f})")
+    return 0
+
+
+def write_model(staging: Path, best: Path, work: Path, exact: dict, fast: dict, started: float) -> None:
+    """The :data:`ASSET_FILES` into ``staging``: ``best/``'s checkpoint and tokenizer, the model card, the scores."""
+    import time
 
     from converters.formats import load_paddle_state
     from paddle_ernie_m import ErnieMConfig
 
     config = ErnieMConfig.from_pretrained(best)
     params = sum(v.size for v in load_paddle_state(best).values())
-    staging = args.out.with_name(args.out.name + ".tmp")
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
-    for name in ("config.json", "model_state.pdparams", "vocab.txt", "sentencepiece.bpe.model",
-                 "tokenizer_config.json", "special_tokens_map.json"):
+    for name in ASSET_FILES[:6]:
         shutil.copy2(best / name, staging / name)
     n_test = sum(len(texts) for texts, _ in heldout(work).values())
     (staging / "README.md").write_text(MODEL_CARD.format(
@@ -208,11 +236,6 @@ def main(argv=None) -> int:
                                           encoding="utf-8")
     (staging / "heldout_scores.json").write_text(json.dumps({"exact": exact, "fast": fast}, indent=1,
                                                             ensure_ascii=False) + "\n", encoding="utf-8")
-    if args.out.exists():
-        shutil.rmtree(args.out)
-    staging.replace(args.out)
-    print(f"wrote {args.out} (held-out F1 exact {exact['all']['f1']:.4f}, fast {fast['all']['f1']:.4f})")
-    return 0
 
 
 if __name__ == "__main__":

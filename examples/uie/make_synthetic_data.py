@@ -152,24 +152,26 @@ def gold_results(ext: Dict, cls: Dict, lang: str) -> Dict[str, List[Dict]]:
     return {label: result[label] for label in (person, location, organisation, sentiment_label) if label in result}
 
 
+#: The writer named in the marker of the output directory.
+WRITER = "make_synthetic_data.py"
+
+
 def generate(out_dir: Path, texts: int = 1200, seed: int = 7, force: bool = False) -> List[Path]:
     """Write the four doccano exports into ``out_dir`` (``texts`` texts per language)."""
     out_dir = Path(out_dir)
     names = [f"synthetic_{lang}_{kind}.jsonl" for lang in ("ch", "en") for kind in ("ext", "cls")]
-    existing = [n for n in names if (out_dir / n).exists()]
-    if existing and not force:
-        raise FileExistsError(f"{out_dir}: {', '.join(existing)} already exist (use --force)")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    from converters.files import owned_files
+
     written = []
-    for code, lang in (("ch", CH), ("en", EN)):
-        rng = random.Random(f"{seed}-{code}")
-        records = [make_text(lang, rng, i) for i in range(texts)]
-        for kind, column in (("ext", 0), ("cls", 1)):
-            path = out_dir / f"synthetic_{code}_{kind}.jsonl"
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text("".join(json.dumps(r[column], ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
-            tmp.replace(path)
-            written.append(path)
+    with owned_files(out_dir, WRITER, names, force) as tmp:  # force replaces only the files of an earlier run
+        for code, lang in (("ch", CH), ("en", EN)):
+            rng = random.Random(f"{seed}-{code}")
+            records = [make_text(lang, rng, i) for i in range(texts)]
+            for kind, column in (("ext", 0), ("cls", 1)):
+                name = f"synthetic_{code}_{kind}.jsonl"
+                (tmp / name).write_text("".join(json.dumps(r[column], ensure_ascii=False) + "\n" for r in records),
+                                        encoding="utf-8")
+                written.append(out_dir / name)
     return written
 
 

@@ -17,8 +17,8 @@ import paddle
 import paddle.nn as nn
 from tqdm.auto import tqdm
 
-from converters.files import (UnsafeOutputError, check_outside, prepare_output_dir, remove_output, write_atomic,
-                              written_by)
+from converters.files import (OUTPUT_MARKER, UnsafeOutputError, check_outside, check_replaceable, json_lines, owns,
+                              prepare_output_dir, record_output, remove_output, write_atomic)
 
 from ..runtime import configure_cpu_threads
 from . import checkpoint as ckpt
@@ -143,11 +143,14 @@ class Trainer:
         if previous and not args.overwrite_output_dir:
             raise FileExistsError(f"{self.output_dir} holds a previous run ({previous[0].name}): pass "
                                   "--resume_from_checkpoint latest to continue it or --overwrite_output_dir")
-        foreign = [p for p in previous if written_by(p if p.is_dir() else p.parent) != ckpt.WRITER]
-        if foreign:
-            raise UnsafeOutputError(f"--overwrite_output_dir deletes only what a previous training wrote, and "
-                                    f"{foreign[0].name} has no {ckpt.WRITER} marker; nothing was deleted: remove it "
-                                    f"yourself or choose another output_dir: {foreign[0]}")
+        for path in previous:  # every one is checked before any is deleted
+            if not owns(self.output_dir, ckpt.WRITER, path.name):
+                raise UnsafeOutputError(f"--overwrite_output_dir deletes only what a previous training wrote, and "
+                                        f"{path.name} is not listed as such in {self.output_dir / OUTPUT_MARKER}; "
+                                        f"nothing was deleted: remove it yourself or choose another output_dir: "
+                                        f"{path}")
+            if path.is_dir() or path.is_symlink():
+                check_replaceable(path, ckpt.WRITER, force=True)
         if previous and self.is_main:
             for path in previous:
                 remove_output(path, ckpt.WRITER) if path.is_dir() else path.unlink()
@@ -206,15 +209,19 @@ class Trainer:
         if not self.is_main:
             return
         self.output_dir.mkdir(parents=True, exist_ok=True)
+        record_output(self.output_dir, ckpt.WRITER, METRICS_FILE)
         with open(self.output_dir / METRICS_FILE, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
 
     def _truncate_metrics(self, step: int) -> None:
         path = self.output_dir / METRICS_FILE
         if path.is_file():
-            lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
-            kept = [ln for ln in lines if json.loads(ln).get("step", 0) <= step]
-            write_atomic(path, "".join(ln + "\n" for ln in kept))
+            def torn(line: int, message: str) -> None:  # a run killed while appending, or a full disk
+                logger.warning("%s:%d: %s; dropped", path, line, message)
+
+            kept = [r for _, r in json_lines(path, "metrics file", on_invalid=torn)
+                    if not isinstance(r, dict) or r.get("step", 0) <= step]
+            write_atomic(path, "".join(json.dumps(r) + "\n" for r in kept))
 
     # ------------------------------------------------------------------------------------------- training
     def train(self) -> TrainerState:
@@ -369,6 +376,7 @@ class Trainer:
             logger.info("step %d: %s", state.global_step,
                         ", ".join(f"{k}={v:.6g}" for k, v in metrics.items()))
             if better:
+                record_output(self.output_dir, ckpt.WRITER, ckpt.BEST_DIR)
                 ckpt.write_best(self.output_dir / ckpt.BEST_DIR, self.model,
                                 {"step": state.global_step, **metrics}, self.tokenizer)
 
@@ -376,6 +384,7 @@ class Trainer:
         if not self.is_main:
             return
         directory = self.output_dir / f"{ckpt.CHECKPOINT_PREFIX}{self.state.global_step}"
+        record_output(self.output_dir, ckpt.WRITER, directory.name)
         ckpt.write_checkpoint(directory, self.model, self.optimizer, self._run_state(sampler, total),
                               self.tokenizer)
         ckpt.rotate_checkpoints(self.output_dir, self.args.save_total_limit)

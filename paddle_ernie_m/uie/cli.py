@@ -147,8 +147,12 @@ def run(args: argparse.Namespace) -> int:
         check_outside(args.output, (args.model, args.input, args.schema if os.path.isfile(args.schema) else None))
         if args.output.is_dir():
             raise UnsafeOutputError(f"--output is a directory, not a file: {args.output}")
-        if args.output.exists() and not args.force:
+        if os.path.lexists(args.output) and not args.force:
             raise FileExistsError(f"{args.output} exists (use --force to overwrite)")
+        if os.path.lexists(args.output) and not _is_extract_output(args.output):
+            raise UnsafeOutputError(f"--force replaces only an earlier output of extract (JSON lines with a "
+                                    f"\"result\") or an empty file, and this one is not; nothing was changed: "
+                                    f"remove it yourself or choose another --output: {args.output}")
     schema = parse_schema(args.schema)
     build_schema(schema)  # a malformed schema fails before the model loads
     from .extractor import InformationExtractor
@@ -169,10 +173,24 @@ def run(args: argparse.Namespace) -> int:
     if args.output is None:
         write(sys.stdout)
         return 0
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_open(args.output) as out:
+    with atomic_open(args.output) as out:  # creates missing parents, and removes them again on failure
         write(out)
     return 0
+
+
+def _is_extract_output(path: Path) -> bool:
+    """Whether ``path`` is a regular file that is empty or whose first line is a result record of extract."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    with open(path, "rb") as f:
+        first = f.readline()
+    if not first:
+        return True
+    try:
+        record = json.loads(first)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and isinstance(record.get("result"), (dict, list))
 
 
 # ----------------------------------------------------------------------------------------------- doccano

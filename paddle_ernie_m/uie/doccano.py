@@ -37,12 +37,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
-from converters.files import atomic_files, check_outside, json_lines, write_atomic
+from converters.files import check_owned_files, json_lines, owned_files, write_atomic
 
 from .schema import check_schema_lang
 
 Example = Dict[str, Any]
 TASK_TYPES = ("ext", "cls")
+#: The writer named in the marker of a ``save_dir`` (a later run with ``force`` replaces only its own files).
+WRITER = "ernie-m uie-doccano"
+#: Every file a conversion may write (one without splits removes the dev/test files of an earlier one with splits).
+OUTPUT_FILES = ("train.txt", "dev.txt", "test.txt", "sample_index.json")
 
 
 @dataclass
@@ -324,12 +328,7 @@ def convert_doccano_file(
     style = style or PromptStyle()
     records = read_doccano(doccano_file)
     save_dir = Path(save_dir)
-    names = ["train.txt", "dev.txt", "test.txt", "sample_index.json"] if splits else ["train.txt"]
-    for name in names:
-        check_outside(save_dir / name, (doccano_file,))
-    existing = [n for n in names if (save_dir / n).exists()]
-    if existing and not force:
-        raise FileExistsError(f"{save_dir}: {', '.join(existing)} already exist (pass force=True / --force)")
+    check_owned_files(save_dir, WRITER, OUTPUT_FILES, force, inputs=(doccano_file,))  # before any work
 
     rng = random.Random(seed)
     order = list(range(len(records)))
@@ -357,7 +356,7 @@ def convert_doccano_file(
             outputs[name] = convert(indexes, name == "train")
         outputs["sample_index"] = {f"{name}_ids": indexes for name, indexes in parts.items()}
 
-    with atomic_files(save_dir) as tmp:  # all files or none
+    with owned_files(save_dir, WRITER, OUTPUT_FILES, force, inputs=(doccano_file,)) as tmp:  # all files or none
         for name, content in outputs.items():
             if name == "sample_index":
                 write_atomic(tmp / "sample_index.json", json.dumps(content) + "\n")
