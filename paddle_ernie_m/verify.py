@@ -1,9 +1,17 @@
 """Run a Paddle checkpoint (our classes) and a transformers checkpoint on the same batch and compare.
 
-Needs paddle, torch and transformers; they are imported only when :func:`verify_dirs` runs. Also ``ernie-m verify``
-and the ``--verify`` option of ``ernie-m convert`` (:func:`register`). Both models run in
-float32 with explicit attention masks (the two ecosystems' default masks differ); UIE models are also compared
-under the mask PaddleNLP applies by default (``[CLS]`` masked, padding attended), the one UIE-M was trained with.
+Needs paddle, torch and transformers (4.x or 5.x); they are imported only when :func:`verify_dirs` runs. Also
+``ernie-m verify`` and the ``--verify`` option of ``ernie-m convert`` (:func:`register`). Both models run in
+float32, three ways:
+
+* ``padding``: an explicit padding mask, with transformers' own ErnieM class where it has one (4.32-4.57), else the
+  bundled code of :mod:`converters.remote_code` (this project's files, never the copies inside ``TORCH_DIR``);
+* ``default``: no mask passed, with the bundled code, which applies the mask the directory's ``config.json``
+  states (``attention_mask_mode``: ``paddlenlp`` for a PaddleNLP checkpoint), against the Paddle model in that
+  mode (``paddlenlp``: PaddleNLP's own default): what ``model(**tokenizer(texts, padding=True))`` computes with
+  ``trust_remote_code=True`` on each side;
+* UIE models also under the mask PaddleNLP applies by default (``[CLS]`` masked, padding attended), passed
+  explicitly.
 """
 from __future__ import annotations
 
@@ -69,11 +77,11 @@ def fixed_batch(config: ErnieMConfig, tokenizer_dir: Optional[Path]) -> Tuple[np
     ``tokenizer_dir`` holds no tokenizer (``[CLS]`` = 0 first, ``[SEP]`` = 2 last, lengths differ)."""
     max_len = min(32, config.max_text_positions)
     if tokenizer_dir is not None and (tokenizer_dir / "sentencepiece.bpe.model").is_file():
-        from transformers import ErnieMTokenizer
+        from .tokenizer import ErnieMTokenizer
 
-        tokenizer = ErnieMTokenizer.from_pretrained(str(tokenizer_dir))
+        tokenizer = ErnieMTokenizer.from_pretrained(tokenizer_dir)  # the ids the directory's compat says
         rows = [tokenizer(text, truncation=True, max_length=max_len)["input_ids"] for text in TEXTS]
-        source = "the multilingual batch (transformers tokenizer)"
+        source = f"the multilingual batch (tokenizer compat {tokenizer.compat!r})"
     else:
         rng = np.random.default_rng(0)
         lengths = [max(3, max_len - 4 * i) for i in range(len(TEXTS))]
@@ -106,25 +114,38 @@ def verify_dirs(paddle_dir: PathLike, torch_dir: PathLike, atol: float = 1e-4, a
     ids, batch = fixed_batch(config, torch_dir)
     report = Report(head, batch, atol)
 
-    ours = getattr(paddle_ernie_m, head).from_pretrained(paddle_dir, dtype="float32")
-    theirs, info = getattr(transformers, head).from_pretrained(
-        str(torch_dir), output_loading_info=True, dtype=torch.float32)
-    for kind in ("missing_keys", "unexpected_keys", "mismatched_keys"):
-        if info.get(kind):
-            report.problems.append(f"transformers reports {kind.replace('_', ' ')}: {info[kind]}")
-    theirs.eval()
+    from converters.remote_code import modeling_ernie_m as bundled
 
-    masks = {"padding": (ids != config.pad_token_id)}
-    if head == mapping.UIE:
-        masks["paddlenlp"] = ids != 0  # PaddleNLP's default: [CLS] (id 0) masked, padding attended
-    for mask_name, mask in masks.items():
-        inputs, keep = ids, mask.astype(np.int64)
+    ours = getattr(paddle_ernie_m, head).from_pretrained(paddle_dir, dtype="float32")
+    mode = ErnieMConfig.from_pretrained(torch_dir).attention_mask_mode
+    ours_default = ours if mode == ours.config.attention_mask_mode else getattr(paddle_ernie_m, head).from_pretrained(
+        paddle_dir, dtype="float32", attention_mask_mode=mode)
+    models = {"bundled": getattr(bundled, head)}
+    if hasattr(transformers, head):  # transformers 4.32-4.57
+        models["transformers"] = getattr(transformers, head)
+    loaded = {}
+    for name, cls in models.items():
+        model, info = cls.from_pretrained(str(torch_dir), output_loading_info=True, torch_dtype=torch.float32)
+        for kind in ("missing_keys", "unexpected_keys", "mismatched_keys"):
+            if info.get(kind):
+                report.problems.append(f"{name} code reports {kind.replace('_', ' ')}: {info[kind]}")
+        loaded[name] = model.eval()
+    explicit = loaded.get("transformers", loaded["bundled"])
+
+    runs = [("padding", ids != config.pad_token_id, ours, explicit), ("default", None, ours_default, loaded["bundled"])]
+    if head == mapping.UIE:  # PaddleNLP's default, passed explicitly: [CLS] (id 0) masked, padding attended
+        runs.append(("paddlenlp", ids != 0, ours, explicit))
+    for mask_name, mask, mine, theirs in runs:
+        inputs, keep = ids, None if mask is None else mask.astype(np.int64)
         if head == mapping.CHOICE:  # [batch, choices, seq]
-            inputs, keep = inputs.reshape(-1, 2, ids.shape[1]), keep.reshape(-1, 2, ids.shape[1])
+            inputs = inputs.reshape(-1, 2, ids.shape[1])
+            keep = None if keep is None else keep.reshape(-1, 2, ids.shape[1])
         with paddle.no_grad():
-            a = ours(paddle.to_tensor(inputs), attention_mask=paddle.to_tensor(keep), output_hidden_states=True)
+            a = mine(paddle.to_tensor(inputs), attention_mask=None if keep is None else paddle.to_tensor(keep),
+                     output_hidden_states=True)
         with torch.no_grad():
-            b = theirs(torch.from_numpy(inputs), attention_mask=torch.from_numpy(keep), output_hidden_states=True)
+            b = theirs(input_ids=torch.from_numpy(inputs),
+                       attention_mask=None if keep is None else torch.from_numpy(keep), output_hidden_states=True)
         for name, x, y in _pairs(head, a, b, torch):
             report.rows.append((name, mask_name, float(np.max(np.abs(x.astype(np.float64) - y)))))
     return report
