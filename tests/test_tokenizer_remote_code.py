@@ -177,6 +177,28 @@ def test_left_padding_multiples_and_strides_are_transformers_own(bundled_class, 
         assert dict(ours(text, **window)) == dict(transformers_tokenizer(text, **window)), text
 
 
+def test_encoding_works_where_pad_takes_no_padding_side_as_before_transformers_4_45(bundled_class,
+                                                                                     transformers_tokenizer,
+                                                                                     monkeypatch):
+    from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+    original = PreTrainedTokenizerBase.pad
+
+    def pad(self, encoded_inputs, padding=True, max_length=None, pad_to_multiple_of=None,
+            return_attention_mask=None, return_tensors=None, verbose=True):  # transformers 4.32's signature
+        return original(self, encoded_inputs, padding=padding, max_length=max_length,
+                        pad_to_multiple_of=pad_to_multiple_of, return_attention_mask=return_attention_mask,
+                        return_tensors=return_tensors, verbose=verbose)
+
+    ours = bundled_class(str(FIXTURE / "vocab.txt"), str(FIXTURE / "sentencepiece.bpe.model"), compat="transformers")
+    monkeypatch.setattr(bundled_class, "pad", pad)
+    for kwargs in ({}, dict(padding=True, return_attention_mask=True),
+                   dict(padding=True, padding_side="left", pad_to_multiple_of=8, return_attention_mask=True)):
+        assert dict(ours(CORPUS, **kwargs)) == dict(transformers_tokenizer(CORPUS, **kwargs)), kwargs
+        assert dict(ours(CORPUS[3], **kwargs)) == dict(transformers_tokenizer(CORPUS[3], **kwargs)), kwargs
+    assert ours.padding_side == "right"  # the side given for a call is the call's only
+
+
 def test_decode_equals_paddlenlp(bundled_class, paddlenlp_tokenizer):
     ours = bundled_class(str(FIXTURE / "vocab.txt"), str(FIXTURE / "sentencepiece.bpe.model"))
     ids = paddlenlp_tokenizer(CORPUS)["input_ids"]
@@ -272,7 +294,7 @@ def test_bad_arguments_are_named(bundled_class):
 
 
 def test_bundled_files_import_nothing_of_the_project():
-    allowed = {"__future__", "os", "re", "unicodedata", "itertools", "operator", "typing", "numpy",
+    allowed = {"__future__", "inspect", "os", "re", "unicodedata", "itertools", "operator", "typing", "numpy",
                "sentencepiece", "transformers"}
     for name in FILES:
         tree = ast.parse((REMOTE_CODE / name).read_text(encoding="utf-8"))
