@@ -310,6 +310,39 @@ def test_mask_semantics_option_sets_config_and_tokenizer_and_the_model_follows(t
     assert_close(expected, run_torch(load_bundled(tmp_path / "dst", SEQ), SEQ, ids))
 
 
+def test_a_source_without_vocabulary_converts_to_the_model_alone_with_a_note(tmp_path):
+    src = paddlenlp_checkpoint(tmp_path / "src", SEQ)
+    (src / "vocab.txt").unlink()
+    summary = convert_checkpoint(src, tmp_path / "dst", "paddle2torch")
+    written = {p.name for p in (tmp_path / "dst").iterdir() if not p.name.startswith(".")}  # not the output marker
+    assert written == {"config.json", "model.safetensors", *remote_code.MODEL_FILES}
+    assert sorted(summary.files) == sorted(["config.json", "model.safetensors", *remote_code.MODEL_FILES])
+    assert [n for n in summary.notes if n.startswith("no tokenizer:")] == [
+        f"no tokenizer: {src} has no vocab.txt; wrote the model only (add vocab.txt and sentencepiece.bpe.model "
+        f"to {tmp_path / 'dst'} for a tokenizer)"]
+    import paddlenlp.transformers as P
+
+    reference_model = P.ErnieMForSequenceClassification.from_pretrained(str(src))
+    reference_model.eval()
+    ids = _ids(SEQ).numpy()
+    assert_close(run_paddlenlp(reference_model, ids), run_torch(load_bundled(tmp_path / "dst", SEQ), SEQ, ids))
+
+
+@pytest.mark.parametrize("semantics, noted", [("paddlenlp", True), ("transformers", False)])
+def test_paddlenlp_mask_semantics_come_with_a_note_to_trust_remote_code_on_transformers_4(tmp_path, converted,
+                                                                                          semantics, noted):
+    src = paddlenlp_checkpoint(tmp_path / "src", SEQ)
+    summary = convert_checkpoint(src, tmp_path / "dst", "paddle2torch", mask_semantics=semantics)
+    notes = [n for n in summary.notes if "trust_remote_code=True" in n]
+    assert len(notes) == noted
+    if noted:
+        assert "transformers 4" in notes[0] and "[PAD]" in notes[0]
+        # what the note warns of: 4.57's own class on PaddleNLP's usage (input_ids alone) misses PaddleNLP's outputs
+        ids = np.load(converted / SEQ / "ids.npy")
+        native = transformers.ErnieMForSequenceClassification.from_pretrained(str(converted / SEQ / "torch"))
+        assert np.abs(run_torch(native.eval(), SEQ, ids)[0] - reference(converted, SEQ, "default")[0]).max() > 1e-3
+
+
 def test_mask_semantics_is_refused_for_torch2paddle(tmp_path):
     with pytest.raises(ValueError, match="mask_semantics applies to paddle2torch only"):
         convert_checkpoint(tmp_path, tmp_path / "dst", "torch2paddle", mask_semantics="paddlenlp")

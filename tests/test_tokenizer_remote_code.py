@@ -293,6 +293,16 @@ def test_bad_arguments_are_named(bundled_class):
         [0] + ours.encode("Bonjour", add_special_tokens=False) + ours.encode("monde", add_special_tokens=False) + [2]
 
 
+@pytest.mark.parametrize("missing", ["vocab.txt", "sentencepiece.bpe.model"])
+def test_a_directory_missing_a_vocabulary_file_is_refused_naming_it(converted, tmp_path, missing):
+    from transformers import AutoTokenizer
+
+    directory = shutil.copytree(converted["paddlenlp"], tmp_path / "incomplete")
+    (directory / missing).unlink()
+    with pytest.raises(ValueError, match=rf"^ErnieMTokenizer needs {missing}: the directory has none$"):
+        AutoTokenizer.from_pretrained(str(directory), trust_remote_code=True)
+
+
 def test_bundled_files_import_nothing_of_the_project():
     allowed = {"__future__", "inspect", "os", "re", "unicodedata", "itertools", "operator", "typing", "numpy",
                "sentencepiece", "transformers"}

@@ -55,6 +55,10 @@ class ErnieMTokenizer(PreTrainedTokenizer):
     def __init__(self, vocab_file: str, sentencepiece_model_file: str, do_lower_case: bool = False,
                  compat: str = DEFAULT_COMPAT, clean_up_tokenization_spaces: Optional[bool] = None,
                  **kwargs: Any) -> None:
+        for name, path in ((VOCAB_FILE, vocab_file), (SENTENCEPIECE_MODEL_FILE, sentencepiece_model_file)):
+            if path is None or not os.path.isfile(path):
+                where = "the directory has none" if path is None else f"{path} not found"
+                raise ValueError(f"ErnieMTokenizer needs {name}: {where}")  # an OSError, transformers rewords
         self._engine = TokenizerEngine(vocab_file, sentencepiece_model_file, do_lower_case, compat)
         for role, token in SPECIAL_TOKENS.items():
             given = kwargs.setdefault(role, token)
