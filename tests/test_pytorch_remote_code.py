@@ -718,6 +718,12 @@ def test_demo_step_runs_the_converted_model_in_transformers_5_and_fails_when_the
     wrong.chmod(0o755)
     with pytest.raises(RuntimeError, match="differs in transformers 5"):
         transformers5_table(src, tmp_path / "tiny-transformers", DEMO_IDS, python=wrong)
+    # and one that never answers is stopped
+    stuck = tmp_path / "stuck-python"
+    stuck.write_text("#!/bin/sh\nexec sleep 30\n")
+    stuck.chmod(0o755)
+    with pytest.raises(RuntimeError, match="did not finish running .* within 1 s"):
+        transformers5_table(src, tmp_path / "tiny-transformers", DEMO_IDS, python=stuck, timeout=1)
 
 
 def test_a_missing_transformers_5_environment_fails_the_test_naming_make_tf5(tmp_path, monkeypatch):
