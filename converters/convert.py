@@ -244,11 +244,13 @@ def default_mask_semantics(src: Path) -> str:
     return "paddlenlp" if "paddlenlp_version" in data else "transformers"
 
 
-def copy_remote_code(dst: Path) -> List[str]:
-    """Copy the bundled transformers code (:data:`remote_code.FILES`) into ``dst``."""
-    for name in remote_code.FILES:
+def copy_remote_code(dst: Path, with_tokenizer: bool = True) -> List[str]:
+    """Copy the bundled transformers code (:data:`remote_code.FILES`, or only :data:`remote_code.MODEL_FILES`
+    for a directory without a tokenizer) into ``dst``."""
+    names = remote_code.FILES if with_tokenizer else remote_code.MODEL_FILES
+    for name in names:
         shutil.copyfile(REMOTE_CODE_DIR / name, dst / name)
-    return list(remote_code.FILES)
+    return list(names)
 
 
 def copy_tokenizer(src: Path, dst: Path, source: str, config: ErnieMConfig,
@@ -260,10 +262,11 @@ def copy_tokenizer(src: Path, dst: Path, source: str, config: ErnieMConfig,
     the source ecosystem's unless the source says otherwise (the two disagree on stand-alone "▁" pieces, and
     paddle_ernie_m's tokenizer reproduces either). ``model_max_length`` defaults to the position table's size,
     ``model_input_names`` to ``["input_ids"]`` (no attention mask unless asked for, as in both ecosystems).
+    Without both vocabulary files nothing is written (a tokenizer config would name a tokenizer that cannot load).
     """
     copied = [name for name in TOKENIZER_FILES if (src / name).is_file()]
     config_file = src / TOKENIZER_CONFIG_FILE
-    if not copied and not config_file.is_file():
+    if len(copied) < len(TOKENIZER_FILES):  # no usable tokenizer: no tokenizer config naming one either
         return []
     settings = read_tokenizer_config(src)  # validated: a ValueError names the file and key otherwise
     stated = json.loads(config_file.read_text(encoding="utf-8")) if config_file.is_file() else {}
@@ -417,9 +420,17 @@ def convert_checkpoint(
         out_dtype = dtype_name(next(iter(out.values())).dtype)
         written = _write(out, tmp, target, fmt, max_shard_size, total, progress)
         write_config(config, tmp, target, out_dtype)
-        files = [p.name for p in written] + ["config.json"] + copy_tokenizer(src, tmp, source, config, input_names)
+        tokenizer_files = copy_tokenizer(src, tmp, source, config, input_names)
+        files = [p.name for p in written] + ["config.json"] + tokenizer_files
+        if not tokenizer_files:
+            missing = " and ".join(name for name in TOKENIZER_FILES if not (src / name).is_file())
+            notes.append(f"no tokenizer: {src} has no {missing}; wrote the model only (add "
+                         f"{' and '.join(TOKENIZER_FILES)} to {dst} for a tokenizer)")
         if target == HF:
-            files += copy_remote_code(tmp)
+            files += copy_remote_code(tmp, with_tokenizer=bool(tokenizer_files))
+            if config.attention_mask_mode == "paddlenlp":
+                notes.append("attention_mask_mode paddlenlp: on transformers 4.x pass trust_remote_code=True for "
+                             "PaddleNLP's outputs (without it, transformers' own ErnieM hides [PAD] instead)")
         report = None
         if verify is not None:
             paddle_dir, torch_dir = (src, tmp) if source == PADDLE else (tmp, src)

@@ -62,12 +62,13 @@ def transformers5_python() -> Path:
 
 
 def transformers5_table(paddle_dir: PathLike, hf_dir: PathLike, input_ids: Sequence[Sequence[int]],
-                        python: Optional[PathLike] = None) -> str:
+                        python: Optional[PathLike] = None, timeout: float = 600) -> str:
     """Run the sequence classifier ``hf_dir`` (converted from ``paddle_dir``) in the transformers 5 environment with
     its bundled code, on ``input_ids`` alone, and compare its logits with paddle_ernie_m's on ``paddle_dir``.
 
     Returns a short table, or how to build the environment when it is missing (``python``, default
-    :func:`transformers5_python`). Raises ``RuntimeError`` if the run fails or the logits differ.
+    :func:`transformers5_python`). Raises ``RuntimeError`` if the run fails, takes over ``timeout`` seconds or the
+    logits differ.
     """
     import numpy as np
     import paddle
@@ -81,10 +82,13 @@ def transformers5_table(paddle_dir: PathLike, hf_dir: PathLike, input_ids: Seque
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     with tempfile.TemporaryDirectory(prefix="ernie-m-transformers-modules-") as modules:  # its copy of the code
         env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=modules)
-        done = subprocess.run([str(python), str(TF5_SCRIPT), str(Path(hf_dir).resolve()),
-                               "AutoModelForSequenceClassification",
-                               json.dumps([list(map(int, row)) for row in input_ids])],
-                              env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        try:
+            done = subprocess.run([str(python), str(TF5_SCRIPT), str(Path(hf_dir).resolve()),
+                                   "AutoModelForSequenceClassification",
+                                   json.dumps([list(map(int, row)) for row in input_ids])],
+                                  env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"transformers 5 did not finish running {hf_dir} within {timeout} s") from None
     if done.returncode != 0:
         raise RuntimeError(f"transformers 5 could not run {hf_dir}:\n{done.stderr[-2000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])

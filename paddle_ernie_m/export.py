@@ -166,7 +166,6 @@ def export_model(
             Paddle Inference converts them itself where the device supports the precision).
         tokenizer_dir: copy the tokenizer files found there.
     """
-    import paddle
     from paddle.static import InputSpec
 
     from .modeling import ErnieMForMultipleChoice

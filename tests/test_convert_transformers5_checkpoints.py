@@ -10,7 +10,10 @@ import os
 import subprocess
 from pathlib import Path
 
+import paddle
 import pytest
+import torch
+import transformers
 
 import paddle_ernie_m
 from paddle_ernie_m.cli import main
@@ -27,10 +30,6 @@ from .convert_helpers import (
     state_of,
 )
 
-paddle = pytest.importorskip("paddle")
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
-
 REPO = Path(__file__).resolve().parents[1]
 WRITER = REPO / "tests" / "fixtures" / "save_with_transformers5.py"
 
@@ -38,7 +37,7 @@ WRITER = REPO / "tests" / "fixtures" / "save_with_transformers5.py"
 def _saved_by_transformers5(directory: Path, source: Path, *args: str) -> Path:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}
     done = subprocess.run([str(transformers5.python()), str(WRITER), str(source), str(directory), *args], env=env,
-                          capture_output=True, text=True)
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     return directory
 

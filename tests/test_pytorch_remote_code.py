@@ -9,8 +9,13 @@ import os
 import shutil
 from pathlib import Path
 
+import inspect
+
 import numpy as np
+import paddle
 import pytest
+import torch
+import transformers
 
 from converters import remote_code
 from converters.convert import REMOTE_CODE_DIR, convert_checkpoint
@@ -30,10 +35,6 @@ from .convert_helpers import (
     paddlenlp_checkpoint,
     run_paddle,
 )
-
-paddle = pytest.importorskip("paddle")
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
 
 from converters.remote_code import configuration_ernie_m as bundled_configuration  # noqa: E402
 from converters.remote_code import modeling_ernie_m as bundled  # noqa: E402
@@ -163,6 +164,11 @@ def tf5(converted, tmp_path_factory):
             "save": [{"key": head, "dir": str(converted / head / "torch"), "loader": LOADERS[head],
                       "to": str(root / "saved" / head)} for head in (SEQ, UIE)],
             "snippets": [{"key": SEQ, "dir": str(converted / SEQ / "torch"), "texts": TEXTS}],
+            "attention": [{"key": "ErnieMModel", "dir": str(converted / "ErnieMModel" / "torch"),
+                           "loader": "AutoModel", "output": "last_hidden_state",
+                           "inputs": {"input_ids": str(converted / "ErnieMModel" / "ids.npy")}}],
+            "checkpointing": [{"key": SEQ, "dir": str(converted / SEQ / "torch"), "loader": LOADERS[SEQ],
+                               "output": "logits", "inputs": {"input_ids": str(converted / SEQ / "ids.npy")}}],
         }
         transformers5.run("run_bundled.py", job, root)
 
@@ -304,6 +310,39 @@ def test_mask_semantics_option_sets_config_and_tokenizer_and_the_model_follows(t
     assert_close(expected, run_torch(load_bundled(tmp_path / "dst", SEQ), SEQ, ids))
 
 
+def test_a_source_without_vocabulary_converts_to_the_model_alone_with_a_note(tmp_path):
+    src = paddlenlp_checkpoint(tmp_path / "src", SEQ)
+    (src / "vocab.txt").unlink()
+    summary = convert_checkpoint(src, tmp_path / "dst", "paddle2torch")
+    written = {p.name for p in (tmp_path / "dst").iterdir() if not p.name.startswith(".")}  # not the output marker
+    assert written == {"config.json", "model.safetensors", *remote_code.MODEL_FILES}
+    assert sorted(summary.files) == sorted(["config.json", "model.safetensors", *remote_code.MODEL_FILES])
+    assert [n for n in summary.notes if n.startswith("no tokenizer:")] == [
+        f"no tokenizer: {src} has no vocab.txt; wrote the model only (add vocab.txt and sentencepiece.bpe.model "
+        f"to {tmp_path / 'dst'} for a tokenizer)"]
+    import paddlenlp.transformers as P
+
+    reference_model = P.ErnieMForSequenceClassification.from_pretrained(str(src))
+    reference_model.eval()
+    ids = _ids(SEQ).numpy()
+    assert_close(run_paddlenlp(reference_model, ids), run_torch(load_bundled(tmp_path / "dst", SEQ), SEQ, ids))
+
+
+@pytest.mark.parametrize("semantics, noted", [("paddlenlp", True), ("transformers", False)])
+def test_paddlenlp_mask_semantics_come_with_a_note_to_trust_remote_code_on_transformers_4(tmp_path, converted,
+                                                                                          semantics, noted):
+    src = paddlenlp_checkpoint(tmp_path / "src", SEQ)
+    summary = convert_checkpoint(src, tmp_path / "dst", "paddle2torch", mask_semantics=semantics)
+    notes = [n for n in summary.notes if "trust_remote_code=True" in n]
+    assert len(notes) == noted
+    if noted:
+        assert "transformers 4" in notes[0] and "[PAD]" in notes[0]
+        # what the note warns of: 4.57's own class on PaddleNLP's usage (input_ids alone) misses PaddleNLP's outputs
+        ids = np.load(converted / SEQ / "ids.npy")
+        native = transformers.ErnieMForSequenceClassification.from_pretrained(str(converted / SEQ / "torch"))
+        assert np.abs(run_torch(native.eval(), SEQ, ids)[0] - reference(converted, SEQ, "default")[0]).max() > 1e-3
+
+
 def test_mask_semantics_is_refused_for_torch2paddle(tmp_path):
     with pytest.raises(ValueError, match="mask_semantics applies to paddle2torch only"):
         convert_checkpoint(tmp_path, tmp_path / "dst", "torch2paddle", mask_semantics="paddlenlp")
@@ -427,6 +466,203 @@ def test_reduced_precision_on_cpu_stays_within_a_rounding_bound_of_float32(conve
     assert 0 < error < bound, (error, bound)
 
 
+# --------------------------------------------- transformers' model interface: arguments, tuples, attention, training
+
+#: labels for each head, as keyword arguments
+LABELS = {
+    "ErnieMModel": lambda ids: {},
+    SEQ: lambda ids: {"labels": torch.tensor([0, 2, 1, 1])},
+    "ErnieMForMultipleChoice": lambda ids: {"labels": torch.tensor([1, 0])},
+    "ErnieMForTokenClassification": lambda ids: {"labels": torch.randint(0, NUM_LABELS, ids.shape,
+                                                                          generator=torch.Generator().manual_seed(0))},
+    "ErnieMForQuestionAnswering": lambda ids: {"start_positions": torch.tensor([1, 2, 30, 0]),
+                                               "end_positions": torch.tensor([3, 2, 4, 1])},
+    UIE: lambda ids: {"start_positions": (ids % 3 == 0).float(), "end_positions": (ids % 5 == 0).float()},
+}
+
+
+def _assert_same_structure(got, expected, where="output"):
+    """Equal nesting of tuples, ``None`` in the same places, tensors within 1e-5."""
+    if expected is None or got is None:
+        assert got is None and expected is None, where
+    elif isinstance(expected, (tuple, list)):
+        assert isinstance(got, tuple) and len(got) == len(expected), (where, type(got), len(got), len(expected))
+        for k, (a, b) in enumerate(zip(got, expected)):
+            _assert_same_structure(a, b, f"{where}[{k}]")
+    else:
+        torch.testing.assert_close(got, expected, rtol=0, atol=1e-5, msg=where)
+
+
+def _arguments(head: str):
+    """Keyword values for every argument of transformers 4.57's forward: the padding mask, explicit positions, a
+    head mask dropping two heads, labels, both optional outputs, tuples."""
+    ids = _ids(head)
+    head_mask = torch.ones(SHAPE["num_hidden_layers"], SHAPE["num_attention_heads"])
+    head_mask[0, 1] = head_mask[-1, 0] = 0.0
+    positions = torch.arange(ids.shape[-1]).expand(ids.shape)
+    return dict(input_ids=ids, attention_mask=(ids != SHAPE["pad_token_id"]).long(), position_ids=positions,
+                head_mask=head_mask, use_cache=False, output_hidden_states=True, output_attentions=True,
+                return_dict=False, **LABELS[head](ids))
+
+
+def _positional(names, values):
+    # transformers 4.57's embeddings add the position offset in place: every call gets its own position_ids
+    return [values[n].clone() if n == "position_ids" else values.get(n) for n in names]
+
+
+@pytest.mark.parametrize("head", HEAD_NAMES)
+def test_forward_takes_transformers_4_arguments_in_its_order_and_returns_its_tuples(head):
+    native, ours = _pair(head)
+    names = list(inspect.signature(native.forward).parameters)
+    assert list(inspect.signature(ours.forward).parameters) == names
+    values = _arguments(head)
+    with torch.no_grad():
+        got = ours(*_positional(names, values))
+        if head == UIE:  # transformers 4.57's UIE fails on return_dict=False: its dict, as a tuple, is the layout
+            expected = native(*_positional(names, dict(values, return_dict=True))).to_tuple()
+        else:
+            expected = native(*_positional(names, values))
+    assert isinstance(got, tuple)
+    _assert_same_structure(got, expected)
+    assert values["head_mask"][0, 1] == 0 and got[-1][0][:, 1].abs().max() == 0  # the dropped head attends nowhere
+
+
+def test_tuples_keep_the_pooler_slot_without_a_pooler_as_transformers_4():
+    config = {**SHAPE, "intermediate_size": 4 * SHAPE["hidden_size"]}
+    torch.manual_seed(0)
+    native = transformers.ErnieMModel(transformers.ErnieMConfig(**config), add_pooling_layer=False).eval()
+    ours = bundled.ErnieMModel(bundled_configuration.ErnieMConfig(**config), add_pooling_layer=False).eval()
+    ours.load_state_dict(native.state_dict(), strict=True)
+    ids = _ids("ErnieMModel")
+    with torch.no_grad():
+        for extra in ({}, {"output_hidden_states": True}):
+            got, expected = ours(ids, return_dict=False, **extra), native(ids, return_dict=False, **extra)
+            assert got[1] is None
+            _assert_same_structure(got, expected)
+
+
+@pytest.mark.parametrize("setting", [{"torchscript": True}, {"return_dict": False}])
+def test_config_torchscript_and_return_dict_make_tuples_the_default_as_transformers_4s_use_return_dict(setting):
+    native, ours = _pair(SEQ, **setting)
+    assert native.config.use_return_dict is False
+    ids = _ids(SEQ)
+    with torch.no_grad():
+        got = ours(ids)
+        expected = native(ids, return_dict=native.config.use_return_dict)
+    assert isinstance(got, tuple)
+    _assert_same_structure(got, expected)
+    assert isinstance(ours(ids, return_dict=True), transformers.modeling_outputs.SequenceClassifierOutput)
+
+
+def test_a_key_value_cache_is_refused_and_use_cache_is_ignored():
+    _, ours = _pair("ErnieMModel")
+    ids = _ids("ErnieMModel")
+    with torch.no_grad():
+        torch.testing.assert_close(ours(ids, use_cache=True).last_hidden_state, ours(ids).last_hidden_state)
+    with pytest.raises(NotImplementedError, match="past_key_values"):
+        ours(ids, past_key_values=((torch.zeros(1),),))
+
+
+class _CountedSDPA:
+    """Stands in for ``torch.nn.functional.scaled_dot_product_attention`` and counts its calls."""
+
+    def __init__(self):
+        self.original, self.calls = torch.nn.functional.scaled_dot_product_attention, 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        return self.original(*args, **kwargs)
+
+
+@pytest.mark.parametrize("implementation", [None, "sdpa", "eager"])
+def test_attn_implementation_is_declared_and_eager_runs_the_explicit_softmax_in_transformers_4(
+        converted, monkeypatch, implementation):
+    directory = converted / "ErnieMModel" / "torch"
+    kwargs = {} if implementation is None else {"attn_implementation": implementation}
+    model = transformers.AutoModel.from_pretrained(str(directory), trust_remote_code=True, **kwargs).eval()
+    assert model.config._attn_implementation == (implementation or "sdpa")
+    counted = _CountedSDPA()
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", counted)
+    ids = torch.from_numpy(np.load(converted / "ErnieMModel" / "ids.npy"))
+    with torch.no_grad():
+        out = model(input_ids=ids).last_hidden_state
+        assert counted.calls == (0 if implementation == "eager" else SHAPE["num_hidden_layers"])
+        model(input_ids=ids, output_attentions=True)  # the probabilities need the explicit softmax
+    assert counted.calls == (0 if implementation == "eager" else SHAPE["num_hidden_layers"])
+    assert_close(reference(converted, "ErnieMModel", "default")[:1], [out.numpy()])
+
+
+def test_attn_implementation_is_declared_and_eager_runs_the_explicit_softmax_in_transformers_5(converted, tf5):
+    root, results = tf5
+    runs = results["attention"]["ErnieMModel"]
+    assert runs["sdpa"] == {"config": "sdpa", "sdpa_calls": SHAPE["num_hidden_layers"]}
+    assert runs["eager"] == {"config": "eager", "sdpa_calls": 0}
+    for implementation in runs:
+        got = np.load(root / f"ErnieMModel.{implementation}.last_hidden_state.npy")
+        assert_close(reference(converted, "ErnieMModel", "default")[:1], [got])
+
+
+def test_gradient_checkpointing_recomputes_the_layers_and_gives_the_same_gradients_in_transformers_4():
+    _, ours = _pair(SEQ, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    ours.train()
+    calls = []
+    for layer in ours.ernie_m.encoder.layers:  # counted in forward itself: torch runs no hooks when it recomputes
+        layer.forward = (lambda forward: lambda *args: calls.append(1) or forward(*args))(layer.forward)
+    ids, labels = _ids(SEQ), LABELS[SEQ](None)["labels"]
+    grads = []
+    for checkpointing in (False, True):
+        if checkpointing:
+            ours.gradient_checkpointing_enable()
+            assert ours.is_gradient_checkpointing
+        ours.zero_grad()
+        calls.clear()
+        ours(input_ids=ids, labels=labels).loss.backward()
+        assert len(calls) == SHAPE["num_hidden_layers"] * (2 if checkpointing else 1)  # recomputed in backward
+        grads.append({name: p.grad.clone() for name, p in ours.named_parameters()})
+    for name, grad in grads[0].items():
+        torch.testing.assert_close(grads[1][name], grad, rtol=0, atol=1e-6, msg=name)
+    ours.gradient_checkpointing_disable()
+    assert not ours.is_gradient_checkpointing
+
+
+def test_gradient_checkpointing_recomputes_the_layers_and_gives_the_same_gradients_in_transformers_5(tf5):
+    _, results = tf5
+    run = results["checkpointing"][SEQ]
+    layers = SHAPE["num_hidden_layers"]
+    assert run["enabled"] and run["layers"] == layers and run["layer_calls"] == [layers, 2 * layers]
+    assert run["grad_norm"] > 0 and run["max_grad_diff"] <= 1e-6 * run["grad_norm"]
+
+
+def test_a_multi_label_fine_tune_saves_its_problem_type_and_the_pipeline_scores_sigmoids_as_transformers_4(
+        tmp_path):
+    src = ours_checkpoint(tmp_path / "src", SEQ)
+    directory = tmp_path / "converted"
+    convert_checkpoint(src, directory, "paddle2torch")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(directory), trust_remote_code=True)
+    encoded = tokenizer(TEXTS, padding=True, return_tensors="pt")
+    labels = torch.tensor([[1.0, 0, 1], [0, 0, 1], [1, 1, 0], [0, 1, 0], [0, 0, 0], [1, 1, 1]])
+    native = transformers.ErnieMForSequenceClassification.from_pretrained(str(directory))
+    bundled_model = load_bundled(directory, SEQ)
+    scores = {}
+    for name, model in (("native", native), ("bundled", bundled_model)):
+        assert model.config.problem_type is None
+        model(**encoded, labels=labels).loss.backward()  # a fine-tuning step's forward infers the problem type
+        model.save_pretrained(str(tmp_path / name))
+        tokenizer.save_pretrained(str(tmp_path / name))
+        assert json.loads((tmp_path / name / "config.json").read_text())["problem_type"] == \
+            "multi_label_classification"
+    reloaded = {"native": transformers.ErnieMForSequenceClassification.from_pretrained(str(tmp_path / "native")),
+                "bundled": str(tmp_path / "bundled")}  # the saved directory, its own code and tokenizer
+    for name, model in reloaded.items():
+        classifier = transformers.pipeline("text-classification", model=model, tokenizer=tokenizer,
+                                           trust_remote_code=True, top_k=None)
+        scores[name] = [[p["score"] for p in sorted(row, key=lambda p: p["label"])] for row in classifier(TEXTS)]
+    np.testing.assert_allclose(scores["bundled"], scores["native"], rtol=0, atol=1e-5)
+    with torch.no_grad():
+        logits = bundled_model.eval()(**tokenizer(TEXTS[:1], return_tensors="pt")).logits
+    np.testing.assert_allclose(scores["bundled"][0], torch.sigmoid(logits)[0].numpy(), rtol=0, atol=1e-5)
+
+
 # ------------------------------------------------------------- the standard snippets (need the bundled tokenizer)
 
 
@@ -482,6 +718,12 @@ def test_demo_step_runs_the_converted_model_in_transformers_5_and_fails_when_the
     wrong.chmod(0o755)
     with pytest.raises(RuntimeError, match="differs in transformers 5"):
         transformers5_table(src, tmp_path / "tiny-transformers", DEMO_IDS, python=wrong)
+    # and one that never answers is stopped
+    stuck = tmp_path / "stuck-python"
+    stuck.write_text("#!/bin/sh\nexec sleep 30\n")
+    stuck.chmod(0o755)
+    with pytest.raises(RuntimeError, match="did not finish running .* within 1 s"):
+        transformers5_table(src, tmp_path / "tiny-transformers", DEMO_IDS, python=stuck, timeout=1)
 
 
 def test_a_missing_transformers_5_environment_fails_the_test_naming_make_tf5(tmp_path, monkeypatch):

@@ -89,6 +89,23 @@ def converted(tmp_path_factory):
     return {"paddlenlp": base / "paddlenlp", "transformers": base / "transformers"}
 
 
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory):
+    """A PaddleNLP sequence classifier converted by paddle2torch, and the PaddleNLP model itself."""
+    import paddlenlp.transformers as P
+
+    from converters.convert import convert_checkpoint
+
+    from .convert_helpers import paddlenlp_checkpoint
+
+    base = tmp_path_factory.mktemp("classifier")
+    src = paddlenlp_checkpoint(base / "src", "ErnieMForSequenceClassification")
+    convert_checkpoint(src, base / "torch", "paddle2torch")
+    model = P.ErnieMForSequenceClassification.from_pretrained(str(src))
+    model.eval()
+    return base / "torch", model
+
+
 def as_lists(encoding):
     """A tokenizer output as plain lists (offsets as lists of pairs), for comparisons across libraries."""
     plain = {}
@@ -104,6 +121,25 @@ def differing_rows(got, expected):
     assert sorted(got) == sorted(expected), (sorted(got), sorted(expected))
     return {key: [k for k, (a, b) in enumerate(zip(got[key], expected[key])) if a != b] or None
             for key in expected if got[key] != expected[key]}
+
+
+def _rows_with_paddlenlp_offsets(paddlenlp_tokenizer, texts, pairs=None):
+    """Indices of the rows whose texts PaddleNLP's ``get_offset_mapping`` handles (it raises on some, where a token
+    is not found in its normalised text)."""
+    def handled(text):
+        try:
+            paddlenlp_tokenizer.get_offset_mapping(text)
+        except (ValueError, IndexError):
+            return False
+        return True
+
+    return [k for k, text in enumerate(texts) if handled(text) and (pairs is None or handled(pairs[k]))]
+
+
+def _with_paddlenlp_offsets(paddlenlp_tokenizer, texts, pairs=None):
+    """The texts (and pairs) of :func:`_rows_with_paddlenlp_offsets`."""
+    keep = _rows_with_paddlenlp_offsets(paddlenlp_tokenizer, texts, pairs)
+    return [texts[k] for k in keep], None if pairs is None else [pairs[k] for k in keep]
 
 
 # ----------------------------------------------------------------------------------------- in this environment
@@ -148,6 +184,24 @@ def test_offsets_and_masks_equal_paddle_ernie_m(bundled_class, compat, name, pai
 
 
 @pytest.mark.parametrize("name, pairs, kwargs", SETTINGS, ids=[s[0] for s in SETTINGS])
+def test_offsets_equal_paddlenlp_in_compat_paddlenlp(bundled_class, paddlenlp_tokenizer, name, pairs, kwargs):
+    """On the corpus lines PaddleNLP can give offsets for (its get_offset_mapping raises on some, where a token is
+    not found in its normalised text)."""
+    ours = bundled_class(str(FIXTURE / "vocab.txt"), str(FIXTURE / "sentencepiece.bpe.model"))
+    texts, second = _with_paddlenlp_offsets(paddlenlp_tokenizer, CORPUS, PAIRS if pairs else None)
+    assert len(texts) > len(CORPUS) / 2
+    kwargs = dict(kwargs, return_offsets_mapping=True)
+    expected = as_lists(paddlenlp_tokenizer(texts, second, **kwargs))
+    assert "offset_mapping" in expected
+    assert differing_rows(as_lists(ours(texts, second, **kwargs)), expected) == {}
+    for k in (0, 5, len(texts) - 1):  # one text at a time too (transformers 4's other entry point)
+        single = ours(texts[k], second[k] if pairs else None, **kwargs)
+        reference = paddlenlp_tokenizer(texts[k], second[k] if pairs else None, **kwargs)
+        assert as_lists({key: [v] for key, v in single.items()}) == as_lists({key: [v] for key, v in
+                                                                              reference.items()})
+
+
+@pytest.mark.parametrize("name, pairs, kwargs", SETTINGS, ids=[s[0] for s in SETTINGS])
 def test_compat_transformers_equals_transformers_4(bundled_class, converted, transformers_tokenizer, name, pairs,
                                                    kwargs):
     ours = bundled_class.from_pretrained(str(converted["transformers"]), model_max_length=512)
@@ -175,6 +229,28 @@ def test_left_padding_multiples_and_strides_are_transformers_own(bundled_class, 
     window = dict(max_length=16, truncation="only_first", stride=4, return_overflowing_tokens=True)
     for text in CORPUS[:40]:
         assert dict(ours(text, **window)) == dict(transformers_tokenizer(text, **window)), text
+
+
+def test_encoding_works_where_pad_takes_no_padding_side_as_before_transformers_4_45(bundled_class,
+                                                                                     transformers_tokenizer,
+                                                                                     monkeypatch):
+    from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+    original = PreTrainedTokenizerBase.pad
+
+    def pad(self, encoded_inputs, padding=True, max_length=None, pad_to_multiple_of=None,
+            return_attention_mask=None, return_tensors=None, verbose=True):  # transformers 4.32's signature
+        return original(self, encoded_inputs, padding=padding, max_length=max_length,
+                        pad_to_multiple_of=pad_to_multiple_of, return_attention_mask=return_attention_mask,
+                        return_tensors=return_tensors, verbose=verbose)
+
+    ours = bundled_class(str(FIXTURE / "vocab.txt"), str(FIXTURE / "sentencepiece.bpe.model"), compat="transformers")
+    monkeypatch.setattr(bundled_class, "pad", pad)
+    for kwargs in ({}, dict(padding=True, return_attention_mask=True),
+                   dict(padding=True, padding_side="left", pad_to_multiple_of=8, return_attention_mask=True)):
+        assert dict(ours(CORPUS, **kwargs)) == dict(transformers_tokenizer(CORPUS, **kwargs)), kwargs
+        assert dict(ours(CORPUS[3], **kwargs)) == dict(transformers_tokenizer(CORPUS[3], **kwargs)), kwargs
+    assert ours.padding_side == "right"  # the side given for a call is the call's only
 
 
 def test_decode_equals_paddlenlp(bundled_class, paddlenlp_tokenizer):
@@ -271,8 +347,18 @@ def test_bad_arguments_are_named(bundled_class):
         [0] + ours.encode("Bonjour", add_special_tokens=False) + ours.encode("monde", add_special_tokens=False) + [2]
 
 
+@pytest.mark.parametrize("missing", ["vocab.txt", "sentencepiece.bpe.model"])
+def test_a_directory_missing_a_vocabulary_file_is_refused_naming_it(converted, tmp_path, missing):
+    from transformers import AutoTokenizer
+
+    directory = shutil.copytree(converted["paddlenlp"], tmp_path / "incomplete")
+    (directory / missing).unlink()
+    with pytest.raises(ValueError, match=rf"^ErnieMTokenizer needs {missing}: the directory has none$"):
+        AutoTokenizer.from_pretrained(str(directory), trust_remote_code=True)
+
+
 def test_bundled_files_import_nothing_of_the_project():
-    allowed = {"__future__", "os", "re", "unicodedata", "itertools", "operator", "typing", "numpy",
+    allowed = {"__future__", "inspect", "os", "re", "unicodedata", "itertools", "operator", "typing", "numpy",
                "sentencepiece", "transformers"}
     for name in FILES:
         tree = ast.parse((REMOTE_CODE / name).read_text(encoding="utf-8"))
@@ -287,9 +373,10 @@ def test_bundled_files_import_nothing_of_the_project():
 
 
 # ----------------------------------------------------------------------------------------- from a directory
-def _script_outputs(python: Path, converted, paddlenlp_tokenizer, tmp_path) -> dict:
+def _script_outputs(python: Path, converted, classifier: Path, paddlenlp_tokenizer, tmp_path) -> dict:
     model_texts = [t for t in CORPUS if t.strip() and len(paddlenlp_tokenizer.tokenize(t)) <= 30][:12]
     request = {
+        "classifier": str(classifier),
         "directories": {key: str(path) for key, path in converted.items()},
         "texts": CORPUS, "pairs": PAIRS, "save_to": str(tmp_path / "saved"),
         "calls": [{"name": f"{compat}:{name}", "directory": compat, "pairs": pairs,
@@ -316,9 +403,11 @@ def _script_outputs(python: Path, converted, paddlenlp_tokenizer, tmp_path) -> d
 
 @pytest.mark.parametrize("environment", ["transformers-5", "transformers-4"])
 def test_a_converted_directory_loads_with_trust_remote_code_and_gives_the_reference_outputs(
-        environment, converted, paddlenlp_tokenizer, transformers_tokenizer, tmp_path):
+        environment, converted, classifier, paddlenlp_tokenizer, transformers_tokenizer, tmp_path):
+    import paddle
+
     python = tf5_python() if environment == "transformers-5" else Path(sys.executable)
-    result = _script_outputs(python, converted, paddlenlp_tokenizer, tmp_path)
+    result = _script_outputs(python, converted, classifier[0], paddlenlp_tokenizer, tmp_path)
     assert result["transformers"].startswith("5." if environment == "transformers-5" else "4.57.")
     texts, pairs = result["request"]["texts"], result["request"]["pairs"]
     references = {"paddlenlp": paddlenlp_tokenizer, "transformers": transformers_tokenizer}
@@ -342,13 +431,22 @@ def test_a_converted_directory_loads_with_trust_remote_code_and_gives_the_refere
         kind = kwargs.pop("return_tensors", None)
         if kind is not None:
             assert set(got["types"].values()) == {"Tensor" if kind == "pt" else "ndarray"}, call["name"]
-        # ids and keys: the reference library; offsets: paddle_ernie_m's (checked against PaddleNLP elsewhere)
+        # ids and keys: the reference library; offsets: PaddleNLP's (compat "paddlenlp", on the rows it handles),
+        # else paddle_ernie_m's (transformers' slow tokenizers have none; its offsets are checked against
+        # PaddleNLP's elsewhere)
         kwargs.pop("return_offsets_mapping")
         expected = as_lists(references[compat](texts, second, **kwargs))
         offsets = OurTokenizer.from_pretrained(FIXTURE, compat=compat, model_max_length=38 if compat ==
                                                "transformers" else 512)(texts, second, return_offsets_mapping=True,
                                                                         **kwargs)
         expected["offset_mapping"] = as_lists(offsets)["offset_mapping"]
+        if compat == "paddlenlp":
+            rows = _rows_with_paddlenlp_offsets(paddlenlp_tokenizer, texts, second)
+            assert len(rows) > len(texts) / 2
+            subset = paddlenlp_tokenizer([texts[k] for k in rows], None if second is None else
+                                         [second[k] for k in rows], return_offsets_mapping=True, **kwargs)
+            for k, row in zip(rows, as_lists(subset)["offset_mapping"]):  # padded further in the whole batch
+                expected["offset_mapping"][k] = row + [[0, 0]] * (len(expected["offset_mapping"][k]) - len(row))
         assert differing_rows(got["values"], expected) == {}, call["name"]
 
     refused = result["without_trust_remote_code"]
@@ -360,7 +458,10 @@ def test_a_converted_directory_loads_with_trust_remote_code_and_gives_the_refere
 
     pipelines = result["pipelines"]
     model_ids = result["request"]["model_ids"]
-    np.testing.assert_allclose(pipelines["text_classification"], pipelines["direct"], rtol=0, atol=1e-6)
+    with paddle.no_grad():  # PaddleNLP's usage: one text's input_ids, no mask
+        expected = [paddle.nn.functional.softmax(classifier[1](paddle.to_tensor([ids])), axis=-1).numpy()[0]
+                    for ids in model_ids]
+    np.testing.assert_allclose(pipelines["text_classification"], expected, rtol=0, atol=1e-5)
     assert pipelines["token_classification"] == [
         [[token, k + 1] for k, token in enumerate(paddlenlp_tokenizer.convert_ids_to_tokens(ids[1:-1]))]
         for ids in model_ids]

@@ -18,6 +18,7 @@ from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import nn
 from torch.nn import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from transformers import PreTrainedModel
@@ -87,12 +88,28 @@ class ErnieMEmbeddings(nn.Module):
         return self.dropout(self.layer_norm(embeddings))
 
 
+def head_mask_per_layer(head_mask: Optional[torch.Tensor], num_layers: int, dtype: torch.dtype) -> list:
+    """Each layer's multiplier of the attention probabilities, ``[1, heads, 1, 1]`` (``None`` each without a mask):
+    ``head_mask`` is ``[heads]`` (every layer) or ``[layers, heads]``, 1 keeps a head and 0 drops it, as in
+    transformers 4's ``get_head_mask``."""
+    if head_mask is None:
+        return [None] * num_layers
+    if head_mask.dim() == 1:
+        head_mask = head_mask[None].expand(num_layers, -1)
+    if head_mask.dim() != 2 or head_mask.shape[0] != num_layers:
+        raise ValueError(f"head_mask must have shape [heads] or [{num_layers}, heads], got {tuple(head_mask.shape)}")
+    return list(head_mask.to(dtype)[:, None, :, None, None])
+
+
 class ErnieMSelfAttention(nn.Module):
-    """Scaled dot-product attention over ``q_proj``/``k_proj``/``v_proj``: ``[batch, seq, hidden]`` in, the heads'
-    concatenated contexts out (the output projection is the parent's, where transformers' names put it)."""
+    """Attention over ``q_proj``/``k_proj``/``v_proj``: ``[batch, seq, hidden]`` in, the heads' concatenated
+    contexts out (the output projection is the parent's, where transformers' names put it). It runs
+    ``F.scaled_dot_product_attention`` unless ``config._attn_implementation`` is ``"eager"`` or the call needs the
+    probabilities (``output_attentions``, a head mask), which the explicit softmax computes."""
 
     def __init__(self, config: ErnieMConfig):
         super().__init__()
+        self.config = config
         self.num_heads = config.num_attention_heads
         self.head_dim = config.hidden_size // config.num_attention_heads
         self.q_proj = nn.Linear(config.hidden_size, config.hidden_size)
@@ -103,21 +120,26 @@ class ErnieMSelfAttention(nn.Module):
     def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
         return x.view(x.shape[0], x.shape[1], self.num_heads, self.head_dim).transpose(1, 2)
 
-    def forward(self, hidden_states: torch.Tensor, bias: Optional[torch.Tensor], output_attentions: bool = False
+    def forward(self, hidden_states: torch.Tensor, bias: Optional[torch.Tensor],
+                head_mask: Optional[torch.Tensor] = None, output_attentions: bool = False
                 ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         query = self._split_heads(self.q_proj(hidden_states))
         key = self._split_heads(self.k_proj(hidden_states))
         value = self._split_heads(self.v_proj(hidden_states))
         probs = None
-        if output_attentions:  # the probabilities are asked for: compute them explicitly
+        eager = getattr(self.config, "_attn_implementation", None) == "eager"  # transformers < 4.36: unset
+        if eager or output_attentions or head_mask is not None:
             scores = torch.matmul(query * self.head_dim**-0.5, key.transpose(-1, -2))
-            probs = torch.softmax(scores if bias is None else scores + bias, dim=-1)
-            context = torch.matmul(self.dropout(probs), value)
+            probs = self.dropout(torch.softmax(scores if bias is None else scores + bias, dim=-1))
+            if head_mask is not None:
+                probs = probs * head_mask
+            context = torch.matmul(probs, value)
         else:
             context = F.scaled_dot_product_attention(query, key, value, attn_mask=bias,
                                                      dropout_p=self.dropout.p if self.training else 0.0)
         batch, _, seq, _ = context.shape
-        return context.transpose(1, 2).reshape(batch, seq, self.num_heads * self.head_dim), probs
+        return context.transpose(1, 2).reshape(batch, seq, self.num_heads * self.head_dim), \
+            probs if output_attentions else None
 
 
 class ErnieMAttention(nn.Module):
@@ -128,8 +150,8 @@ class ErnieMAttention(nn.Module):
         self.self_attn = ErnieMSelfAttention(config)
         self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
 
-    def forward(self, hidden_states, bias, output_attentions=False):
-        context, probs = self.self_attn(hidden_states, bias, output_attentions)
+    def forward(self, hidden_states, bias, head_mask=None, output_attentions=False):
+        context, probs = self.self_attn(hidden_states, bias, head_mask, output_attentions)
         return self.out_proj(context), probs
 
 
@@ -148,25 +170,40 @@ class ErnieMEncoderLayer(nn.Module):
         self.act_dropout = nn.Dropout(config.act_dropout)
         self.activation = ACT2FN[config.hidden_act]
 
-    def forward(self, hidden_states, bias, output_attentions=False):
-        attended, probs = self.self_attn(hidden_states, bias, output_attentions)
+    def forward(self, hidden_states, bias, head_mask=None, output_attentions=False):
+        attended, probs = self.self_attn(hidden_states, bias, head_mask, output_attentions)
         hidden_states = self.norm1(hidden_states + self.dropout1(attended))
         ffn = self.linear2(self.act_dropout(self.activation(self.linear1(hidden_states))))
         return self.norm2(hidden_states + self.dropout2(ffn)), probs
 
 
+def _checkpoint(function, *args):
+    """transformers 4.32-4.34's checkpointing (theirs sets none): reentrant, its default then."""
+    return torch.utils.checkpoint.checkpoint(function, *args, use_reentrant=True)
+
+
 class ErnieMEncoder(nn.Module):
+    """The layers. With ``gradient_checkpointing`` (set by the model's ``gradient_checkpointing_enable()``) a
+    training forward keeps only each layer's input and recomputes the layer in the backward pass."""
+
     def __init__(self, config: ErnieMConfig):
         super().__init__()
         self.layers = nn.ModuleList([ErnieMEncoderLayer(config) for _ in range(config.num_hidden_layers)])
+        self.gradient_checkpointing = False
 
-    def forward(self, hidden_states, bias, output_attentions=False, output_hidden_states=False):
+    def forward(self, hidden_states, bias, head_mask=None, output_attentions=False, output_hidden_states=False):
         """The last hidden state, and the tuples of every layer's input and output / attention probabilities
         (``None`` unless asked for)."""
         all_hidden = (hidden_states,) if output_hidden_states else None
         all_probs = () if output_attentions else None
-        for layer in self.layers:
-            hidden_states, probs = layer(hidden_states, bias, output_attentions)
+        head_masks = head_mask_per_layer(head_mask, len(self.layers), hidden_states.dtype)
+        for layer, layer_head_mask in zip(self.layers, head_masks):
+            if self.gradient_checkpointing and self.training:
+                # transformers >= 4.35 sets the function (gradient_checkpointing_kwargs); older ones set none
+                run = getattr(self, "_gradient_checkpointing_func", None) or _checkpoint
+                hidden_states, probs = run(layer.__call__, hidden_states, bias, layer_head_mask, output_attentions)
+            else:
+                hidden_states, probs = layer(hidden_states, bias, layer_head_mask, output_attentions)
             if output_hidden_states:
                 all_hidden += (hidden_states,)
             if output_attentions:
@@ -190,6 +227,8 @@ class ErnieMPreTrainedModel(PreTrainedModel):
 
     config_class = ErnieMConfig
     base_model_prefix = "ernie_m"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True  # the default; attn_implementation="eager" runs the explicit softmax
 
     def _init_weights(self, module: nn.Module) -> None:
         """Linear and embedding weights ~ N(0, initializer_range), biases 0, LayerNorm 1/0 (as PaddleNLP)."""
@@ -202,11 +241,20 @@ class ErnieMPreTrainedModel(PreTrainedModel):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
 
+    if not hasattr(PreTrainedModel, "_set_gradient_checkpointing"):  # transformers < 4.35: the model's own switch
+        def _set_gradient_checkpointing(self, module: nn.Module, value: bool = False) -> None:
+            if isinstance(module, ErnieMEncoder):
+                module.gradient_checkpointing = value
+
     def _flags(self, output_attentions, output_hidden_states, return_dict) -> Tuple[bool, bool, bool]:
+        """The call's flags, else the config's; tuples by default under ``config.torchscript`` (transformers 4's
+        ``use_return_dict``; transformers 5 has no ``torchscript``)."""
         config = self.config
+        if return_dict is None:
+            return_dict = config.return_dict and not getattr(config, "torchscript", False)
         return (config.output_attentions if output_attentions is None else output_attentions,
                 config.output_hidden_states if output_hidden_states is None else output_hidden_states,
-                config.return_dict if return_dict is None else return_dict)
+                return_dict)
 
 
 _INPUTS_DOC = """
@@ -214,9 +262,18 @@ _INPUTS_DOC = """
         attention_mask: keep-mask of the same shape (1 attend, 0 hide), or a 3/4-D mask; when left out, the model
             builds one as ``config.attention_mask_mode`` says (see ``attention_bias``).
         position_ids: positions counted from 0 (the model adds ``POSITION_OFFSET``); default ``0 .. seq - 1``.
+        head_mask: ``[heads]`` or ``[layers, heads]`` multipliers of the attention probabilities (0 drops a head).
         inputs_embeds: ``[batch, seq, hidden]`` word embeddings instead of ``input_ids``.
         output_attentions, output_hidden_states: also return every layer's attention probabilities / hidden states.
-        return_dict: return a ``ModelOutput`` (default) rather than a tuple."""
+        return_dict: return a ``ModelOutput`` (default, unless ``config.torchscript``) rather than a tuple (the
+            ``None`` entries left out, as transformers 4.57's ErnieM does).
+        The arguments come in the order of transformers 4.57's ErnieM (``past_key_values`` where it takes them:
+        this encoder keeps no cache and refuses one; ``use_cache`` is ignored)."""
+
+
+def _no_cache(past_key_values) -> None:
+    if past_key_values is not None:
+        raise NotImplementedError("ErnieM is an encoder without a key/value cache: past_key_values must be None")
 
 
 class ErnieMModel(ErnieMPreTrainedModel):
@@ -235,22 +292,23 @@ class ErnieMModel(ErnieMPreTrainedModel):
     def set_input_embeddings(self, value: nn.Embedding) -> None:
         self.embeddings.word_embeddings = value
 
-    def forward(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None,
-                output_attentions=None, output_hidden_states=None, return_dict=None):
+    def forward(self, input_ids=None, position_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None,
+                past_key_values=None, use_cache=None, output_hidden_states=None, output_attentions=None,
+                return_dict=None):
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids and inputs_embeds")
+        _no_cache(past_key_values)
         output_attentions, output_hidden_states, return_dict = self._flags(
             output_attentions, output_hidden_states, return_dict)
         embeddings = self.embeddings(input_ids, position_ids, inputs_embeds)
         bias = attention_bias(self.config, input_ids, attention_mask, embeddings.dtype)
-        last, hidden_states, attentions = self.encoder(embeddings, bias, output_attentions, output_hidden_states)
-        output = BaseModelOutputWithPooling(
-            last_hidden_state=last,
-            pooler_output=self.pooler(last) if self.pooler is not None else None,
-            hidden_states=hidden_states,
-            attentions=attentions,
-        )
-        return output if return_dict else output.to_tuple()
+        last, hidden_states, attentions = self.encoder(embeddings, bias, head_mask, output_attentions,
+                                                       output_hidden_states)
+        pooled = self.pooler(last) if self.pooler is not None else None
+        if not return_dict:  # the pooler's slot stays, None without a pooler, as in transformers 4.57
+            return (last, pooled) + tuple(v for v in (hidden_states, attentions) if v is not None)
+        return BaseModelOutputWithPooling(last_hidden_state=last, pooler_output=pooled, hidden_states=hidden_states,
+                                          attentions=attentions)
 
     forward.__doc__ = "Args:" + _INPUTS_DOC
 
@@ -271,12 +329,15 @@ class ErnieMForSequenceClassification(ErnieMPreTrainedModel):
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
-    def forward(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None, labels=None,
-                output_attentions=None, output_hidden_states=None, return_dict=None):
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
+                past_key_values=None, use_cache=None, output_hidden_states=None, output_attentions=None,
+                return_dict=None, labels=None):
+        _no_cache(past_key_values)
         output_attentions, output_hidden_states, return_dict = self._flags(
             output_attentions, output_hidden_states, return_dict)
-        base = self.ernie_m(input_ids, attention_mask, position_ids, inputs_embeds, output_attentions,
-                            output_hidden_states, return_dict=True)
+        base = self.ernie_m(input_ids, position_ids=position_ids, attention_mask=attention_mask, head_mask=head_mask,
+                            inputs_embeds=inputs_embeds, output_hidden_states=output_hidden_states,
+                            output_attentions=output_attentions, return_dict=True)
         logits = self.classifier(self.dropout(base.pooler_output))
         loss = None if labels is None else self._loss(logits, labels)
         output = SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=base.hidden_states,
@@ -288,13 +349,14 @@ class ErnieMForSequenceClassification(ErnieMPreTrainedModel):
 
     def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         problem = self.config.problem_type
-        if problem is None:
-            if self.num_labels == 1:
+        if problem is None:  # inferred once and kept, as transformers does: save_pretrained records it and the
+            if self.num_labels == 1:  # text-classification pipeline then scores with sigmoid or softmax
                 problem = "regression"
             elif labels.dtype in (torch.long, torch.int):
                 problem = "single_label_classification"
             else:
                 problem = "multi_label_classification"
+            self.config.problem_type = problem
         if problem == "regression":
             return MSELoss()(logits.squeeze(-1), labels.squeeze(-1).to(logits.dtype)) if self.num_labels == 1 \
                 else MSELoss()(logits, labels.to(logits.dtype))
@@ -313,8 +375,8 @@ class ErnieMForMultipleChoice(ErnieMPreTrainedModel):
         self.classifier = nn.Linear(config.hidden_size, 1)
         self.post_init()
 
-    def forward(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None, labels=None,
-                output_attentions=None, output_hidden_states=None, return_dict=None):
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
+                labels=None, output_attentions=None, output_hidden_states=None, return_dict=None):
         output_attentions, output_hidden_states, return_dict = self._flags(
             output_attentions, output_hidden_states, return_dict)
         num_choices = (input_ids if input_ids is not None else inputs_embeds).shape[1]
@@ -322,8 +384,10 @@ class ErnieMForMultipleChoice(ErnieMPreTrainedModel):
         def flat(x):
             return None if x is None else x.reshape(-1, *x.shape[2:])
 
-        base = self.ernie_m(flat(input_ids), flat(attention_mask), flat(position_ids), flat(inputs_embeds),
-                            output_attentions, output_hidden_states, return_dict=True)
+        base = self.ernie_m(flat(input_ids), position_ids=flat(position_ids), attention_mask=flat(attention_mask),
+                            head_mask=head_mask, inputs_embeds=flat(inputs_embeds),
+                            output_hidden_states=output_hidden_states, output_attentions=output_attentions,
+                            return_dict=True)
         logits = self.classifier(self.dropout(base.pooler_output)).view(-1, num_choices)
         loss = None if labels is None else CrossEntropyLoss()(logits, labels)
         output = MultipleChoiceModelOutput(loss=loss, logits=logits, hidden_states=base.hidden_states,
@@ -345,12 +409,15 @@ class ErnieMForTokenClassification(ErnieMPreTrainedModel):
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
-    def forward(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None, labels=None,
-                output_attentions=None, output_hidden_states=None, return_dict=None):
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
+                past_key_values=None, output_hidden_states=None, output_attentions=None, return_dict=None,
+                labels=None):
+        _no_cache(past_key_values)
         output_attentions, output_hidden_states, return_dict = self._flags(
             output_attentions, output_hidden_states, return_dict)
-        base = self.ernie_m(input_ids, attention_mask, position_ids, inputs_embeds, output_attentions,
-                            output_hidden_states, return_dict=True)
+        base = self.ernie_m(input_ids, position_ids=position_ids, attention_mask=attention_mask, head_mask=head_mask,
+                            inputs_embeds=inputs_embeds, output_hidden_states=output_hidden_states,
+                            output_attentions=output_attentions, return_dict=True)
         logits = self.classifier(self.dropout(base.last_hidden_state))
         loss = None if labels is None else CrossEntropyLoss()(logits.view(-1, self.num_labels), labels.view(-1))
         output = TokenClassifierOutput(loss=loss, logits=logits, hidden_states=base.hidden_states,
@@ -370,13 +437,14 @@ class ErnieMForQuestionAnswering(ErnieMPreTrainedModel):
         self.qa_outputs = nn.Linear(config.hidden_size, 2)
         self.post_init()
 
-    def forward(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None,
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
                 start_positions=None, end_positions=None, output_attentions=None, output_hidden_states=None,
                 return_dict=None):
         output_attentions, output_hidden_states, return_dict = self._flags(
             output_attentions, output_hidden_states, return_dict)
-        base = self.ernie_m(input_ids, attention_mask, position_ids, inputs_embeds, output_attentions,
-                            output_hidden_states, return_dict=True)
+        base = self.ernie_m(input_ids, position_ids=position_ids, attention_mask=attention_mask, head_mask=head_mask,
+                            inputs_embeds=inputs_embeds, output_hidden_states=output_hidden_states,
+                            output_attentions=output_attentions, return_dict=True)
         start_logits, end_logits = self.qa_outputs(base.last_hidden_state).unbind(dim=-1)
         loss = None
         if start_positions is not None and end_positions is not None:
@@ -404,13 +472,14 @@ class ErnieMForInformationExtraction(ErnieMPreTrainedModel):
         self.linear_end = nn.Linear(config.hidden_size, 1)
         self.post_init()
 
-    def forward(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None,
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
                 start_positions=None, end_positions=None, output_attentions=None, output_hidden_states=None,
                 return_dict=None):
         output_attentions, output_hidden_states, return_dict = self._flags(
             output_attentions, output_hidden_states, return_dict)
-        base = self.ernie_m(input_ids, attention_mask, position_ids, inputs_embeds, output_attentions,
-                            output_hidden_states, return_dict=True)
+        base = self.ernie_m(input_ids, position_ids=position_ids, attention_mask=attention_mask, head_mask=head_mask,
+                            inputs_embeds=inputs_embeds, output_hidden_states=output_hidden_states,
+                            output_attentions=output_attentions, return_dict=True)
         start_logits = self.linear_start(base.last_hidden_state).squeeze(-1)
         end_logits = self.linear_end(base.last_hidden_state).squeeze(-1)
         loss = None

@@ -13,6 +13,7 @@ enter them as position markers, so offsets follow whatever they do to the ids.
 """
 from __future__ import annotations
 
+import inspect
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -54,6 +55,10 @@ class ErnieMTokenizer(PreTrainedTokenizer):
     def __init__(self, vocab_file: str, sentencepiece_model_file: str, do_lower_case: bool = False,
                  compat: str = DEFAULT_COMPAT, clean_up_tokenization_spaces: Optional[bool] = None,
                  **kwargs: Any) -> None:
+        for name, path in ((VOCAB_FILE, vocab_file), (SENTENCEPIECE_MODEL_FILE, sentencepiece_model_file)):
+            if path is None or not os.path.isfile(path):
+                where = "the directory has none" if path is None else f"{path} not found"
+                raise ValueError(f"ErnieMTokenizer needs {name}: {where}")  # an OSError, transformers rewords
         self._engine = TokenizerEngine(vocab_file, sentencepiece_model_file, do_lower_case, compat)
         for role, token in SPECIAL_TOKENS.items():
             given = kwargs.setdefault(role, token)
@@ -215,9 +220,8 @@ class ErnieMTokenizer(PreTrainedTokenizer):
                 return_special_tokens_mask=return_special_tokens_mask, return_length=return_length, verbose=verbose)
             for key, value in row.items():
                 rows.setdefault(key, []).append(value)
-        rows = dict(self.pad(rows, padding=padding_strategy.value, max_length=max_length,
-                             pad_to_multiple_of=pad_to_multiple_of, padding_side=padding_side,
-                             return_attention_mask=return_attention_mask))
+        rows = dict(self._pad_rows(rows, padding_strategy.value, max_length, pad_to_multiple_of, padding_side,
+                                   return_attention_mask))
         marked = rows["input_ids"]
         rows["input_ids"] = [[ids[i - base] if i >= base else i for i in row] for row in marked]
         if return_offsets_mapping:
@@ -231,6 +235,22 @@ class ErnieMTokenizer(PreTrainedTokenizer):
         if not batched:
             rows = {key: value[0] for key, value in rows.items()}
         return BatchEncoding(rows, tensor_type=return_tensors, prepend_batch_axis=not batched)
+
+    def _pad_rows(self, rows, padding, max_length, pad_to_multiple_of, padding_side, return_attention_mask):
+        """``self.pad`` on ``padding_side`` (the tokenizer's when None). transformers before 4.45 has no
+        ``padding_side`` argument: the tokenizer's own is set for the call there."""
+        kwargs = dict(padding=padding, max_length=max_length, pad_to_multiple_of=pad_to_multiple_of,
+                      return_attention_mask=return_attention_mask)
+        if padding_side is None:
+            return self.pad(rows, **kwargs)
+        if "padding_side" in inspect.signature(self.pad).parameters:
+            return self.pad(rows, padding_side=padding_side, **kwargs)
+        own = self.padding_side
+        self.padding_side = padding_side
+        try:
+            return self.pad(rows, **kwargs)
+        finally:
+            self.padding_side = own
 
 
 def _strings_of_batch(items: Any, pairs: Any) -> Optional[Tuple[List[str], Optional[List[str]]]]:

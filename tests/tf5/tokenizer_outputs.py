@@ -6,8 +6,9 @@ project installed) and with the main one's (transformers 4.57):
     python tests/tf5/tokenizer_outputs.py REQUEST.json RESULT.json
 
 REQUEST names the directories (``{"directories": {key: path}}``), the ``texts`` and ``pairs`` to encode, the
-``calls`` to make (``{"name", "directory", "pairs": bool, "kwargs"}``), a ``save_to`` folder, and ``model_ids``: ids
-the pipelines' stand-in models are also run on directly. The directories are loaded with
+``calls`` to make (``{"name", "directory", "pairs": bool, "kwargs"}``), a ``save_to`` folder, ``model_ids`` (the
+pipelines run on the first ``len(model_ids)`` texts) and ``classifier``, a converted sequence classifier the
+text-classification pipeline loads. The directories are loaded with
 ``AutoTokenizer.from_pretrained(path, trust_remote_code=True)``; RESULT holds plain JSON lists.
 """
 from __future__ import annotations
@@ -41,26 +42,22 @@ def load_without_trust(path: str) -> dict:
     return {"type": None, "message": "", "frames": []}
 
 
-def stand_in_pipelines(tokenizer, texts, model_ids) -> dict:
-    """Text and token classification pipelines on tiny random BERT models sized to the vocabulary, and the same
-    models run directly on ``model_ids``."""
+def pipelines(tokenizer, classifier: str, texts) -> dict:
+    """The text-classification pipeline of the converted classifier ``classifier`` (its bundled code and tokenizer,
+    every label's score), and a token-classification pipeline on a tiny random BERT sized to the vocabulary (the
+    words and indices it reports)."""
     import torch
-    from transformers import BertConfig, BertForSequenceClassification, BertForTokenClassification, pipeline
+    from transformers import BertConfig, BertForTokenClassification, pipeline
 
+    classify = pipeline("text-classification", model=classifier, trust_remote_code=True, top_k=None, device="cpu")
+    scores = [[r["score"] for r in sorted(result, key=lambda r: r["label"])] for result in classify(texts)]
     torch.manual_seed(0)
     config = BertConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                         intermediate_size=32, max_position_embeddings=1024, num_labels=3)
-    sequence = BertForSequenceClassification(config).eval()
-    token = BertForTokenClassification(config).eval()
-    classify = pipeline("text-classification", model=sequence, tokenizer=tokenizer, top_k=None, device="cpu")
-    tag = pipeline("token-classification", model=token, tokenizer=tokenizer, device="cpu")
-    scores = []
-    for result in classify(texts):
-        scores.append([r["score"] for r in sorted(result, key=lambda r: r["label"])])
-    with torch.no_grad():
-        direct = [sequence(input_ids=torch.tensor([ids])).logits.softmax(-1)[0].tolist() for ids in model_ids]
+    tag = pipeline("token-classification", model=BertForTokenClassification(config).eval(), tokenizer=tokenizer,
+                   device="cpu")
     words = [[(e["word"], e["index"]) for e in entities] for entities in tag(texts)]
-    return {"text_classification": scores, "direct": direct, "token_classification": words}
+    return {"text_classification": scores, "token_classification": words}
 
 
 def main(request_path: str, result_path: str) -> None:
@@ -98,8 +95,8 @@ def main(request_path: str, result_path: str) -> None:
                                          "values": plain(dict(output))}
     first = next(iter(request["directories"].values()))
     result["without_trust_remote_code"] = load_without_trust(first)
-    result["pipelines"] = stand_in_pipelines(tokenizers[next(iter(tokenizers))], texts[: len(request["model_ids"])],
-                                             request["model_ids"])
+    result["pipelines"] = pipelines(tokenizers[next(iter(tokenizers))], request["classifier"],
+                                    texts[: len(request["model_ids"])])
     Path(result_path).write_text(json.dumps(result, ensure_ascii=False), encoding="utf-8")
 
 
