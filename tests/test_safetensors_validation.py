@@ -49,6 +49,8 @@ REFUSED = {
     "metadata_not_strings": ({"__metadata__": {"format": 1}, "a": f32(0, 8)}, DATA[:8],
                              r"__metadata__ must map names to strings"),
     "metadata_a_list": ({"__metadata__": [1], "a": f32(0, 8)}, DATA[:8], r"__metadata__ must map names to strings"),
+    **{f"metadata_{name}": ({"__metadata__": value, "a": f32(0, 8)}, DATA[:8], r"__metadata__ must map names to strings")
+       for name, value in (("empty_list", []), ("zero", 0), ("empty_string", ""), ("false", False))},
 }
 
 

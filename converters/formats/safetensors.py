@@ -50,7 +50,8 @@ def read_safetensors(path: PathLike) -> Tuple[Dict[str, LazyTensor], Dict[str, s
         raise CheckpointError(f"{path}: corrupted safetensors header (nested too deeply)") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path}: corrupted safetensors header (not a JSON object)")
-    metadata = header.pop("__metadata__", None) or {}
+    metadata = header.pop("__metadata__", None)
+    metadata = {} if metadata is None else metadata  # null is no metadata; [], 0, "", false are refused
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         raise CheckpointError(f"{path}: corrupted safetensors header (__metadata__ must map names to strings)")
     data_start, data_size = 8 + header_len, size - 8 - header_len
