@@ -26,11 +26,12 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, TypeVar, Union
 
-from converters.files import UnsafeOutputError, WriteError, atomic_directory, remove_output, write_atomic
+from converters.files import UnsafeOutputError, WriteError, atomic_directory, remove_output, write_atomic, written_by
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +154,9 @@ def cached_export(
                 except (ExportError, OSError) as exc:
                     problem = f"Paddle cannot load it ({exc})"
             logger.warning("the cached export %s is unusable (%s); exporting %s again", entry, problem, model_dir)
+            if written_by(entry) == WRITER:  # the cache's own entry, damaged: what it holds no longer matches its
+                shutil.rmtree(entry, ignore_errors=True)  # marker, so files.remove_output would refuse it
+                replace = os.path.lexists(entry)
         logger.info("%s: exporting it for Paddle Inference (once: kept in %s)", model_dir, exports)
         result: List[T] = []
         try:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from converters import remote_code
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "converters"
 REMOTE_CODE = PACKAGE / "remote_code"
@@ -57,15 +59,20 @@ def test_converters_import_frameworks_only_lazily_and_transformers_never():
     assert found == []
 
 
-@pytest.mark.parametrize("name", FRAMEWORK_FILES)
+@pytest.mark.parametrize("name", remote_code.FILES)
 def test_bundled_transformers_code_imports_nothing_of_the_project(name):
-    """They are copied next to the weights and must work where only the converted directory is."""
-    allowed = {"torch", "transformers", "numpy", "__future__", "os", "typing", "math", "dataclasses", "json"}
+    """The files copied next to converted weights must work where only the converted directory is: the standard
+    library, torch, transformers, numpy, sentencepiece and each other."""
+    allowed = set(sys.stdlib_module_names) | {"torch", "transformers", "numpy", "sentencepiece"}
     imports = list(_imports(REMOTE_CODE / name))
     assert imports, name
     outside = [m for m, level, _ in imports if level == 0 and m.split(".")[0] not in allowed]
-    siblings = [m for m, level, _ in imports if level > 0 and (level > 1 or f"{m}.py" not in os.listdir(REMOTE_CODE))]
+    siblings = [m for m, level, _ in imports if level > 0 and (level > 1 or f"{m}.py" not in remote_code.FILES)]
     assert outside == [] and siblings == []
+
+
+def test_the_bundled_code_package_imports_nothing():
+    assert list(_imports(REMOTE_CODE / "__init__.py")) == []
 
 
 def test_importing_every_converters_module_loads_no_framework_and_leaves_the_environment_alone():
