@@ -22,6 +22,7 @@ one's entry is dropped. A cache directory that cannot be written falls back to a
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -31,13 +32,15 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, TypeVar, Union
 
-from converters.files import UnsafeOutputError, WriteError, atomic_directory, remove_output, write_atomic, written_by
+from converters.files import (UnsafeOutputError, WriteError, atomic_directory, file_digest, remove_output,
+                              write_atomic, written_by)
 
 logger = logging.getLogger(__name__)
 
 #: The environment variable naming the cache directory.
 CACHE_ENV = "ERNIE_M_CACHE"
-#: The cache directory when neither ``cache_dir`` nor :data:`CACHE_ENV` is given.
+#: The cache directory when neither ``cache_dir`` nor :data:`CACHE_ENV` is given (under ``$XDG_CACHE_HOME`` when
+#: that is set, as pip and Hugging Face do).
 DEFAULT_CACHE = "~/.cache/paddle-ernie-m"
 #: The writer named in every entry's marker (only directories with it are replaced or removed).
 WRITER = "ernie-m export cache"
@@ -46,9 +49,6 @@ MANIFEST = "cache.json"
 EXPORT_DIR = "export"
 #: Files of a checkpoint whose state keys its entries: config, weights, shard indexes.
 KEYED_SUFFIXES = (".json", ".pdparams", ".safetensors")
-#: Exported files up to this size are checked by SHA-256 on every load (the program, export.json, config.json);
-#: larger ones (the weights) by size.
-HASHED_BYTES = 16 * 2**20
 
 T = TypeVar("T")
 PathLike = Union[str, os.PathLike]
@@ -56,6 +56,8 @@ PathLike = Union[str, os.PathLike]
 
 def cache_root(cache_dir: Optional[PathLike] = None) -> Path:
     """The cache directory: ``cache_dir``, else ``$ERNIE_M_CACHE``, else :data:`DEFAULT_CACHE`."""
+    if cache_dir is None and not os.environ.get(CACHE_ENV) and os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "paddle-ernie-m"
     chosen = cache_dir if cache_dir is not None else os.environ.get(CACHE_ENV) or DEFAULT_CACHE
     return Path(chosen).expanduser()
 
@@ -74,6 +76,16 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
 
+#: The modules whose code decides what an export holds: an edited source checkout re-exports.
+EXPORTING_MODULES = ("modeling.py", "export.py", "uie/runner.py")
+
+
+@functools.lru_cache(maxsize=1)
+def _code_digest() -> str:
+    package = Path(__file__).parent
+    return _digest([hashlib.sha256((package / name).read_bytes()).hexdigest() for name in EXPORTING_MODULES])
+
+
 def _key(model_dir: Path, kind: str) -> Dict[str, Any]:
     import paddle
 
@@ -81,7 +93,8 @@ def _key(model_dir: Path, kind: str) -> Dict[str, Any]:
     from .export import FORMAT_VERSION
 
     return {"kind": kind, "source": str(model_dir), "state": checkpoint_state(model_dir),
-            "paddle_version": paddle.__version__, "package_version": __version__, "export_format": FORMAT_VERSION}
+            "paddle_version": paddle.__version__, "package_version": __version__, "export_format": FORMAT_VERSION,
+            "code": _code_digest()}
 
 
 def _entry_prefix(model_dir: Path, kind: str) -> str:
@@ -96,10 +109,7 @@ def entry_path(model_dir: PathLike, kind: str, cache_dir: Optional[PathLike] = N
 
 def _file_record(path: Path) -> Dict[str, Any]:
     size = path.stat().st_size
-    record: Dict[str, Any] = {"size": size}
-    if size <= HASHED_BYTES:
-        record["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return record
+    return {"size": size, "sha256": file_digest(path, size)}  # weights: their first and last MiB
 
 
 def _manifest(export: Path, key: Dict[str, Any]) -> Dict[str, Any]:
@@ -118,11 +128,11 @@ def _problem(entry: Path, key: Dict[str, Any]) -> Optional[str]:
     for name, record in manifest["files"].items():
         path = entry / EXPORT_DIR / name
         try:
-            found = _file_record(path) if "sha256" in record else {"size": path.stat().st_size}
+            found = _file_record(path)
         except OSError as exc:
             return f"{name}: {exc.strerror or exc}"
         if found != record:
-            return f"{name} differs from {MANIFEST} ({'content' if 'sha256' in record else 'size'})"
+            return f"{name} differs from {MANIFEST}"
     return None
 
 
@@ -151,7 +161,7 @@ def cached_export(
                     loaded = load(entry / EXPORT_DIR)
                     logger.debug("%s: using the cached %s export %s", model_dir, kind, entry)
                     return loaded
-                except (ExportError, OSError) as exc:
+                except (ExportError, OSError, RuntimeError) as exc:  # RuntimeError: Paddle's C++ loader
                     problem = f"Paddle cannot load it ({exc})"
             logger.warning("the cached export %s is unusable (%s); exporting %s again", entry, problem, model_dir)
             if written_by(entry) == WRITER:  # the cache's own entry, damaged: what it holds no longer matches its
@@ -188,7 +198,7 @@ def _about(exc: OSError, root: Path) -> bool:
     if name is None:
         return False
     path, root = Path(os.fsdecode(name)).absolute(), root.absolute()
-    return path == root or root in path.parents
+    return path == root or root in path.parents or path in root.parents  # e.g. a HOME without a writable .cache
 
 
 def _remove_stale(entry: Path) -> None:

@@ -125,7 +125,8 @@ def verify_dirs(paddle_dir: PathLike, torch_dir: PathLike, atol: float = 1e-4, a
         models["transformers"] = getattr(transformers, head)
     loaded = {}
     for name, cls in models.items():
-        model, info = cls.from_pretrained(str(torch_dir), output_loading_info=True, torch_dtype=torch.float32)
+        dtype = {"dtype" if hasattr(transformers.PretrainedConfig(), "dtype") else "torch_dtype": torch.float32}
+        model, info = cls.from_pretrained(str(torch_dir), output_loading_info=True, **dtype)
         for kind in ("missing_keys", "unexpected_keys", "mismatched_keys"):
             if info.get(kind):
                 report.problems.append(f"{name} code reports {kind.replace('_', ' ')}: {info[kind]}")

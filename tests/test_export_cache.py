@@ -199,10 +199,12 @@ def test_two_processes_starting_at_once_both_succeed(classifier, tmp_path):
     assert not [p for p in (tmp_path / "cache" / "exports").iterdir() if p.name.startswith(".")]
 
 
-def test_an_unwritable_cache_falls_back_to_a_temporary_export(uie_checkpoint, saves, tmp_path, caplog):
+@pytest.mark.parametrize("below", ["cache", "home/.cache/paddle-ernie-m"])
+def test_an_unwritable_cache_falls_back_to_a_temporary_export(uie_checkpoint, saves, tmp_path, caplog, below):
+    """The cache directory, or a parent of it (a HOME that is a file or does not exist), cannot be created."""
     (tmp_path / "file").write_text("not a directory")
     with caplog.at_level(logging.WARNING, logger="paddle_ernie_m.export_cache"):
-        results = extract(uie_checkpoint, cache_dir=tmp_path / "file" / "cache")
+        results = extract(uie_checkpoint, cache_dir=tmp_path / "file" / below)
     assert results == extract(uie_checkpoint, cache_dir=tmp_path / "cache")
     assert any("cannot write the export cache" in r.getMessage() for r in caplog.records)
 
@@ -210,7 +212,10 @@ def test_an_unwritable_cache_falls_back_to_a_temporary_export(uie_checkpoint, sa
 def test_the_cache_is_the_argument_else_the_variable_else_under_the_home_directory(monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv(CACHE_ENV)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     assert cache_root() == tmp_path / "home" / ".cache" / "paddle-ernie-m"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_root() == tmp_path / "xdg" / "paddle-ernie-m"
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "env"))
     assert cache_root() == tmp_path / "env"
     assert cache_root(tmp_path / "arg") == tmp_path / "arg"

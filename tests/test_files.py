@@ -119,6 +119,21 @@ def test_force_refuses_a_marked_directory_holding_anything_its_writer_did_not_wr
     assert sorted(os.listdir(tmp_path)) == ["dst"]
 
 
+def test_force_refuses_weights_replaced_by_other_weights_of_the_same_size(tmp_path):
+    """Large files are not hashed whole; fine-tuned weights of the same shapes in their place are still seen."""
+    import numpy as np
+
+    dst = tmp_path / "dst"
+    rng = np.random.default_rng(0)
+    with atomic_directory(dst, "ernie-m convert") as tmp:
+        (tmp / "model.safetensors").write_bytes(rng.standard_normal(1 << 19).astype(np.float32).tobytes())  # 2 MiB
+    (dst / "model.safetensors").write_bytes(rng.standard_normal(1 << 19).astype(np.float32).tobytes())
+    with pytest.raises(UnsafeOutputError, match="holds model.safetensors, which ernie-m convert did not write"):
+        with atomic_directory(dst, "ernie-m convert", force=True):
+            pass
+    assert (dst / "model.safetensors").stat().st_size == 1 << 21
+
+
 def test_force_replaces_an_unchanged_output_and_its_marker_lists_what_was_written(tmp_path):
     dst = tmp_path / "dst"
     _write(dst)

@@ -289,9 +289,11 @@ def test_resume_drops_a_torn_last_line_of_the_metrics_with_a_warning(tmp_path, c
         Trainer(tiny_model(), args(tmp_path, **common), features(), COLLATE, compute_loss=failing_loss).train()
     metrics = tmp_path / "run" / "metrics.jsonl"
     with open(metrics, "a") as f:
+        f.write('{"type": "train", "step": "3"}\n')  # edited by hand: no integer step
         f.write('{"type": "train", "step": 4, "lo')  # killed while appending
     with caplog.at_level(logging.WARNING):
         Trainer(tiny_model(), args(tmp_path, resume_from_checkpoint="latest", **common), features(),
                 COLLATE).train()
-    assert f"{metrics}:4: not valid JSON" in caplog.text and "dropped" in caplog.text
+    assert f"{metrics}:4: not a record of this trainer (no integer 'step'); dropped" in caplog.text
+    assert f"{metrics}:5: not valid JSON" in caplog.text and "dropped" in caplog.text
     assert [r["step"] for r in records(tmp_path, kind="train")] == [1, 2, 3, 4]

@@ -219,8 +219,13 @@ class Trainer:
             def torn(line: int, message: str) -> None:  # a run killed while appending, or a full disk
                 logger.warning("%s:%d: %s; dropped", path, line, message)
 
-            kept = [r for _, r in json_lines(path, "metrics file", on_invalid=torn)
-                    if not isinstance(r, dict) or r.get("step", 0) <= step]
+            kept = []
+            for line, record in json_lines(path, "metrics file", on_invalid=torn):
+                logged = record.get("step", 0) if isinstance(record, dict) else None
+                if not isinstance(logged, int) or isinstance(logged, bool):
+                    torn(line, "not a record of this trainer (no integer 'step')")
+                elif logged <= step:
+                    kept.append(record)
             write_atomic(path, "".join(json.dumps(r) + "\n" for r in kept))
 
     # ------------------------------------------------------------------------------------------- training
