@@ -9,8 +9,9 @@ only the converted directory is. This module imports nothing, so the converters 
 
 #: The model's code: its configuration and the classes (what a model's ``save_pretrained`` copies along).
 MODEL_FILES = ("configuration_ernie_m.py", "modeling_ernie_m.py")
-#: The tokenizer: the transformers class and the tokenization engine it shares with ``paddle_ernie_m.tokenizer``.
-TOKENIZER_FILES = ("tokenization_ernie_m.py", "tokenization_ernie_m_core.py")
+#: The tokenizer: the transformers class and the tokenization engine it shares with ``paddle_ernie_m.tokenizer``
+#: (the core and its offset rules).
+TOKENIZER_FILES = ("tokenization_ernie_m.py", "tokenization_ernie_m_core.py", "tokenization_ernie_m_offsets.py")
 #: The files copied verbatim into every directory paddle2torch writes (all live next to this module).
 FILES = MODEL_FILES + TOKENIZER_FILES
 

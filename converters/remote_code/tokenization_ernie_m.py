@@ -31,6 +31,10 @@ from .tokenization_ernie_m_core import (
     TokenizerEngine,
 )
 
+# transformers 4.x copies into its module cache only the sibling files that this one imports itself (not theirs):
+# naming the core's offsets module here copies it along.
+from .tokenization_ernie_m_offsets import OffsetFinder  # noqa: F401
+
 #: transformers 5 encodes batches in ``_encode_plus``; transformers 4 has ``_batch_encode_plus`` for them.
 _BATCHES_IN_ENCODE_PLUS = not hasattr(PreTrainedTokenizer, "_batch_encode_plus")
 

@@ -14,28 +14,23 @@ alone. That last rule is where the two published implementations disagree (``com
 Special tokens typed in the text (``[MASK]`` ...) are kept whole in both modes, and the whitespace around them is
 stripped.
 
-Offsets follow PaddleNLP: every text character is normalized on its own (full-width ASCII U+FF01-U+FF5D to ASCII,
-anything else NFKC), whitespace is dropped, and each token (without its ``▁``) is searched for from the end of the
-previous one. Where that search fails (PaddleNLP raises ``ValueError`` there: decomposed accents or Hangul jamo that
-SentencePiece composes, ``Σ`` lower-cased differently, ...), the offsets of the whole text come from SentencePiece's
-own normalization alignment instead. A token then maps to the shortest span of original characters that normalizes
-to it (a ligature such as ``ﬁ`` that SentencePiece splits into ``f`` and ``i`` gives both tokens the same
-one-character span). A stand-alone ``▁`` kept in transformers mode covers the whitespace before the next token.
+Character offsets (``return_offsets_mapping``) follow PaddleNLP; their rules live in
+``tokenization_ernie_m_offsets.py``.
 
 :class:`TokenizerEngine` applies these rules; ``paddle_ernie_m.tokenizer.ErnieMTokenizer`` (Paddle and numpy
 outputs) and the transformers tokenizer of ``tokenization_ernie_m.py`` (copied next to converted weights, with this
-file) wrap it. This module imports only the standard library and numpy (sentencepiece when an engine is built).
+file) wrap it. This module imports only the standard library and the offsets module (sentencepiece when an engine
+is built).
 """
 from __future__ import annotations
 
 import os
 import re
-import unicodedata
 from itertools import chain
 from operator import attrgetter
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-import numpy as np
+from .tokenization_ernie_m_offsets import SPIECE_UNDERLINE, OffsetFinder, place_underlines
 
 # ------------------------------------------------------------------------------------------------ constants
 CLS_TOKEN = "[CLS]"
@@ -71,7 +66,7 @@ MODEL_MAX_LENGTH = 512
 #: :data:`MODEL_MAX_LENGTH`.
 NO_LIMIT = 10**29
 
-SPIECE_UNDERLINE = "\u2581"
+# SPIECE_UNDERLINE, the word-boundary mark, is imported from the offsets module (which cannot import this one).
 _SPLIT_PUNCT = frozenset(",;:.?!~，；：。？！《》【】")
 _CJK_RE = re.compile("[\u4e00-\u9fff]")
 _SPECIAL_RE = re.compile("|".join(re.escape(t) for t in sorted(SPECIAL_TOKENS.values(), key=len, reverse=True)))
@@ -92,24 +87,6 @@ def check_compat(compat: Any) -> str:
 def _is_split_char(char: str) -> bool:
     """CJK ideographs and the punctuation PaddleNLP turns into single tokens."""
     return "\u4e00" <= char <= "\u9fff" or char in _SPLIT_PUNCT
-
-
-def _is_whitespace(char: str) -> bool:
-    """PaddleNLP's whitespace test, applied to a character's normalized form."""
-    return char in (" ", "\t", "\n", "\r") or (len(char) == 1 and unicodedata.category(char) == "Zs")
-
-
-def _search_form(code: int) -> str:
-    """How PaddleNLP's offset search sees one character: full-width ASCII (not ``～``) halved, else NFKC;
-    empty when that form is whitespace."""
-    char = chr(code)
-    form = chr(code - 0xFEE0) if 0xFF01 <= code <= 0xFF5D else unicodedata.normalize("NFKC", char)
-    return "" if _is_whitespace(form) else form
-
-
-def _search_length(code: int) -> str:
-    """The length of ``_search_form(code)``, as a character (for a ``str.translate`` table)."""
-    return chr(len(_search_form(code)))
 
 
 def _split_piece(piece: str) -> Tuple[Tuple[int, int], ...]:
@@ -136,19 +113,6 @@ def _split_piece(piece: str) -> Tuple[Tuple[int, int], ...]:
 def _lower(text: str) -> str:
     """Lower-case character by character, as both reference tokenizers do (no final-sigma rule)."""
     return "".join(c.lower() for c in text) if "\u03a3" in text else text.lower()
-
-
-class _CharTable(dict):
-    """``str.translate`` table filled on first use of each character."""
-
-    def __init__(self, rule):
-        super().__init__()
-        self._rule = rule
-
-    def __missing__(self, code: int) -> str:
-        value = self[code] = self._rule(code)
-        return value
-
 
 
 class _Piece:
@@ -225,9 +189,8 @@ class TokenizerEngine:
 
     def _init_caches(self) -> None:
         self._pieces = _PieceCache(self.vocab, self.unk_token_id)
-        self._search_table = _CharTable(_search_form)
-        self._length_table = _CharTable(_search_length)
-        self._vanishes: Dict[str, bool] = {}
+        self._offsets = OffsetFinder(self._sp, self._pieces, _lower if self.do_lower_case else None,
+                                     keep_underlines=self.compat == "transformers")
 
     def _load_sp(self) -> None:
         import sentencepiece as spm  # here, so that the converters read this module's constants without it
@@ -256,7 +219,7 @@ class TokenizerEngine:
             )
 
     def __getstate__(self) -> Dict[str, Any]:
-        caches = ("_sp", "_pieces", "_search_table", "_length_table", "_vanishes")
+        caches = ("_sp", "_pieces", "_offsets")
         return {k: v for k, v in self.__dict__.items() if k not in caches}
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
@@ -412,12 +375,12 @@ class TokenizerEngine:
             searches.append(search)
             all_pieces.append(text_pieces)
         if with_offsets:
-            found = self._search_offsets(texts, searches)
+            found = self._offsets.search(texts, searches)
             for k, offsets in enumerate(found):
                 if offsets is None:
-                    offsets = self._aligned_offsets(texts[k], segmented[k], all_pieces[k])
+                    offsets = self._offsets.aligned(texts[k], segmented[k], all_pieces[k])
                 if hf and "" in searches[k]:
-                    _place_underlines(searches[k], offsets)
+                    place_underlines(searches[k], offsets)
                 results[k] = (results[k][0], results[k][1], offsets)
         return results
 
@@ -440,134 +403,6 @@ class TokenizerEngine:
             if search is not None:
                 search.extend(entry.search)
 
-    # ------------------------------------------------------------------------------------ offsets
-    def _search_offsets(self, texts: Sequence[str], searches: List[List[str]]
-                        ) -> List[Optional[List[Tuple[int, int]]]]:
-        """PaddleNLP's offsets of each text, None where PaddleNLP fails to find a token.
-
-        ``searches`` holds each text's tokens without their leading ``▁`` (empty for a stand-alone ``▁`` kept in
-        transformers mode, placed later by ``_place_underlines``). PaddleNLP normalizes each character on its own,
-        drops whitespace, and looks for each token from the end of the previous one. Where the tokens tile the
-        normalized text exactly (almost always), every search finds its token right there: those texts are done
-        together with a few array operations; the others run the search.
-        """
-        if self.do_lower_case:  # the lower-cased text may change length: one text at a time
-            return [self._search_one(text, search) for text, search in zip(texts, searches)]
-        whole = "".join(texts)
-        normalized = whole.translate(self._search_table)
-        lengths = np.frombuffer(whole.translate(self._length_table).encode("latin-1"), dtype=np.uint8)
-        char_of = np.repeat(np.arange(len(whole), dtype=np.int64), lengths)
-        text_starts = np.cumsum([0] + [len(t) for t in texts])
-        norm_starts = np.concatenate(([0], np.cumsum(lengths, dtype=np.int64)))[text_starts].tolist()
-        text_starts = text_starts.tolist()
-        results: List[Optional[List[Tuple[int, int]]]] = [None] * len(texts)
-        tiled, token_lengths, shifts, counts = [], [], [], []
-        consumed = 0
-        for k, search in enumerate(searches):
-            if not search:
-                results[k] = []
-            elif "".join(search) == normalized[norm_starts[k]:norm_starts[k + 1]]:
-                tiled.append(k)
-                token_lengths.extend(map(len, search))
-                shifts.append(norm_starts[k] - consumed)
-                counts.append(len(search))
-                consumed += norm_starts[k + 1] - norm_starts[k]
-            else:
-                results[k] = self._search_one(texts[k], search)
-        if tiled:
-            lens = np.array(token_lengths, dtype=np.int64)
-            ends = np.cumsum(lens) + np.repeat(np.array(shifts, dtype=np.int64), counts)
-            origin = np.repeat(np.array([text_starts[k] for k in tiled], dtype=np.int64), counts)
-            begin = (char_of[np.minimum(ends - lens, len(char_of) - 1)] - origin).tolist()
-            end = (char_of[np.maximum(ends - 1, 0)] + 1 - origin).tolist()
-            position = 0
-            for k, n in zip(tiled, counts):
-                results[k] = list(zip(begin[position:position + n], end[position:position + n]))
-                position += n
-        return results
-
-    def _search_one(self, text: str, search: List[str]) -> Optional[List[Tuple[int, int]]]:
-        """PaddleNLP's search for one text (see ``_search_offsets``)."""
-        if not search:
-            return []
-        normalized = text.translate(self._search_table)
-        if self.do_lower_case:
-            normalized = normalized.lower()
-        lengths = np.frombuffer(text.translate(self._length_table).encode("latin-1"), dtype=np.uint8)
-        char_of = np.repeat(np.arange(len(text), dtype=np.int64), lengths)
-        starts, lasts = [], []
-        position = 0
-        find = normalized.find
-        for token in search:
-            if not token:  # a kept stand-alone "▁"
-                starts.append(position)
-                lasts.append(position)
-                continue
-            start = find(token, position)
-            if start < 0:
-                return None
-            position = start + len(token)
-            starts.append(start)
-            lasts.append(position - 1)
-        try:
-            begin = char_of[np.array(starts)].tolist()
-            end = (char_of[np.array(lasts)] + 1).tolist()
-        except IndexError:
-            return None
-        return list(zip(begin, end))
-
-    def _aligned_offsets(self, text: str, segments, text_pieces) -> List[Tuple[int, int]]:
-        """Offsets from SentencePiece's normalization alignment (used where PaddleNLP's search fails)."""
-        hf = self.compat == "transformers"
-        offsets: List[Tuple[int, int]] = []
-        for (start, end, special), pieces in zip(segments, text_pieces):
-            if special is not None:
-                offsets.append((start, end))
-                continue
-            original = text[start:end]
-            # index in `original` of each character of the string given to SentencePiece (lower-casing may grow it)
-            if self.do_lower_case:
-                source = [i for i, c in enumerate(original) for _ in _lower(c)]
-                processed = _lower(original)
-            else:
-                source = list(range(len(original)))
-                processed = original
-            source.append(len(original))
-            normalized_bytes, byte_offsets = self._sp.normalize(processed.encode("utf-8"), with_offsets=True)
-            char_at_byte = [i for i, c in enumerate(processed) for _ in c.encode("utf-8")]
-            char_at_byte.append(len(processed))
-            # original index of each normalized character, plus one past the end
-            origin = []
-            position = 0
-            for c in normalized_bytes.decode("utf-8"):
-                origin.append(start + source[char_at_byte[byte_offsets[position]]])
-                position += len(c.encode("utf-8"))
-            origin.append(start + source[char_at_byte[byte_offsets[position]]])
-            position = 0
-            for k, piece in enumerate(pieces):
-                if piece == SPIECE_UNDERLINE:
-                    if hf and 0 < k < len(pieces) - 1 and not pieces[k + 1].startswith(SPIECE_UNDERLINE):
-                        offsets.append((0, 0))  # set by _place_underlines
-                else:
-                    for s, e in self._pieces[piece].spans:
-                        s += piece[s] == SPIECE_UNDERLINE
-                        offsets.append(self._span(text, origin[position + s], origin[position + e]))
-                position += len(piece)
-        return offsets
-
-    def _span(self, text: str, begin: int, end: int) -> Tuple[int, int]:
-        """``(begin, end)`` shrunk to drop trailing characters that normalize to nothing, and at least one wide."""
-        while end > begin + 1 and self._vanishing(text[end - 1]):
-            end -= 1
-        return begin, max(end, begin + 1)
-
-    def _vanishing(self, char: str) -> bool:
-        value = self._vanishes.get(char)
-        if value is None:
-            value = self._vanishes[char] = char.isspace() or not self._sp.normalize(char)
-        return value
-
-
 # ------------------------------------------------------------------------------------------ helpers
 def check_text(text: Any, name: str) -> str:
     """``text`` itself, or ``TypeError`` naming the argument."""
@@ -581,17 +416,6 @@ def _check_surrogates(text: str, name: str) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise ValueError(f"{name} contains a lone surrogate {text[exc.start]!r} at position {exc.start}") from None
-
-
-def _place_underlines(search: List[str], offsets: List[Tuple[int, int]]) -> None:
-    """Give each stand-alone ``▁`` kept in transformers mode (an empty ``search`` string) the whitespace between the
-    previous token and the next."""
-    previous_end = 0
-    for k, token in enumerate(search):
-        if not token:
-            offsets[k] = (previous_end, max(previous_end, offsets[k + 1][0]))
-        else:
-            previous_end = offsets[k][1]
 
 
 def read_bytes(path: Union[str, os.PathLike]) -> bytes:
