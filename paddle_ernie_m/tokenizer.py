@@ -1,8 +1,9 @@
 """ERNIE-M tokenizer: PaddleNLP's tokenization by default, transformers' on request, with character offsets.
 
 The tokenization rules (normalization, splitting, SentencePiece pieces, the stand-alone ``▁`` rule of each
-``compat`` mode, character offsets) live in ``converters/remote_code/tokenization_ernie_m_core.py``, the engine that
-is also copied next to converted transformers weights; its docstring states them. In short:
+``compat`` mode) live in ``converters/remote_code/tokenization_ernie_m_core.py``, the engine that is also copied
+next to converted transformers weights, and its character offsets in ``tokenization_ernie_m_offsets.py`` next to
+it; their docstrings state them. In short:
 
 * ``"paddlenlp"`` (default): every stand-alone ``▁`` piece is dropped, as PaddleNLP 2.8.1 does. The released
   ERNIE-M and UIE-M checkpoints were trained this way.
@@ -253,15 +254,7 @@ class ErnieMTokenizer:
             if max_length is not None and max_length != max_seq_len:
                 raise ValueError(f"max_length ({max_length}) and max_seq_len ({max_seq_len}) disagree")
             max_length = max_seq_len
-        batched = isinstance(text, (list, tuple))
-        texts = _check_batch(text, "text") if batched else [check_text(text, "text")]
-        pairs = None
-        if text_pair is not None:
-            if batched != isinstance(text_pair, (list, tuple)):
-                raise TypeError("text and text_pair must both be strings or both be lists of strings")
-            pairs = _check_batch(text_pair, "text_pair") if batched else [check_text(text_pair, "text_pair")]
-            if len(pairs) != len(texts):
-                raise ValueError(f"text has {len(texts)} items but text_pair has {len(pairs)}")
+        batched, texts, pairs = _as_batches(text, text_pair)
         if return_tensors not in (None, "np", "pd"):
             raise ValueError(f"return_tensors must be None, 'np' or 'pd', got {return_tensors!r}")
         padding, truncation, max_length = self._strategies(padding, truncation, max_length, pad_to_max_seq_len)
@@ -276,22 +269,9 @@ class ErnieMTokenizer:
 
         encoded = self._engine.encode_texts(texts + (pairs or []), with_offsets=return_offsets_mapping, name_of=name_of)
         budget = max_length - (2 if pairs is None else 4)
-        sequences, special_masks, offset_maps = [], [], []
-        for k in range(n):
-            ids_0, _, offsets_0 = encoded[k]
-            ids_1, _, offsets_1 = encoded[n + k] if pairs is not None else (None, None, None)
-            if truncation and len(ids_0) + (len(ids_1) if ids_1 is not None else 0) > budget:
-                keep_0, keep_1 = _truncated_lengths(len(ids_0), None if ids_1 is None else len(ids_1),
-                                                    budget, truncation, k)
-                ids_0, offsets_0 = ids_0[:keep_0], offsets_0 and offsets_0[:keep_0]
-                if ids_1 is not None:
-                    ids_1, offsets_1 = ids_1[:keep_1], offsets_1 and offsets_1[:keep_1]
-            sequences.append(self.build_inputs_with_special_tokens(ids_0, ids_1))
-            if return_special_tokens_mask:
-                special_masks.append(self.get_special_tokens_mask(ids_0, ids_1))
-            if return_offsets_mapping:
-                offset_maps.append([(0, 0), *offsets_0, (0, 0)] if offsets_1 is None
-                                   else [(0, 0), *offsets_0, (0, 0), (0, 0), *offsets_1, (0, 0)])
+        sequences, special_masks, offset_maps = self._assemble(
+            encoded[:n], encoded[n:] if pairs is not None else None, truncation, budget, return_special_tokens_mask,
+            return_offsets_mapping)
         longest = max(map(len, sequences), default=0)
         if not truncation and longest > self.model_max_length and not self._warned_too_long:
             self._warned_too_long = True
@@ -302,6 +282,27 @@ class ErnieMTokenizer:
                                special_masks if return_special_tokens_mask else None,
                                offset_maps if return_offsets_mapping else None)
         return _finish(output, batched, return_tensors)
+
+    def _assemble(self, firsts: List[tuple], seconds: Optional[List[tuple]], truncation: Optional[str],
+                  budget: int, special_mask: bool, offsets: bool) -> Tuple[List[List[int]], list, list]:
+        """``(sequences, special_masks, offset_maps)`` of encoded texts (and pairs): each truncated to ``budget``
+        tokens, with its special tokens (masks and offset maps only where asked for)."""
+        sequences, special_masks, offset_maps = [], [], []
+        for k, (ids_0, _, offsets_0) in enumerate(firsts):
+            ids_1, _, offsets_1 = seconds[k] if seconds is not None else (None, None, None)
+            if truncation and len(ids_0) + (len(ids_1) if ids_1 is not None else 0) > budget:
+                keep_0, keep_1 = _truncated_lengths(len(ids_0), None if ids_1 is None else len(ids_1),
+                                                    budget, truncation, k)
+                ids_0, offsets_0 = ids_0[:keep_0], offsets_0 and offsets_0[:keep_0]
+                if ids_1 is not None:
+                    ids_1, offsets_1 = ids_1[:keep_1], offsets_1 and offsets_1[:keep_1]
+            sequences.append(self.build_inputs_with_special_tokens(ids_0, ids_1))
+            if special_mask:
+                special_masks.append(self.get_special_tokens_mask(ids_0, ids_1))
+            if offsets:
+                offset_maps.append([(0, 0), *offsets_0, (0, 0)] if offsets_1 is None
+                                   else [(0, 0), *offsets_0, (0, 0), (0, 0), *offsets_1, (0, 0)])
+        return sequences, special_masks, offset_maps
 
     def _strategies(self, padding: Any, truncation: Any, max_length: Optional[int], pad_to_max_seq_len: bool
                     ) -> Tuple[Optional[str], Optional[str], int]:
@@ -346,6 +347,20 @@ class ErnieMTokenizer:
 
 
 # ------------------------------------------------------------------------------------------ helpers
+def _as_batches(text: Any, text_pair: Any) -> Tuple[bool, List[str], Optional[List[str]]]:
+    """``(batched, texts, pairs)``: the call's text (and pair) arguments checked and made lists."""
+    batched = isinstance(text, (list, tuple))
+    texts = _check_batch(text, "text") if batched else [check_text(text, "text")]
+    pairs = None
+    if text_pair is not None:
+        if batched != isinstance(text_pair, (list, tuple)):
+            raise TypeError("text and text_pair must both be strings or both be lists of strings")
+        pairs = _check_batch(text_pair, "text_pair") if batched else [check_text(text_pair, "text_pair")]
+        if len(pairs) != len(texts):
+            raise ValueError(f"text has {len(texts)} items but text_pair has {len(pairs)}")
+    return batched, texts, pairs
+
+
 def _check_batch(texts: Sequence[Any], name: str) -> List[str]:
     return [check_text(t, f"{name}[{k}]") for k, t in enumerate(texts)]
 
