@@ -35,7 +35,7 @@ import random
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple, Union
 
 from converters.files import check_owned_files, json_lines, owned_files, write_atomic
 
@@ -173,112 +173,124 @@ def convert_cls(records: Sequence[Record], style: PromptStyle, rng: random.Rando
     return [classification_example(r.text, r.labels, style.prompt_prefix, options, rng) for r in records]
 
 
+@dataclass(frozen=True)
+class TextExamples:
+    """One text's positive examples and the names its negative prompts are drawn from."""
+
+    text: str
+    entity_examples: Tuple[Example, ...]  # one per entity label
+    labels: FrozenSet[str]  # the entity labels the text uses
+    names: Tuple[str, ...]  # the text of each entity
+    relation_examples: Tuple[Example, ...]  # one per relation prompt
+    relation_prompts: FrozenSet[str]
+    subjects: Tuple[str, ...]  # distinct, in order of first use
+    predicates: Tuple[str, ...]  # one per relation
+    inverse_prompts: Tuple[str, ...]  # one per relation, the object in place of the subject
+    sentiment_examples: Tuple[Example, ...]  # one per entity with ``separator`` in its label
+
+
+def text_examples(record: Record, style: PromptStyle, options: List[str], rng: random.Random) -> TextExamples:
+    """The positives of one text; its sentiment examples shuffle the shared ``options`` (one ``rng`` call each)."""
+    text = record.text
+    by_id = {entity.id: entity for entity in record.entities}
+    entities, labels, sentiments = [], [], []
+    for entity in record.entities:
+        name = text[entity.start:entity.end]
+        label, *classes = entity.label.split(style.separator)
+        if classes:
+            sentiments.append(classification_example(
+                text, classes, style.entity_classification_prefix(name), options, rng))
+        entities.append((label, {"text": name, "start": entity.start, "end": entity.end}))
+        labels.append(label)
+    relations, subjects, inverse = [], [], []
+    for relation in record.relations:
+        subject, obj = by_id[relation.from_id], by_id[relation.to_id]
+        subject_name, object_name = text[subject.start:subject.end], text[obj.start:obj.end]
+        relations.append((style.relation(subject_name, relation.type),
+                          {"text": object_name, "start": obj.start, "end": obj.end}))
+        subjects.append(subject_name)
+        inverse.append(style.relation(object_name, relation.type))
+    return TextExamples(
+        text=text,
+        entity_examples=_grouped(text, entities),
+        labels=frozenset(labels),
+        names=tuple(result["text"] for _, result in entities),
+        relation_examples=_grouped(text, relations),
+        relation_prompts=frozenset(prompt for prompt, _ in relations),
+        subjects=tuple(dict.fromkeys(subjects)),
+        predicates=tuple(relation.type for relation in record.relations),
+        inverse_prompts=tuple(inverse),
+        sentiment_examples=tuple(sentiments),
+    )
+
+
+def _grouped(text: str, answers: Sequence[Tuple[str, Dict[str, Any]]]) -> Tuple[Example, ...]:
+    """One example per prompt (in order of first use) with all of its answers."""
+    by_prompt: Dict[str, Example] = {}
+    for prompt, result in answers:
+        example = by_prompt.setdefault(prompt, {"content": text, "result_list": [], "prompt": prompt})
+        example["result_list"].append(result)
+    return tuple(by_prompt.values())
+
+
 def convert_ext(records: Sequence[Record], style: PromptStyle, negative_ratio: int, is_train: bool,
                 rng: random.Random) -> List[Example]:
     """Entity, relation and entity-sentiment examples with negatives (see the module docstring). ``negative_ratio``
     -1 keeps every entity negative."""
     options = list(style.options)
-    entity_examples: List[List[Example]] = []
-    relation_examples: List[List[Example]] = []
-    classification_examples: List[Example] = []
-    entity_prompts: List[List[str]] = []
-    relation_prompts: List[List[str]] = []
-    subjects: List[List[str]] = []
-    inverse_prompts: List[List[str]] = []
-    predicates: List[List[str]] = []
-    label_set: List[str] = []
-    name_set: List[str] = []
-    predicate_set: List[str] = []
+    texts = [text_examples(record, style, options, rng) for record in records]
+    labels = frozenset().union(*(t.labels for t in texts))
+    names = frozenset(name for t in texts for name in t.names)
+    predicates = list(dict.fromkeys(predicate for t in texts for predicate in t.predicates))
 
-    for record in records:
-        text = record.text
-        by_id: Dict[Any, Entity] = {}
-        by_label: Dict[str, Example] = {}
-        labels_used: List[str] = []
-        for entity in record.entities:
-            by_id[entity.id] = entity
-            name = text[entity.start:entity.end]
-            label, *sentiments = entity.label.split(style.separator)
-            if sentiments:
-                classification_examples.append(classification_example(
-                    text, sentiments, style.entity_classification_prefix(name), options, rng))
-            result = {"text": name, "start": entity.start, "end": entity.end}
-            example = by_label.setdefault(label, {"content": text, "result_list": [], "prompt": label})
-            example["result_list"].append(result)
-            _add_new(label_set, label)
-            _add_new(name_set, name)
-            labels_used.append(label)
-        entity_examples.append(list(by_label.values()))
-        entity_prompts.append(labels_used)
-
-        by_prompt: Dict[str, Example] = {}
-        text_subjects: List[str] = []
-        inverse: List[str] = []
-        text_predicates: List[str] = []
-        prompts_used: List[str] = []
-        for relation in record.relations:
-            subject, obj = by_id[relation.from_id], by_id[relation.to_id]
-            subject_name, object_name = text[subject.start:subject.end], text[obj.start:obj.end]
-            prompt = style.relation(subject_name, relation.type)
-            _add_new(text_subjects, subject_name)
-            inverse.append(style.relation(object_name, relation.type))
-            text_predicates.append(relation.type)
-            result = {"text": object_name, "start": obj.start, "end": obj.end}
-            example = by_prompt.setdefault(prompt, {"content": text, "result_list": [], "prompt": prompt})
-            example["result_list"].append(result)
-            _add_new(predicate_set, relation.type)
-            prompts_used.append(prompt)
-        relation_examples.append(list(by_prompt.values()))
-        relation_prompts.append(prompts_used)
-        subjects.append(text_subjects)
-        inverse_prompts.append(inverse)
-        predicates.append(text_predicates)
-
-    texts = [record.text for record in records]
-    positives: List[Example] = []
-    negatives: List[Example] = []
-    for i, text in enumerate(texts):
-        unused = sorted(set(label_set) ^ set(entity_prompts[i]))
-        chosen, _ = _sample_negatives(unused, len(entity_examples[i]), negative_ratio, rng)
-        negatives.extend(_negative(text, prompt) for prompt in chosen)
-        positives.extend(entity_examples[i])
-    examples = positives + negatives if positives else []
-
-    if predicate_set and is_train:
-        positives, negatives = [], []
-        for i, text in enumerate(texts):
-            num_positive = len(relation_examples[i])
-            candidates = [inverse_prompts[i], [], []]
-            if predicates[i]:
-                candidates[1] = [style.relation(name, predicates[i][rng.randrange(len(predicates[i]))])
-                                 for name in sorted(set(name_set) ^ set(subjects[i]))]
-            if subjects[i]:
-                candidates[2] = [style.relation(subjects[i][rng.randrange(len(subjects[i]))], label)
-                                 for label in sorted(set(label_set) ^ set(entity_prompts[i]))]
-            chosen: List[str] = []
-            leftover: List[str] = []
-            for group in candidates:
-                added, rest = _sample_negatives(group, num_positive, negative_ratio // 3, rng)
-                chosen.extend(added)
-                leftover.extend(rest)
-            missing = num_positive * negative_ratio - len(chosen)
-            if missing > 0 and leftover:
-                picks = range(len(leftover)) if missing > len(leftover) else rng.sample(range(len(leftover)), missing)
-                chosen.extend(leftover[k] for k in picks)
-            positives.extend(relation_examples[i])
-            negatives.extend(_negative(text, prompt) for prompt in chosen)
-        examples += positives + negatives
-    elif predicate_set:
-        for i, text in enumerate(texts):
-            examples += relation_examples[i]
-            examples += [_negative(text, prompt) for subject in subjects[i] for predicate in predicate_set
-                         for prompt in [style.relation(subject, predicate)] if prompt not in relation_prompts[i]]
-    return examples + classification_examples
+    examples = [e for t in texts for e in t.entity_examples]
+    examples += [_negative(t.text, prompt) for t in texts
+                 for prompt in entity_negatives(t, labels, negative_ratio, rng)]
+    if predicates and is_train:
+        chosen = [relation_negatives(t, labels, names, negative_ratio, style, rng) for t in texts]
+        examples += [e for t in texts for e in t.relation_examples]
+        examples += [_negative(t.text, prompt) for t, prompts in zip(texts, chosen) for prompt in prompts]
+    elif predicates:
+        for t in texts:
+            examples += t.relation_examples
+            examples += [_negative(t.text, prompt) for prompt in every_relation_negative(t, predicates, style)]
+    return examples + [e for t in texts for e in t.sentiment_examples]
 
 
-def _add_new(items: List[str], item: str) -> None:
-    if item not in items:
-        items.append(item)
+def entity_negatives(t: TextExamples, labels: FrozenSet[str], ratio: int, rng: random.Random) -> List[str]:
+    """The data set's entity labels the text does not use, sampled down to ``ratio`` per positive."""
+    return _sample_negatives(sorted(labels - t.labels), len(t.entity_examples), ratio, rng)[0]
+
+
+def relation_negatives(t: TextExamples, labels: FrozenSet[str], names: FrozenSet[str], ratio: int,
+                       style: PromptStyle, rng: random.Random) -> List[str]:
+    """Training relation negatives: ``ratio // 3`` per positive from each kind, topped up to ``ratio`` from the
+    rest (see the module docstring)."""
+    num_positive = len(t.relation_examples)
+    groups = [list(t.inverse_prompts), [], []]
+    if t.predicates:
+        groups[1] = [style.relation(name, t.predicates[rng.randrange(len(t.predicates))])
+                     for name in sorted(names - set(t.subjects))]
+    if t.subjects:
+        groups[2] = [style.relation(t.subjects[rng.randrange(len(t.subjects))], label)
+                     for label in sorted(labels - t.labels)]
+    chosen: List[str] = []
+    leftover: List[str] = []
+    for group in groups:
+        kept, rest = _sample_negatives(group, num_positive, ratio // 3, rng)
+        chosen.extend(kept)
+        leftover.extend(rest)
+    missing = num_positive * ratio - len(chosen)
+    if missing > 0 and leftover:
+        picks = range(len(leftover)) if missing > len(leftover) else rng.sample(range(len(leftover)), missing)
+        chosen.extend(leftover[k] for k in picks)
+    return chosen
+
+
+def every_relation_negative(t: TextExamples, predicates: Sequence[str], style: PromptStyle) -> List[str]:
+    """Dev/test relation negatives: each ``subject x predicate`` of the data set that is not a positive."""
+    return [prompt for subject in t.subjects for predicate in predicates
+            for prompt in [style.relation(subject, predicate)] if prompt not in t.relation_prompts]
 
 
 def _negative(text: str, prompt: str) -> Example:
