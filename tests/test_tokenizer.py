@@ -287,6 +287,19 @@ def test_offsets_of_composed_and_decomposed_accents_cover_whole_characters(tok):
     assert pair["offset_mapping"][-2] == (len(text) - 1, len(text)) and pair["offset_mapping"][-1] == (0, 0)
 
 
+@pytest.mark.parametrize("compat", ["paddlenlp", "transformers"])
+def test_offsets_of_a_lone_underline_before_a_special_token_where_paddlenlps_search_fails(sp, compat):
+    """PaddleNLP raises "substring not found" on the first text; a lone "▁" normalizes to nothing, so it has no
+    pieces and no offsets, and the tokens around it map back to their characters."""
+    from paddlenlp.transformers import ErnieMTokenizer as PaddleNLPTokenizer
+
+    tok = ErnieMTokenizer.from_pretrained(FIXTURE, compat=compat)
+    with pytest.raises(ValueError, match="substring not found"):
+        PaddleNLPTokenizer.from_pretrained(str(FIXTURE))("▁[SEP]e\u0301", return_offsets_mapping=True)
+    for text in ("▁[SEP]e\u0301", "▁[SEP]café", "a ▁[SEP]e\u0301 ▁"):
+        _check_offsets(sp, tok, text)
+
+
 # ----------------------------------------------------------------------------------------- files
 def test_save_and_load_round_trip_keeps_settings(tmp_path):
     tok = ErnieMTokenizer.from_pretrained(FIXTURE, compat="transformers", do_lower_case=True, model_max_length=64)

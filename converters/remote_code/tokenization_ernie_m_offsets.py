@@ -183,6 +183,8 @@ class OffsetFinder:
                 processed = original
             source.append(len(original))
             normalized_bytes, byte_offsets = self._sp.normalize(processed.encode("utf-8"), with_offsets=True)
+            if not byte_offsets:  # nothing survives normalization (a lone "▁"): no pieces, and no offsets
+                continue
             char_at_byte = [i for i, c in enumerate(processed) for _ in c.encode("utf-8")]
             char_at_byte.append(len(processed))
             # original index of each normalized character, plus one past the end
