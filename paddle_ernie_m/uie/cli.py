@@ -37,7 +37,7 @@ def register(subparsers) -> None:
     parser.add_argument("--schema", required=True,
                         help='JSON schema, e.g. \'["人物", {"公司": ["创始人"]}, "情感倾向[正向,负向]"]\', or a JSON file')
     parser.add_argument("--schema-lang", choices=SCHEMA_LANGS, default="ch",
-                        help="language of the child prompts: '<span>的<label>' (ch) or '<label> of <span>' (en)")
+                        help="language of the child prompts: '<span>的<label>' (ch, default) or '<label> of <span>' (en)")
     parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to extract from")
     parser.add_argument("--input", type=Path,
                         help="JSON lines file: one text a line, as a JSON string or an object with a 'text' key")
