@@ -25,6 +25,11 @@ def load_script(path: Union[str, Path]) -> ModuleType:
     return module
 
 
+#: Options that make an example training script quick on the tiny data.
+QUICK = ["--batch_size", "8", "--learning_rate", "5e-3", "--logging_steps", "2", "--no-progress_bar",
+         "--max_length", "64"]
+
+
 def make_tiny_model(directory: Path, dropout: float = 0.1) -> Path:
     """A randomly initialised tiny ERNIE-M (base model, no head) with the fixture tokenizer's files."""
     from paddle_ernie_m import ErnieMModel

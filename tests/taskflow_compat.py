@@ -65,10 +65,10 @@ def paddle3_taskflow(pin_span_order: bool = True) -> Iterator[Callable]:
         ie_module.get_span = original_get_span
 
 
-def assert_same_results(ours, reference, path="result"):
-    """Equal structure, texts and offsets; probabilities within 1e-5 (ours are Python floats, Taskflow's numpy
-    float64 values)."""
-    if isinstance(reference, np.floating):
+def assert_same_results(ours, reference, path="result", floats=np.floating):
+    """Equal structure, texts and offsets; probabilities within 1e-5 (ours are Python floats; ``floats`` is the
+    type of the reference's: Taskflow's are numpy float64 values, pass ``float`` for another run of ours)."""
+    if isinstance(reference, floats):
         assert type(ours) is float, path
         assert math.isclose(ours, float(reference), abs_tol=1e-5), f"{path}: {ours} != {reference}"
         return
@@ -76,10 +76,10 @@ def assert_same_results(ours, reference, path="result"):
     if isinstance(reference, dict):
         assert list(ours) == list(reference), f"{path}: keys {list(ours)} != {list(reference)}"
         for key in reference:
-            assert_same_results(ours[key], reference[key], f"{path}[{key!r}]")
+            assert_same_results(ours[key], reference[key], f"{path}[{key!r}]", floats)
     elif isinstance(reference, list):
         assert len(ours) == len(reference), f"{path}: {len(ours)} items != {len(reference)}"
         for i, (a, b) in enumerate(zip(ours, reference)):
-            assert_same_results(a, b, f"{path}[{i}]")
+            assert_same_results(a, b, f"{path}[{i}]", floats)
     else:
         assert ours == reference, f"{path}: {ours!r} != {reference!r}"

@@ -23,7 +23,7 @@ from paddle_ernie_m.predict import EXPORT_KIND, predict
 from paddle_ernie_m.uie import InformationExtractor
 from paddle_ernie_m.uie.runner import EXPORT_KIND as UIE_KIND
 
-from .test_uie_taskflow import CH_TEXTS, _tiny_uie
+from .uie_cases import CH_TEXTS, tiny_uie
 
 REPO = Path(__file__).resolve().parents[1]
 TOKENIZER = Path(__file__).parent / "fixtures" / "tiny_tokenizer"
@@ -45,7 +45,7 @@ def saves(monkeypatch):
 
 @pytest.fixture(scope="module")
 def uie_source(tmp_path_factory):
-    return _tiny_uie(tmp_path_factory.mktemp("uie") / "model", seed=5, start_bias=-1.0, end_bias=-1.0)
+    return tiny_uie(tmp_path_factory.mktemp("uie") / "model", seed=5, start_bias=-1.0, end_bias=-1.0)
 
 
 @pytest.fixture
@@ -118,7 +118,7 @@ def test_a_changed_checkpoint_is_exported_again_and_its_old_entry_removed(change
     before = extract(uie_checkpoint, cache_dir=cache)
     old_entries = entries(cache)
     if change == "new weights":
-        other = _tiny_uie(tmp_path / "other", seed=6, start_bias=-1.0, end_bias=-1.0)
+        other = tiny_uie(tmp_path / "other", seed=6, start_bias=-1.0, end_bias=-1.0)
         shutil.copyfile(other / "model_state.pdparams", uie_checkpoint / "model_state.pdparams")  # in place
     else:
         weights = uie_checkpoint / "model_state.pdparams"

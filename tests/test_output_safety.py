@@ -315,8 +315,7 @@ def test_training_checks_its_output_dir_before_the_first_step(tmp_path, src):
 def test_a_training_script_reports_a_bad_output_dir_in_one_line_before_training(tmp_path, capsys):
     from paddle_ernie_m.training.script import run
 
-    from .scripts import load_script
-    from .test_training_examples import DATA, QUICK, make_tiny_model
+    from .scripts import DATA, QUICK, load_script, make_tiny_model
 
     model = make_tiny_model(tmp_path / "model")
     script = load_script("examples/train_seq_cls.py")

@@ -9,10 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .scripts import DATA, load_script, make_tiny_model
-
-QUICK = ["--batch_size", "8", "--learning_rate", "5e-3", "--logging_steps", "2", "--no-progress_bar",
-         "--max_length", "64"]
+from .scripts import DATA, QUICK, load_script, make_tiny_model
 
 
 def train_losses(output: Path) -> list:

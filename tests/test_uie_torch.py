@@ -7,7 +7,6 @@ import of Paddle on the way; clear errors for a checkpoint of the other framewor
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys
@@ -21,31 +20,17 @@ from paddle_ernie_m.uie import InformationExtractor
 from paddle_ernie_m.uie.demo import DEMO_MODEL, DEMO_TEXTS, demo_schemas
 
 from . import transformers5
-from .taskflow_compat import paddle3_taskflow
-from .test_uie_taskflow import CASES, CH_TEXTS, EN_TEXTS, LONG_TEXT, _tiny_uie, assert_same_results
+from .taskflow_compat import assert_same_results, paddle3_taskflow
+from .uie_cases import CASES, CH_TEXTS, EN_TEXTS, LONG_TEXT, tiny_uie
 
 REPO = Path(__file__).resolve().parents[1]
 JOB = Path(__file__).parent / "uie_torch_job.py"
 MODES = ("exact", "fast")
 
 
-def assert_equal_results(ours, reference, path="result"):
+def assert_equal_results(ours, reference):
     """Equal structure, texts and offsets; probabilities (Python floats on both sides) within 1e-5."""
-    if isinstance(reference, float):
-        assert type(ours) is float, path
-        assert math.isclose(ours, reference, abs_tol=1e-5), f"{path}: {ours} != {reference}"
-        return
-    assert type(ours) is type(reference), path
-    if isinstance(reference, dict):
-        assert list(ours) == list(reference), f"{path}: keys {list(ours)} != {list(reference)}"
-        for key in reference:
-            assert_equal_results(ours[key], reference[key], f"{path}[{key!r}]")
-    elif isinstance(reference, list):
-        assert len(ours) == len(reference), f"{path}: {len(ours)} items != {len(reference)}"
-        for i, (a, b) in enumerate(zip(ours, reference)):
-            assert_equal_results(a, b, f"{path}[{i}]")
-    else:
-        assert ours == reference, f"{path}: {ours!r} != {reference!r}"
+    assert_same_results(ours, reference, floats=float)
 
 
 def count_spans(results) -> int:
@@ -62,8 +47,8 @@ def models(tmp_path_factory):
     """name -> (Paddle checkpoint, converted directory): a tiny random UIE-M whose heads pass 0.5 on about one token
     in six (every decoding rule), the same with spans on padding, and the embedded demo model."""
     root = tmp_path_factory.mktemp("uie-torch")
-    sources = {"tiny": _tiny_uie(root / "tiny", seed=5, start_bias=-1.0, end_bias=-1.0),
-               "padding": _tiny_uie(root / "padding", seed=5, start_bias=-0.3, end_bias=1.2),
+    sources = {"tiny": tiny_uie(root / "tiny", seed=5, start_bias=-1.0, end_bias=-1.0),
+               "padding": tiny_uie(root / "padding", seed=5, start_bias=-0.3, end_bias=1.2),
                "demo": DEMO_MODEL}
     pairs = {}
     for name, source in sources.items():
