@@ -77,7 +77,7 @@ def _digest(value: Any) -> str:
 
 
 #: The modules whose code decides what an export holds: an edited source checkout re-exports.
-EXPORTING_MODULES = ("modeling.py", "export.py", "uie/runner.py")
+EXPORTING_MODULES = ("modeling.py", "export.py", "onnx_graph.py", "uie/runner.py")
 
 
 @functools.lru_cache(maxsize=1)
@@ -167,7 +167,7 @@ def cached_export(
             if written_by(entry) == WRITER:  # the cache's own entry, damaged: what it holds no longer matches its
                 shutil.rmtree(entry, ignore_errors=True)  # marker, so files.remove_output would refuse it
                 replace = os.path.lexists(entry)
-        logger.info("%s: exporting it for Paddle Inference (once: kept in %s)", model_dir, exports)
+        logger.info("%s: exporting it (%s, once: kept in %s)", model_dir, kind, exports)
         result: List[T] = []
         try:
             with atomic_directory(entry, WRITER, force=replace) as tmp:

@@ -21,7 +21,9 @@ from converters.configuration import ErnieMConfig
 
 from .export import (
     INPUT_NAMES,
+    ONNX_ENGINE,
     PARAMS_SUFFIX,
+    PRECISION_NAMES,
     PRECISIONS,
     PROGRAM_PREFIX,
     ExportError,
@@ -84,8 +86,6 @@ class Predictor:
         batch_size: int = 16,
         bucketing: bool = True,
     ):
-        import paddle
-
         self.path = Path(path)
         meta = read_export_meta(self.path)
         self.config = ErnieMConfig.from_pretrained(self.path)
@@ -97,60 +97,23 @@ class Predictor:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.batch_size = batch_size
         self.bucketing = bucketing
-        self.device = _resolve_device(device)
-        self.precision = _resolve_precision(precision, meta["precision"], self.device)
-        if self.device == "cpu":
-            if threads is None:  # not OMP_NUM_THREADS: importing Paddle sets it to 1 when unset
-                from .runtime import available_cores
+        self.engine: str = meta["engine"]
+        if precision is not None:
+            if precision not in PRECISIONS:
+                raise ValueError(f"precision must be one of {', '.join(PRECISION_NAMES)}, got {precision!r}")
+            precision = PRECISIONS[precision]
+        if self.engine == ONNX_ENGINE:
+            from .onnx_engine import OnnxEngine
 
-                threads = available_cores()
-            if not (isinstance(threads, int) and threads > 0):
-                raise ValueError(f"threads must be a positive integer, got {threads!r}")
-        self.threads = threads if self.device == "cpu" else None
-
-        program = self.path / meta["program"]
-        params = self.path / (PROGRAM_PREFIX + PARAMS_SUFFIX)
-        for file in (program, params):
-            if not file.is_file():
-                raise FileNotFoundError(f"{file} not found (incomplete export)")
-        written_by = meta["paddle_version"]
-        if program.suffix == ".json" and paddle.__version__.split(".")[0] in ("1", "2"):
-            raise ExportError(f"{program}: this export was written by Paddle {written_by} in the PIR format, which "
-                              f"Paddle {paddle.__version__} cannot read; use Paddle >= 3.0 or export again with "
-                              f"this version")
-        self._predictor = self._create_predictor(program, params, written_by)
-        names = list(self._predictor.get_input_names())
-        if names != list(meta["inputs"]) or len(self._predictor.get_output_names()) != len(self.output_names):
-            raise ExportError(f"{program}: program inputs {names} / {len(self._predictor.get_output_names())} "
-                              f"outputs do not match {self.path / 'export.json'}")
-        self._inputs = [self._predictor.get_input_handle(n) for n in names]
-        self._outputs = [self._predictor.get_output_handle(n) for n in self._predictor.get_output_names()]
-        self._lock = threading.Lock()
-
-    def _create_predictor(self, program: Path, params: Path, written_by: str):
-        import paddle
-        import paddle.inference as pi
-
-        config = pi.Config(str(program), str(params))
-        config.disable_glog_info()
-        if self.device == "cpu":
-            config.disable_gpu()
-            config.set_cpu_math_library_num_threads(self.threads)
-            # oneDNN: 5.5x faster than Paddle's plain CPU kernels on AVX-512 CPUs (the README), as fast
-            # on AVX2-only ones. Paddle < 3.0 names the switches mkldnn. No enable_memory_optim(): it fails in 3.x.
-            (config.enable_onednn if hasattr(config, "enable_onednn") else config.enable_mkldnn)()
-            if self.precision == "bf16":
-                (config.enable_onednn_bfloat16 if hasattr(config, "enable_onednn_bfloat16")
-                 else config.enable_mkldnn_bfloat16)()
+            self._engine = OnnxEngine(self.path, meta, device, threads, precision)
         else:
-            precision = {"fp32": pi.PrecisionType.Float32, "fp16": pi.PrecisionType.Half,
-                         "bf16": pi.PrecisionType.Bfloat16}[self.precision]
-            config.enable_use_gpu(256, int(self.device.partition(":")[2]), precision)
-        try:
-            return pi.create_predictor(config)
-        except Exception as exc:  # Paddle raises assorted C++ errors for programs it cannot read
-            raise ExportError(f"{program}: Paddle {paddle.__version__} cannot load this export (written by Paddle "
-                              f"{written_by}); export it again with this Paddle version ({exc})") from None
+            self._engine = PaddleEngine(self.path, meta, device, threads, precision)
+        self.device, self.threads, self.precision = self._engine.device, self._engine.threads, self._engine.precision
+        names = list(self._engine.input_names)
+        if names != list(meta["inputs"]) or self._engine.output_count != len(self.output_names):
+            raise ExportError(f"{self.path / meta['program']}: program inputs {names} / {self._engine.output_count} "
+                              f"outputs do not match {self.path / 'export.json'}")
+        self._lock = threading.Lock()
 
     @classmethod
     def from_model(cls, model, workdir: Optional[Union[str, os.PathLike]] = None, **kwargs: Any) -> "Predictor":
@@ -164,7 +127,7 @@ class Predictor:
 
     def __repr__(self) -> str:
         where = self.device + (f", {self.threads} threads" if self.threads else "")
-        return f"Predictor({self.head} from {self.path}, {where}, {self.precision})"
+        return f"Predictor({self.head} from {self.path}, {self.engine}, {where}, {self.precision})"
 
     # -------------------------------------------------------------------------------------------- running
     def __call__(
@@ -263,6 +226,69 @@ class Predictor:
             return self._run(feeds)
 
     def _run(self, feeds: Sequence[np.ndarray]) -> List[np.ndarray]:
+        return self._engine.run(feeds)
+
+
+class PaddleEngine:
+    """A Paddle Inference predictor on the program of an export directory (``meta``: its ``export.json``);
+    ``device``, ``threads`` and ``precision`` as for :class:`Predictor`."""
+
+    def __init__(self, path: Path, meta: Dict[str, Any], device: Optional[str], threads: Optional[int],
+                 precision: Optional[str]) -> None:
+        import paddle
+
+        self.device = _resolve_device(device)
+        self.precision = _resolve_precision(precision, meta["precision"], self.device)
+        if self.device == "cpu":
+            if threads is None:  # not OMP_NUM_THREADS: importing Paddle sets it to 1 when unset
+                from .runtime import available_cores
+
+                threads = available_cores()
+            if not (isinstance(threads, int) and threads > 0):
+                raise ValueError(f"threads must be a positive integer, got {threads!r}")
+        self.threads = threads if self.device == "cpu" else None
+        program = path / meta["program"]
+        params = path / (PROGRAM_PREFIX + PARAMS_SUFFIX)
+        for file in (program, params):
+            if not file.is_file():
+                raise FileNotFoundError(f"{file} not found (incomplete export)")
+        written_by = meta["paddle_version"]
+        if program.suffix == ".json" and paddle.__version__.split(".")[0] in ("1", "2"):
+            raise ExportError(f"{program}: this export was written by Paddle {written_by} in the PIR format, which "
+                              f"Paddle {paddle.__version__} cannot read; use Paddle >= 3.0 or export again with "
+                              f"this version")
+        self._predictor = self._create_predictor(program, params, written_by)
+        self.input_names = list(self._predictor.get_input_names())
+        self.output_count = len(self._predictor.get_output_names())
+        self._inputs = [self._predictor.get_input_handle(n) for n in self.input_names]
+        self._outputs = [self._predictor.get_output_handle(n) for n in self._predictor.get_output_names()]
+
+    def _create_predictor(self, program: Path, params: Path, written_by: str):
+        import paddle
+        import paddle.inference as pi
+
+        config = pi.Config(str(program), str(params))
+        config.disable_glog_info()
+        if self.device == "cpu":
+            config.disable_gpu()
+            config.set_cpu_math_library_num_threads(self.threads)
+            # oneDNN: 5.5x faster than Paddle's plain CPU kernels on AVX-512 CPUs (the README), as fast
+            # on AVX2-only ones. Paddle < 3.0 names the switches mkldnn. No enable_memory_optim(): it fails in 3.x.
+            (config.enable_onednn if hasattr(config, "enable_onednn") else config.enable_mkldnn)()
+            if self.precision == "bf16":
+                (config.enable_onednn_bfloat16 if hasattr(config, "enable_onednn_bfloat16")
+                 else config.enable_mkldnn_bfloat16)()
+        else:
+            precision = {"fp32": pi.PrecisionType.Float32, "fp16": pi.PrecisionType.Half,
+                         "bf16": pi.PrecisionType.Bfloat16}[self.precision]
+            config.enable_use_gpu(256, int(self.device.partition(":")[2]), precision)
+        try:
+            return pi.create_predictor(config)
+        except Exception as exc:  # Paddle raises assorted C++ errors for programs it cannot read
+            raise ExportError(f"{program}: Paddle {paddle.__version__} cannot load this export (written by Paddle "
+                              f"{written_by}); export it again with this Paddle version ({exc})") from None
+
+    def run(self, feeds: Sequence[np.ndarray]) -> List[np.ndarray]:
         for handle, array in zip(self._inputs, feeds):
             handle.reshape(list(array.shape))
             handle.copy_from_cpu(array)
@@ -359,8 +385,11 @@ def _unavailable(precision: str, device: str) -> Optional[str]:
 def _resolve_precision(requested: Optional[str], default: str, device: str) -> str:
     name = requested if requested is not None else default
     if name not in PRECISIONS:
-        raise ValueError(f"precision must be one of fp32, bf16, fp16, got {name!r}")
+        raise ValueError(f"precision must be one of {', '.join(PRECISION_NAMES)}, got {name!r}")
     name = PRECISIONS[name]
+    if name == "int8":
+        raise ValueError("precision 'int8' needs an ONNX Runtime export (`ernie-m export --format onnx "
+                         "--precision int8`)")
     reason = _unavailable(name, device)
     if reason is None:
         return name

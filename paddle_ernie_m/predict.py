@@ -15,7 +15,7 @@ from converters.configuration import ErnieMConfig
 from converters.files import not_utf8_message
 from converters.mapping import SEQUENCE
 
-from .export import PRECISION_NAMES
+from .export import PRECISION_NAMES, check_format
 from .export_cache import CACHE_ENV, DEFAULT_CACHE
 
 logger = logging.getLogger(__name__)
@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 HEAD = SEQUENCE
 #: The export cache's name for the standard ``ernie-m export`` program.
 EXPORT_KIND = "standard"
+#: ``--backend`` choices -> the export format a checkpoint is exported to.
+BACKENDS = {"inference": "paddle", "onnxruntime": "onnx"}
 
 
 def scores(logits: np.ndarray, config: ErnieMConfig) -> List[Dict[str, Any]]:
@@ -51,10 +53,12 @@ def predict(
     precision: Optional[str] = None,
     threads: Optional[int] = None,
     cache_dir: Optional[Union[str, os.PathLike]] = None,
+    backend: str = "inference",
 ) -> List[Dict[str, Any]]:
     """Classify ``texts`` with the model in ``model_dir``: an ``ernie-m export`` directory, or a checkpoint
     (exported once into the export cache, ``cache_dir`` or its default: see :mod:`paddle_ernie_m.export_cache`;
-    not with ``dygraph``). Only ``input_ids`` go to the model, so the config's ``attention_mask_mode`` decides the
+    not with ``dygraph``). ``backend``: how a checkpoint is exported and run, ``"inference"`` (Paddle Inference)
+    or ``"onnxruntime"`` (ONNX Runtime, ``precision`` fp32 or int8); an export runs on the engine it was made for. Only ``input_ids`` go to the model, so the config's ``attention_mask_mode`` decides the
     mask, as in PaddleNLP. Returns one dict per text (see :func:`scores`) with the text first.
 
     An empty (or blank) text is classified from ``[CLS] [SEP]`` alone, which says nothing about any text; it is
@@ -67,6 +71,8 @@ def predict(
     if config.architecture != HEAD:
         raise ValueError(f"{model_dir}: predict needs an {HEAD} model, config.json names "
                          f"{config.architecture or 'no head (ErnieMModel)'}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     is_export = (model_dir / EXPORT_META).is_file()
     if dygraph and is_export:
         raise ValueError(f"{model_dir} is an export; --dygraph needs the checkpoint directory")
@@ -96,9 +102,14 @@ def predict(
         else:
             from .export_cache import cached_export
 
-            predictor = cached_export(model_dir, EXPORT_KIND,
-                                      lambda out: export_model(load_pretrained(model_dir, dtype="float32"), out),
-                                      lambda export: Predictor(export, **options), cache_dir)
+            format = BACKENDS[backend]
+            exported = check_format(format, precision or "fp32") if format == "onnx" else "fp32"
+            kind = EXPORT_KIND if format == "paddle" else f"{EXPORT_KIND}-{format}-{exported}"
+
+            def export(out: Path) -> None:
+                export_model(load_pretrained(model_dir, dtype="float32"), out, precision=exported, format=format)
+
+            predictor = cached_export(model_dir, kind, export, lambda out: Predictor(out, **options), cache_dir)
         logits = predictor(input_ids=ids)["logits"]
     return [{"text": text, **result} for text, result in zip(texts, scores(logits, config))]
 
@@ -134,8 +145,13 @@ def register(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, default=16, help="texts per forward pass (default: 16)")
     parser.add_argument("--dygraph", action="store_true", help="run the dygraph model (checkpoint directory only)")
     parser.add_argument("--device", default=None, help="cpu, gpu or gpu:N (default: GPU if available)")
+    parser.add_argument("--backend", choices=tuple(BACKENDS), default="inference",
+                        help="how a checkpoint directory is exported and run: inference (Paddle Inference) or "
+                             "onnxruntime (ONNX Runtime, the fastest on CPUs; needs the [onnx] extra); an export "
+                             "directory runs on the engine it was made for (default: inference)")
     parser.add_argument("--precision", choices=PRECISION_NAMES, default=None,
-                        help="Paddle Inference precision (default: the export's)")
+                        help="inference: fp32, bf16 or fp16 where the device has them; onnxruntime: fp32 or int8 "
+                             "(default: the export's, fp32 for a checkpoint)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help=f"export cache for checkpoint directories (default: ${CACHE_ENV}, else "
@@ -161,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
     texts = read_stdin_lines() if args.texts == ["-"] else args.texts
     results = predict(args.model, texts, max_length=args.max_length, batch_size=args.batch_size,
                       dygraph=args.dygraph, device=args.device, precision=args.precision, threads=args.threads,
-                      cache_dir=args.cache_dir)
+                      cache_dir=args.cache_dir, backend=args.backend)
     for result in results:
         print(json.dumps(result, ensure_ascii=False))
     return 0

@@ -34,18 +34,19 @@ PER_TOKEN = {"base": {"last_hidden_state"}, "token_cls": {"logits"}, "qa": {"sta
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """``exported(head, mode)`` -> (PaddleNLP reference model, our Predictor on its weights); one export each."""
+    """``exported(head, mode, format)`` -> (PaddleNLP reference model, our Predictor on its weights); one export
+    each. ``format``: ``"paddle"`` (Paddle Inference) or ``"onnx"`` (ONNX Runtime, fp32)."""
     cache = {}
 
-    def get(head: str, mode: str = "padding"):
-        if (head, mode) not in cache:
+    def get(head: str, mode: str = "padding", format: str = "paddle"):
+        if (head, mode, format) not in cache:
             reference = paddlenlp_model(head)
-            root = tmp_path_factory.mktemp(f"{head}-{mode}")
+            root = tmp_path_factory.mktemp(f"{head}-{mode}-{format}")
             reference.save_pretrained(str(root / "checkpoint"))
             model = HEADS[head][0].from_pretrained(root / "checkpoint", attention_mask_mode=mode)
-            export_model(model, root / "export")
-            cache[head, mode] = reference, Predictor(root / "export", threads=1, batch_size=2)
-        return cache[head, mode]
+            export_model(model, root / "export", format=format)
+            cache[head, mode, format] = reference, Predictor(root / "export", threads=1, batch_size=2)
+        return cache[head, mode, format]
 
     return get
 
@@ -79,9 +80,10 @@ def assert_matches(head, got: dict, want: list, keep: np.ndarray, atol: float = 
         np.testing.assert_allclose(actual, expected, rtol=0, atol=atol, err_msg=name)
 
 
+@pytest.mark.parametrize("format", ["paddle", "onnx"])
 @pytest.mark.parametrize("head", list(HEADS))
-def test_export_and_predictor_equal_paddlenlp_dygraph_for_every_head(head, exported):
-    reference, predictor = exported(head)
+def test_export_and_predictor_equal_paddlenlp_dygraph_for_every_head(head, format, exported):
+    reference, predictor = exported(head, format=format)
     assert predictor.output_names == OUTPUT_NAMES[head]
     ids = shuffled_batch(head)
     keep = (ids != PAD).astype("int64")
@@ -95,8 +97,9 @@ def test_export_and_predictor_equal_paddlenlp_dygraph_for_every_head(head, expor
                    keep[2:3].astype(bool))
 
 
-def test_uie_without_mask_reproduces_paddlenlp_default_mask_including_padding(exported):
-    reference, predictor = exported("uie", "paddlenlp")
+@pytest.mark.parametrize("format", ["paddle", "onnx"])
+def test_uie_without_mask_reproduces_paddlenlp_default_mask_including_padding(format, exported):
+    reference, predictor = exported("uie", "paddlenlp", format)
     ids = shuffled_batch("uie")
     positions = np.where(ids != PAD, np.arange(ids.shape[1]), 0)  # as PaddleNLP's tokenizer returns them
     want = paddlenlp_outputs(reference, ids, position_ids=positions)  # UIE-M's Taskflow call: no mask

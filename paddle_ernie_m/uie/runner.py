@@ -1,5 +1,5 @@
-"""Run a UIE-M model on token ids with an additive attention bias: Paddle Inference (default), Paddle dygraph, or
-PyTorch on a converted directory.
+"""Run a UIE-M model on token ids with an additive attention bias: Paddle Inference (default), ONNX Runtime (fp32
+or int8), Paddle dygraph, or PyTorch on a converted directory.
 
 The runners take ``input_ids`` and ``position_ids`` (int64 ``[batch, seq]``) and ``attention_bias`` (float32
 ``[batch, seq]``, added to the attention scores of every query for that key: 0 to attend, ``MASK_BIAS`` to mask, or
@@ -8,7 +8,7 @@ The runners take ``input_ids`` and ``position_ids`` (int64 ``[batch, seq]``) and
 token per row (see ``extractor.py``); the project's standard export only takes a 0/1 mask, so the inference runner
 exports its own program with this third input (kept in the export cache, :mod:`paddle_ernie_m.export_cache`) and
 runs it through :meth:`paddle_ernie_m.inference.Predictor.run_program` (the predictor's device, thread and
-precision set-up, none of its input handling).
+precision set-up, none of its input handling); the onnxruntime runner does the same with an ONNX export.
 
 Each runner imports only its own framework: the torch runner works where Paddle is not installed.
 """
@@ -22,9 +22,14 @@ import numpy as np
 
 INPUTS = ("input_ids", "position_ids", "attention_bias")
 OUTPUTS = ("start_prob", "end_prob")
-BACKENDS = ("inference", "dygraph", "torch")
-#: The framework each backend runs, and so the weights layout it reads.
-FRAMEWORKS = {"inference": "paddle", "dygraph": "paddle", "torch": "torch"}
+BACKENDS = ("inference", "onnxruntime", "dygraph", "torch")
+#: The framework each backend runs, and so the weights layout it reads (onnxruntime: exported from Paddle's).
+FRAMEWORKS = {"inference": "paddle", "onnxruntime": "paddle", "dygraph": "paddle", "torch": "torch"}
+#: The export format of each backend that runs an export.
+EXPORT_FORMATS = {"inference": "paddle", "onnxruntime": "onnx"}
+#: The precisions each backend runs UIE-M in (the first is the default).
+BACKEND_PRECISIONS = {"inference": ("fp32",), "onnxruntime": ("fp32", "int8"), "dygraph": ("fp32",),
+                      "torch": ("fp32",)}
 #: The export cache's name for the UIE program with a float bias (not the standard ``ernie-m export``).
 EXPORT_KIND = "uie-bias"
 
@@ -64,18 +69,32 @@ def check_framework(model_dir: PathLike, backend: str) -> None:
                      f"{model_dir} OUT_DIR`")
 
 
+def check_precision(backend: str, precision: Optional[str]) -> str:
+    """``precision`` (``None``: the backend's default) after checking that ``backend`` runs it."""
+    choices = BACKEND_PRECISIONS[backend]
+    if precision is None:
+        return choices[0]
+    if precision not in choices:
+        raise ValueError(f"backend {backend!r} runs precision {', '.join(choices)}, not {precision!r}"
+                         + (" (int8: backend 'onnxruntime')" if precision == "int8" else ""))
+    return precision
+
+
 def load_runner(backend: str, model_dir: PathLike, device: Optional[str] = None, threads: Optional[int] = None,
-                cache_dir: Optional[PathLike] = None):
+                cache_dir: Optional[PathLike] = None, precision: Optional[str] = None):
     """The runner of ``backend`` for the UIE-M checkpoint in ``model_dir`` (checked with :func:`check_framework`).
-    ``device``: the framework's spelling (``"cpu"``, ``"gpu:0"`` for Paddle Inference, ``"cuda:0"`` for torch);
-    ``cache_dir``: the export cache (inference only)."""
+    ``device``: the framework's spelling (``"cpu"``, ``"gpu:0"`` for Paddle Inference and ONNX Runtime,
+    ``"cuda:0"`` for torch); ``cache_dir``: the export cache (inference, onnxruntime); ``precision``: see
+    :data:`BACKEND_PRECISIONS`."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    precision = check_precision(backend, precision)
     check_framework(model_dir, backend)
     if backend == "torch":
         return TorchRunner(model_dir, device=device, threads=threads)
-    if backend == "inference":
-        return InferenceRunner.load(model_dir, device=device, threads=threads, cache_dir=cache_dir)
+    if backend in EXPORT_FORMATS:
+        return InferenceRunner.load(model_dir, device=device, threads=threads, cache_dir=cache_dir,
+                                    format=EXPORT_FORMATS[backend], precision=precision)
     if device is not None:
         raise ValueError("device applies to backends 'inference' and 'torch'; 'dygraph' runs on Paddle's current "
                          "device (paddle.set_device)")
@@ -103,7 +122,8 @@ class DygraphRunner:
 
 
 class InferenceRunner:
-    """A UIE-M program whose third input is a float bias, run by a :class:`~paddle_ernie_m.inference.Predictor`."""
+    """A UIE-M program whose third input is a float bias, run by a :class:`~paddle_ernie_m.inference.Predictor`
+    (Paddle Inference or ONNX Runtime, whichever the export is for)."""
 
     def __init__(self, predictor) -> None:
         self.predictor = predictor
@@ -116,19 +136,23 @@ class InferenceRunner:
 
     @classmethod
     def load(cls, model_dir: PathLike, device: Optional[str] = None, threads: Optional[int] = None,
-             cache_dir: Optional[PathLike] = None) -> "InferenceRunner":
-        """The runner of the checkpoint in ``model_dir``, exported once into the export cache."""
+             cache_dir: Optional[PathLike] = None, format: str = "paddle",
+             precision: str = "fp32") -> "InferenceRunner":
+        """The runner of the checkpoint in ``model_dir``, exported once (per format and precision) into the
+        export cache."""
         from ..export_cache import cached_export
         from ..inference import Predictor
         from ..modeling import ErnieMForInformationExtraction
 
         def export(out_dir: Path) -> None:
-            export_uie(ErnieMForInformationExtraction.from_pretrained(model_dir, dtype="float32"), out_dir)
+            export_uie(ErnieMForInformationExtraction.from_pretrained(model_dir, dtype="float32"), out_dir,
+                       format, precision)
 
         def load(export_dir: Path) -> InferenceRunner:
-            return cls(Predictor(export_dir, device=device, threads=threads, precision="fp32"))
+            return cls(Predictor(export_dir, device=device, threads=threads, precision=precision))
 
-        return cached_export(model_dir, EXPORT_KIND, export, load, cache_dir)
+        kind = EXPORT_KIND if format == "paddle" else f"{EXPORT_KIND}-{format}-{precision}"
+        return cached_export(model_dir, kind, export, load, cache_dir)
 
 
 class TorchRunner:
@@ -202,13 +226,22 @@ def _torch_device(torch, device: Optional[str]):
     return chosen
 
 
-def export_uie(model, out_dir: Path) -> Path:
-    """``paddle.jit.save`` the UIE-M model with inputs :data:`INPUTS` into ``out_dir``, with the ``export.json``
-    and ``config.json`` that :class:`~paddle_ernie_m.inference.Predictor` reads."""
+def export_uie(model, out_dir: Path, format: str = "paddle", precision: str = "fp32") -> Path:
+    """Export the UIE-M model with inputs :data:`INPUTS` into ``out_dir`` (``paddle.jit.save``, or an ONNX graph
+    with ``format="onnx"``), with the ``export.json`` and ``config.json`` that
+    :class:`~paddle_ernie_m.inference.Predictor` reads."""
     import paddle
     from paddle.static import InputSpec
 
-    from ..export import PROGRAM_PREFIX, save_program, write_export_files
+    from ..export import FORMATS, PROGRAM_PREFIX, save_program, write_export_files, write_onnx
+
+    outputs = [{"name": name, "per_token": True} for name in OUTPUTS]
+    if format == "onnx":
+        out_dir.mkdir(parents=True)
+        model.eval()
+        write_onnx(model, out_dir, OUTPUTS, precision, float_bias=True)
+        write_export_files(out_dir, model, INPUTS, 2, outputs, precision, FORMATS[format])
+        return out_dir
 
     class UIEWithBias(paddle.nn.Layer):
         def __init__(self, inner):
@@ -224,5 +257,5 @@ def export_uie(model, out_dir: Path) -> Path:
             InputSpec([None, None], "float32", INPUTS[2])]
     model.eval()
     save_program(UIEWithBias(model), str(out_dir / PROGRAM_PREFIX), spec)
-    write_export_files(out_dir, model, INPUTS, 2, [{"name": name, "per_token": True} for name in OUTPUTS], "fp32")
+    write_export_files(out_dir, model, INPUTS, 2, outputs, "fp32")
     return out_dir

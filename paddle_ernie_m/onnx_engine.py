@@ -1,0 +1,109 @@
+"""ONNX Runtime behind :class:`paddle_ernie_m.inference.Predictor`: the engine of ``ernie-m export --format onnx``.
+
+CPU: ONNX Runtime's CPU provider with ``threads`` intra-op threads (default: every core available to the
+process). GPU: the CUDA provider, when the installed ``onnxruntime`` has it (``onnxruntime-gpu``). Imports
+``onnxruntime`` only when an engine is made; without it, one line says how to install it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+#: The graph file of an ONNX export, and where its weights go when they exceed protobuf's 2 GB limit.
+ONNX_FILE = "model.onnx"
+ONNX_DATA_FILE = "model.onnx.data"
+#: The precisions an ONNX export is written in (weights and graph differ, so it runs only in its own).
+ONNX_PRECISIONS = ("fp32", "int8")
+INSTALL_HINT = "install it with `pip install paddle-ernie-m[onnx]` (onnxruntime-gpu for CUDA)"
+
+
+class EngineError(ValueError):
+    """An ONNX export cannot be loaded or run here."""
+
+
+def import_onnxruntime():
+    """The ``onnxruntime`` module, or ``ImportError`` with one line on how to install it."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ImportError(f"ONNX Runtime is not installed: {INSTALL_HINT}") from None
+    return onnxruntime
+
+
+def resolve_device(ort, device: Optional[str]) -> str:
+    """``"cpu"`` or ``"gpu:N"``: the default is the GPU when the CUDA provider is available."""
+    has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
+    if device is None:
+        return "gpu:0" if has_cuda else "cpu"
+    kind, _, index = str(device).partition(":")
+    if kind == "cpu" and not index:
+        return "cpu"
+    if kind in ("gpu", "cuda") and (not index or index.isdigit()):
+        if not has_cuda:
+            raise ValueError(f"device {device!r}: this onnxruntime has no CUDA provider (install onnxruntime-gpu)")
+        return f"gpu:{int(index or 0)}"
+    raise ValueError(f"device must be 'cpu', 'gpu' or 'gpu:N', got {device!r}")
+
+
+class OnnxEngine:
+    """An ONNX Runtime session on the graph of an export directory.
+
+    Args:
+        path: the export directory; ``meta``: its ``export.json``.
+        device, threads: as for :class:`~paddle_ernie_m.inference.Predictor`.
+        precision: must be the export's (``None``: the export's).
+    """
+
+    def __init__(self, path: Path, meta: Dict[str, Any], device: Optional[str], threads: Optional[int],
+                 precision: Optional[str]) -> None:
+        ort = import_onnxruntime()
+        graph = path / meta["program"]
+        if not graph.is_file():
+            raise FileNotFoundError(f"{graph} not found (incomplete export)")
+        exported = meta["precision"]
+        if precision is not None and precision != exported:
+            raise ValueError(f"precision {precision!r}: {path} is an ONNX export in {exported}, which runs only in "
+                             f"its own precision (export it again with --precision {precision})")
+        self.precision = exported
+        self.device = resolve_device(ort, device)
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only: no notes about initializers the optimizer drops
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.inter_op_num_threads = 1
+        if self.device == "cpu":
+            if threads is None:
+                from .runtime import available_cores
+
+                threads = available_cores()
+            if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+                raise ValueError(f"threads must be a positive integer, got {threads!r}")
+            options.intra_op_num_threads = threads
+            providers: List[Any] = ["CPUExecutionProvider"]
+        else:
+            providers = [("CUDAExecutionProvider", {"device_id": int(self.device.partition(":")[2])}),
+                         "CPUExecutionProvider"]
+        self.threads = threads if self.device == "cpu" else None
+        try:
+            self._session = ort.InferenceSession(str(graph), options, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own exception types for unreadable graphs
+            raise EngineError(f"{graph}: ONNX Runtime {ort.__version__} cannot load this export ({exc}); export "
+                              f"it again") from None
+        self.input_names = [i.name for i in self._session.get_inputs()]
+        self.output_count = len(self._session.get_outputs())
+
+    def run(self, feeds: Sequence[np.ndarray]) -> List[np.ndarray]:
+        outputs = self._session.run(None, dict(zip(self.input_names, feeds)))
+        return [np.asarray(out, dtype=np.float32) for out in outputs]
+
+
+def save_graph(model, path: Path) -> None:
+    """Write the ``onnx.ModelProto`` ``model`` to ``path``; weights go beside it into :data:`ONNX_DATA_FILE`
+    when the graph would exceed protobuf's 2 GB limit."""
+    import onnx
+
+    size = sum(len(t.raw_data) for t in model.graph.initializer)
+    external = size > (1 << 31) - (64 << 20)
+    onnx.save_model(model, str(path), save_as_external_data=external, all_tensors_to_one_file=True,
+                    location=ONNX_DATA_FILE)
