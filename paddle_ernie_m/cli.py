@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    return run(build_parser(), argv, (CLIError, *ERRORS))
+    return run(build_parser(), argv, (CLIError, ImportError, *ERRORS))  # ImportError: a missing extra, one line
 
 
 if __name__ == "__main__":

@@ -32,6 +32,16 @@ def import_onnxruntime():
     return onnxruntime
 
 
+def check_export_packages() -> None:
+    """Raise ``ImportError`` (one line: how to install them) unless ``onnx`` and ``onnxruntime`` import: an
+    export needs the first to be written and the second to be of use."""
+    import_onnxruntime()
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise ImportError(f"the onnx package is not installed: {INSTALL_HINT}") from None
+
+
 def resolve_device(ort, device: Optional[str]) -> str:
     """``"cpu"`` or ``"gpu:N"``: the default is the GPU when the CUDA provider is available."""
     has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
