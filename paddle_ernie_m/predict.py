@@ -59,7 +59,7 @@ def predict(
 
     An empty (or blank) text is classified from ``[CLS] [SEP]`` alone, which says nothing about any text; it is
     kept, so that results stay aligned with the inputs (one per line of a file), and a warning names it."""
-    from .export import EXPORT_META, export_model, load_pretrained
+    from .export import EXPORT_META, load_pretrained
     from .tokenizer import ErnieMTokenizer
 
     model_dir = Path(model_dir)
@@ -88,19 +88,27 @@ def predict(
     if dygraph:
         logits = _dygraph_logits(load_pretrained(model_dir), ids, batch_size, threads)
     else:
-        from .inference import Predictor
-
-        options = dict(device=device, threads=threads, precision=precision, batch_size=batch_size)
-        if is_export:
-            predictor = Predictor(model_dir, **options)
-        else:
-            from .export_cache import cached_export
-
-            predictor = cached_export(model_dir, EXPORT_KIND,
-                                      lambda out: export_model(load_pretrained(model_dir, dtype="float32"), out),
-                                      lambda export: Predictor(export, **options), cache_dir)
+        predictor = load_predictor(model_dir, device=device, threads=threads, precision=precision,
+                                   batch_size=batch_size, cache_dir=cache_dir)
         logits = predictor(input_ids=ids)["logits"]
     return [{"text": text, **result} for text, result in zip(texts, scores(logits, config))]
+
+
+def load_predictor(model_dir: Union[str, os.PathLike], cache_dir: Optional[Union[str, os.PathLike]] = None,
+                   **options: Any):
+    """A :class:`~paddle_ernie_m.inference.Predictor` (``options``: its keyword arguments) of an ``ernie-m export``
+    directory, or of a checkpoint directory exported once into the export cache."""
+    from .export import EXPORT_META, export_model, load_pretrained
+    from .inference import Predictor
+
+    model_dir = Path(model_dir)
+    if (model_dir / EXPORT_META).is_file():
+        return Predictor(model_dir, **options)
+    from .export_cache import cached_export
+
+    return cached_export(model_dir, EXPORT_KIND,
+                         lambda out: export_model(load_pretrained(model_dir, dtype="float32"), out),
+                         lambda export: Predictor(export, **options), cache_dir)
 
 
 def _dygraph_logits(model, ids: np.ndarray, batch_size: int, threads: Optional[int]) -> np.ndarray:

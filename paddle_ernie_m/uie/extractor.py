@@ -140,11 +140,18 @@ class InformationExtractor:
         return None if self._schema is None else [node.to_schema() for node in self._schema]
 
     # ------------------------------------------------------------------------------------------ running
-    def __call__(self, texts: Union[str, Sequence[str]]) -> List[Dict[str, List[Result]]]:
+    def __call__(self, texts: Union[str, Sequence[str]], schema: Any = None,
+                 schema_lang: Optional[str] = None) -> List[Dict[str, List[Result]]]:
         """One ``{label: [result, ...]}`` per text (a single string gives a list of one), in Taskflow's format:
         ``{"text", "start", "end", "probability", "relations": {child label: [...]}}``; classification answers
-        have no ``start``/``end``. Empty and whitespace-only texts give ``{}``."""
-        if self._schema is None:
+        have no ``start``/``end``. Empty and whitespace-only texts give ``{}``.
+
+        ``schema`` / ``schema_lang``, when given, apply to this call only (the extractor's own are left as they
+        are, so concurrent callers with different schemas never race); ``schema`` is a plain schema or the nodes
+        :func:`~paddle_ernie_m.uie.schema.build_schema` returned for one."""
+        nodes = self._schema if schema is None else _schema_nodes(schema)
+        lang = self.schema_lang if schema_lang is None else check_schema_lang(schema_lang)
+        if nodes is None:
             raise SchemaError("no schema set: pass schema= or call set_schema()")
         if isinstance(texts, str):
             texts = [texts]
@@ -156,8 +163,7 @@ class InformationExtractor:
         kept = [i for i, text in enumerate(texts) if text.strip()]
         outputs: List[Dict[str, List[Result]]] = [{} for _ in texts]
         if kept:
-            found = extract(self._schema, [texts[i] for i in kept], self.schema_lang, self._run_stage,
-                            self.max_child_prompts)
+            found = extract(nodes, [texts[i] for i in kept], lang, self._run_stage, self.max_child_prompts)
             for i, result in zip(kept, found):
                 outputs[i] = result
         return outputs
@@ -213,3 +219,10 @@ class InformationExtractor:
             return ([expand_padding(start[i], n, self.max_seq_len) for i, n in enumerate(batch.lengths)],
                     [expand_padding(end[i], n, self.max_seq_len) for i, n in enumerate(batch.lengths)])
         return [start[i, :n] for i, n in enumerate(batch.lengths)], [end[i, :n] for i, n in enumerate(batch.lengths)]
+
+
+def _schema_nodes(schema: Any) -> List[SchemaNode]:
+    """``schema`` as root nodes: parsed with :func:`build_schema` unless it already is a list of nodes."""
+    if isinstance(schema, list) and schema and all(isinstance(node, SchemaNode) for node in schema):
+        return schema
+    return build_schema(schema)
