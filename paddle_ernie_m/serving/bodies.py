@@ -82,7 +82,7 @@ def uie_schema(schema: Any, schema_lang: str, field: str = "schema") -> Call:
         nodes: List[SchemaNode] = build_schema(schema)
     except SchemaError as exc:
         message = str(exc)
-        raise BodyError(422, message if message.startswith("schema") else f"{field}: {message}") from None
+        raise BodyError(422, message if message.startswith(field) else f"{field}: {message}") from None
     plain = json.dumps([node.to_schema() for node in nodes], ensure_ascii=False)
     return Call([], (plain, schema_lang), (nodes, schema_lang))
 
@@ -114,7 +114,8 @@ def taskflow_call(payload: Any, settings: ServeSettings, task: str) -> Optional[
     body = _object(payload, ("data", "parameters"))
     if "data" not in body:
         raise BodyError(422, "data: required")
-    parameters = body.get("parameters") or {}
+    parameters = body.get("parameters")
+    parameters = {} if parameters is None else parameters
     if not isinstance(parameters, dict):
         raise BodyError(422, f"parameters: expected a JSON object, got {_type(parameters)}")
     data = body["data"]
