@@ -22,27 +22,26 @@ SCHEMAS: Dict[str, Any] = json.loads((DEMO / "schemas.json").read_text(encoding=
 STARTED = re.compile(r"Uvicorn running on http://([\d.]+):(\d+)")
 
 
-def mixed_texts(lang: str, count: int, seed: int = 0) -> List[str]:
-    """``count`` texts of the demo model's synthetic data set in ``lang``: one, two or four sentences."""
+def mixed_texts(lang: str, count: int, seed: int = 0, sentences: Sequence[int] = (1, 1, 2, 4)) -> List[str]:
+    """``count`` texts of the demo model's synthetic data set in ``lang``, each of a number of sentences drawn from
+    ``sentences``."""
     synthetic = load_script("examples/uie/make_synthetic_data.py")
     table = synthetic.CH if lang == "ch" else synthetic.EN
     rng = random.Random(f"serve-{seed}-{lang}")
     sentence = lambda: synthetic.make_text(table, rng, 0)[0]["text"]  # noqa: E731
-    return [table["join"].join(sentence() for _ in range(rng.choice((1, 1, 2, 4)))) for _ in range(count)]
-
-
-def serve_command(*options: str) -> List[str]:
-    return [sys.executable, "-m", "paddle_ernie_m.cli", "serve", "--model", str(DEMO), "--port", "0",
-            "--threads", "1", *options]
+    return [table["join"].join(sentence() for _ in range(rng.choice(sentences))) for _ in range(count)]
 
 
 @contextlib.contextmanager
-def running_server(*options: str, startup_s: float = 120.0) -> Iterator[Tuple[str, subprocess.Popen, List[str]]]:
-    """``(base url, process, log lines)`` of ``ernie-m serve`` on the demo model, ready; killed on exit if still
-    running (a test that stops it itself checks the exit code)."""
+def running_server(*options: str, threads: int = 1,
+                   startup_s: float = 120.0) -> Iterator[Tuple[str, subprocess.Popen, List[str]]]:
+    """``(base url, process, log lines)`` of ``ernie-m serve`` on the demo model (any free loopback port, ``threads``
+    math threads), ready; killed on exit if still running (a test that stops it itself checks the exit code)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-           "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(serve_command(*options), cwd=ROOT, env=env, stdout=subprocess.PIPE,
+           "OMP_NUM_THREADS": str(threads)}
+    command = [sys.executable, "-m", "paddle_ernie_m.cli", "serve", "--model", str(DEMO), "--port", "0",
+               "--threads", str(threads), *options]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, encoding="utf-8")
     log: List[str] = []
     ready = threading.Event()

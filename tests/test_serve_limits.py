@@ -94,7 +94,7 @@ def test_unknown_routes_and_methods_answer_json_naming_the_routes_of_the_task(de
 
 def test_requests_without_schema_need_one_when_the_service_has_none():
     settings = ServeSettings(model=str(DEMO), threads=1)
-    with TestClient(create_app(settings, lambda context, texts: [{} for _ in texts])) as client:
+    with TestClient(create_app(settings, lambda context, calls: [[{} for _ in texts] for texts in calls])) as client:
         answer = client.post("/v1/extract", json={"texts": ["a"]})
         assert answer.status_code == 422 and answer.json()["error"].startswith("schema: required")
         assert client.post("/v1/extract", json={"texts": ["a"], "schema": ["x"]}).status_code == 200
@@ -116,11 +116,11 @@ class GatedModel:
         self.gate = threading.Event()
         self.calls = []
 
-    def __call__(self, context, texts):
-        self.calls.append((context, list(texts)))
+    def __call__(self, context, calls):
+        self.calls.append((context, calls))
         if not self.gate.wait(20):
             raise RuntimeError("gate never opened")
-        return [f"{context}:{text}" for text in texts]
+        return [[f"{context}:{text}" for text in texts] for texts in calls]
 
 
 def _post_in_thread(client, path, body, answers):
@@ -168,11 +168,11 @@ def test_a_request_not_answered_in_time_gets_504_and_later_ones_are_answered():
 def test_batcher_groups_by_key_bounds_batches_and_splits_results_per_request():
     calls = []
 
-    def run(context, texts):
-        calls.append((context, list(texts)))
+    def run(context, requests):
+        calls.append((context, [text for texts in requests for text in texts]))
         if context == "bad":
             raise ValueError("refused")
-        return [f"{context}:{text}" for text in texts]
+        return [[f"{context}:{text}" for text in texts] for texts in requests]
 
     async def scenario():
         batcher = Batcher(run, max_batch_texts=6, window_s=0.05, max_queue=100)
@@ -199,7 +199,7 @@ def test_batcher_groups_by_key_bounds_batches_and_splits_results_per_request():
 
 def test_batcher_refuses_beyond_max_queue():
     async def scenario():
-        batcher = Batcher(lambda context, texts: texts, max_batch_texts=1, window_s=10, max_queue=2)
+        batcher = Batcher(lambda context, calls: calls, max_batch_texts=1, window_s=10, max_queue=2)
         batcher.start()
         batcher.submit(None, None, ["a"]), batcher.submit(None, None, ["b"])
         with pytest.raises(QueueFull):

@@ -166,3 +166,22 @@ def test_v1_classify_gives_the_softmax_of_paddlenlp_model_logits_for_each_text(c
         assert list(result["probabilities"]) == list(CLS_LABELS.values())
         np.testing.assert_allclose(list(result["probabilities"].values()), probs, atol=1e-5)
         assert result["label"] == CLS_LABELS[int(probs.argmax())]
+
+
+def test_extract_calls_gives_each_call_what_taskflow_gives_it_alone(taskflow_context, tmp_path_factory):
+    """Taskflow's piece length and classification decision are per call, so a text's results can depend on its
+    call's other texts: the server runs several requests together through ``extract_calls`` and must still give each
+    what Taskflow gives that request alone."""
+    from paddle_ernie_m.uie.extractor import InformationExtractor
+
+    taskflow = taskflow_context(DEMO, tmp_path_factory.mktemp("taskflow-calls"), SCHEMAS["ch"])
+    pool = mixed_texts("ch", 24, seed=20, sentences=(1, 1, 1, 2, 4))
+    # pool[13]'s first child answer is a classification-like one, which makes Taskflow treat the whole stage so
+    calls = [[pool[13], pool[1]], [pool[1]], [pool[13], pool[8]], [pool[8]], pool[14:20], [pool[12], pool[13]]]
+    extractor = InformationExtractor(DEMO, schema=SCHEMAS["ch"], threads=1)
+    ours = extractor.extract_calls(calls)
+    for call, results in zip(calls, ours):
+        assert_same_results(results, taskflow(call))
+    for with_13, alone in ((ours[0][1], ours[1][0]), (ours[2][1], ours[3][0])):
+        with pytest.raises(AssertionError):  # the same text, another call: other results
+            assert_same_results(with_13, alone, floats=float)

@@ -1,6 +1,7 @@
 """Dynamic batching: concurrent requests are collected for a short window (or until ``max_batch_texts`` texts are
 waiting), grouped by key (the UIE schema), and run together on the one model of the process, in a worker thread so
-that the event loop keeps accepting and answering; results are split back per request.
+that the event loop keeps accepting and answering. The model gets the texts of each request as a list of their own
+(so it can give each request what it would give that request alone) and returns one list of results per request.
 
 The queue is bounded: :meth:`Batcher.submit` raises :class:`QueueFull` when ``max_queue`` requests are already
 waiting. A request whose future is cancelled (its timeout passed) while waiting is dropped before it runs.
@@ -18,8 +19,8 @@ from .metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
-#: ``run(context, texts) -> one result per text``.
-Runner = Callable[[Any, List[str]], List[Any]]
+#: ``run(context, [texts of each request]) -> [results of each request]`` (one result per text).
+Runner = Callable[[Any, List[List[str]]], List[List[Any]]]
 
 
 class QueueFull(Exception):
@@ -132,19 +133,17 @@ class Batcher:
         jobs = [job for job in jobs if not job.future.done()]
         if not jobs:
             return
-        texts = [text for job in jobs for text in job.texts]
-        self.metrics.batch_run(len(texts))
+        self.metrics.batch_run(sum(len(job.texts) for job in jobs))
         try:
-            results = await loop.run_in_executor(self._executor, self._run, jobs[0].context, texts)
-            if len(results) != len(texts):
-                raise RuntimeError(f"the model returned {len(results)} results for {len(texts)} texts")
+            results = await loop.run_in_executor(self._executor, self._run, jobs[0].context,
+                                                 [job.texts for job in jobs])
+            if [len(r) for r in results] != [len(job.texts) for job in jobs]:
+                raise RuntimeError("the model returned results that do not match the requests' texts")
         except Exception as exc:  # each request of the group gets the error
             for job in jobs:
                 if not job.future.done():
                     job.future.set_exception(exc)
             return
-        start = 0
-        for job in jobs:
+        for job, job_results in zip(jobs, results):
             if not job.future.done():
-                job.future.set_result(results[start:start + len(job.texts)])
-            start += len(job.texts)
+                job.future.set_result(list(job_results))

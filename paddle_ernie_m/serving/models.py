@@ -1,5 +1,6 @@
-"""The model behind the service: one instance per worker process, called by the batcher (from one thread) with a
-batch of texts that share a schema. Both return one JSON-ready result per text."""
+"""The model behind the service: one instance per worker process, called by the batcher (from one thread) with the
+texts of several requests that share a schema, one list per request. Both return, per request, one JSON-ready
+result per text: what that request alone would get."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,7 +16,8 @@ from .settings import ServeSettings
 
 class ExtractionModel:
     """The UIE-M :class:`~paddle_ernie_m.uie.extractor.InformationExtractor`; ``context`` is ``(schema nodes,
-    schema_lang)``, applied to the call only."""
+    schema_lang)``, applied to the call only. Each request's results are those of the extractor called on its texts
+    alone (:meth:`~paddle_ernie_m.uie.extractor.InformationExtractor.extract_calls`)."""
 
     task = "uie"
 
@@ -25,9 +27,9 @@ class ExtractionModel:
         self.extractor = InformationExtractor(settings.model, schema=settings.schema, schema_lang=settings.schema_lang,
                                               mode=settings.mode, backend=settings.backend, threads=settings.threads)
 
-    def __call__(self, context: Any, texts: List[str]) -> List[Dict[str, Any]]:
+    def __call__(self, context: Any, calls: List[List[str]]) -> List[List[Dict[str, Any]]]:
         nodes, schema_lang = context
-        return self.extractor(texts, schema=nodes, schema_lang=schema_lang)
+        return self.extractor.extract_calls(calls, schema=nodes, schema_lang=schema_lang)
 
 
 class ClassificationModel:
@@ -53,7 +55,17 @@ class ClassificationModel:
         self.max_length = min(self.tokenizer.model_max_length, self.config.max_text_positions)
         self.predictor = load_predictor(model_dir, threads=settings.threads)
 
-    def __call__(self, context: Any, texts: List[str]) -> List[Dict[str, Any]]:
+    def __call__(self, context: Any, calls: List[List[str]]) -> List[List[Dict[str, Any]]]:
+        texts = [text for call in calls for text in call]
+        results = self.classify(texts)
+        out, start = [], 0
+        for call in calls:
+            out.append(results[start:start + len(call)])
+            start += len(call)
+        return out
+
+    def classify(self, texts: List[str]) -> List[Dict[str, Any]]:
+        """One :func:`~paddle_ernie_m.predict.scores` result per text."""
         from ..predict import scores
 
         ids = self.tokenizer(texts, truncation=True, max_length=self.max_length,
