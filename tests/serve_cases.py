@@ -61,12 +61,28 @@ def running_server(*options: str, threads: int = 1,
     try:
         if not ready.wait(startup_s) or not where:
             raise RuntimeError("ernie-m serve did not start:\n" + "".join(log))
+        _wait_for_health(where[0], process, log, startup_s)  # with --workers, each worker loads its model after
         yield where[0], process, log
     finally:
         if process.poll() is None:
             process.kill()
         process.wait(30)
         reader.join(10)
+
+
+def _wait_for_health(url: str, process: subprocess.Popen, log: List[str], seconds: float) -> None:
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(url + "/health", headers={"connection": "close"}, timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("ernie-m serve does not answer /health:\n" + "".join(log))
+        time.sleep(0.1)
 
 
 async def run_clients(url: str, requests: Sequence[Sequence[Tuple[str, Dict[str, Any]]]],

@@ -136,3 +136,26 @@ def test_sigterm_finishes_the_request_in_flight_refuses_new_connections_and_exit
         assert process.wait(30) == 0, "".join(log)
     assert answer and answer[0].status_code == 200, answer
     check_answer(200, answer[0].json(), "ch", texts, expected, "/taskflow/uie")
+
+
+def test_two_workers_answer_and_shut_down_gracefully_on_sigterm(offline):
+    """Each worker loads its own model after Paddle's import has replaced the signal handlers; SIGTERM must still
+    reach uvicorn's (Paddle's abort the process)."""
+    texts = POOL["ch"][3:5]
+    expected = offline([[("", {}, "ch", texts)]])
+    with running_server("--workers", "2", "--schema", json.dumps(SCHEMAS["ch"]), "--batch-window-ms", "1000") \
+            as (url, process, log):
+        answers = asyncio.run(run_clients(url, [[("/taskflow/uie", {"data": {"text": texts}})]] * 4))
+        for (status, body, _, _), in answers:
+            check_answer(status, body, "ch", texts, expected, "/taskflow/uie")
+        answer = []
+        request = threading.Thread(target=lambda: answer.append(
+            httpx.post(url + "/taskflow/uie", json={"data": {"text": texts}}, timeout=60)))
+        request.start()
+        time.sleep(0.4)  # inside the request's 1 s batching window
+        process.send_signal(signal.SIGTERM)
+        request.join(30)
+        assert process.wait(30) == 0, "".join(log)
+    assert answer and answer[0].status_code == 200
+    check_answer(200, answer[0].json(), "ch", texts, expected, "/taskflow/uie")
+    assert "FatalError" not in "".join(log) and "Finished server process" in "".join(log)

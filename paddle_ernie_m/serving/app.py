@@ -128,8 +128,16 @@ def create_app(settings: ServeSettings, model: Callable) -> Starlette:
 
 def app_from_environment() -> Starlette:
     """The application of one uvicorn worker process (``--workers`` > 1): settings from the parent, its own
-    model."""
+    model. Paddle installs its own SIGTERM/SIGINT handlers when it is imported (they abort the process); the worker's
+    uvicorn handlers, installed before, are put back so that a shutdown stays graceful."""
+    import signal
+
     from .models import load_model
 
     settings = ServeSettings.from_environment()
-    return create_app(settings, load_model(settings))
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    model = load_model(settings)
+    for sig, handler in handlers.items():
+        if handler is not None:
+            signal.signal(sig, handler)
+    return create_app(settings, model)
