@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import random
 import re
@@ -91,6 +92,7 @@ async def run_clients(url: str, requests: Sequence[Sequence[Tuple[str, Dict[str,
     returns ``(status, JSON body, headers, seconds)`` per request, per client."""
     import httpx
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not one log line per request
     limits = httpx.Limits(max_connections=len(requests) + 1, max_keepalive_connections=len(requests) + 1)
     async with httpx.AsyncClient(base_url=url, timeout=timeout_s, limits=limits) as client:
         async def one_client(calls):
