@@ -7,6 +7,6 @@ per worker process, off the event loop; every limit has its own status code (:mo
 
 Modules: :mod:`.settings` (every option and its default), :mod:`.bodies` (request parsing and validation),
 :mod:`.models` (the model behind a route), :mod:`.batcher`, :mod:`.metrics`, :mod:`.app` (the ASGI application),
-:mod:`.server` (uvicorn, workers, shutdown), :mod:`.cli`. Only :mod:`.cli` and :mod:`.settings` import without the
-``[serve]`` extra.
+:mod:`.server` (uvicorn, workers, shutdown), :mod:`.cli`. Only :mod:`.app` and :mod:`.server` need the ``[serve]``
+extra (Starlette, uvicorn); :mod:`.cli` imports no framework at all.
 """
