@@ -275,7 +275,8 @@ def test_a_missing_server_stack_is_one_line_saying_how_to_install_it(monkeypatch
     (["--schema", "missing.json"], "schema file not found"),
     (["--workers", "0"], "--workers must be a positive integer"),
     (["--task", "classify", "--schema", '["x"]'], "--schema applies to --task uie only"),
-    (["--task", "classify", "--backend", "torch"], "--backend and --mode apply to --task uie only"),
+    (["--task", "classify", "--backend", "torch"], "--backend torch applies to --task uie only"),
+    (["--task", "classify", "--mode", "fast"], "--mode applies to --task uie only"),
 ])
 def test_bad_serve_options_are_one_line_errors(argv, message, capsys):
     assert main(["serve", "--model", str(DEMO), *argv]) == 1

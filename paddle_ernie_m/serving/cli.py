@@ -8,6 +8,7 @@ from pathlib import Path
 from ..uie.extractor import MODES
 from ..uie.runner import BACKENDS
 from ..uie.schema import SCHEMA_LANGS, build_schema
+from ..export import PRECISION_NAMES
 from .settings import DEFAULTS, TASKS, ServeSettings
 
 #: What ``[serve]`` installs (a missing one is reported by name).
@@ -35,8 +36,11 @@ def register(subparsers) -> None:
     parser.add_argument("--schema-lang", choices=SCHEMA_LANGS, default=d.schema_lang,
                         help=f"language of child prompts for requests without schema_lang (default {d.schema_lang})")
     parser.add_argument("--backend", choices=BACKENDS, default=d.backend,
-                        help=f"UIE backend, as for `ernie-m extract` (default {d.backend}); classify always runs "
-                             f"Paddle Inference")
+                        help=f"backend, as for `ernie-m extract` (uie) or `ernie-m predict` (classify: inference "
+                             f"or onnxruntime) (default {d.backend})")
+    parser.add_argument("--precision", choices=PRECISION_NAMES, default=None,
+                        help="precision, as for `ernie-m extract` / `ernie-m predict`: int8 with --backend "
+                             "onnxruntime (default: fp32)")
     parser.add_argument("--mode", choices=MODES, default=d.mode,
                         help=f"UIE mode, as for `ernie-m extract` (default {d.mode})")
     parser.add_argument("--host", default=d.host, help=f"address to listen on (default {d.host})")
@@ -67,14 +71,19 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
     """The settings of the parsed command line; the schema is read and checked as `ernie-m extract` does."""
     from ..uie.cli import parse_schema
 
-    if args.task != "uie" and (args.backend != DEFAULTS.backend or args.mode != DEFAULTS.mode):
-        raise ValueError("--backend and --mode apply to --task uie only")
+    from ..predict import BACKENDS as CLASSIFY_BACKENDS
+
+    if args.task != "uie" and args.mode != DEFAULTS.mode:
+        raise ValueError("--mode applies to --task uie only")
+    if args.task != "uie" and args.backend not in CLASSIFY_BACKENDS:
+        raise ValueError(f"--backend {args.backend} applies to --task uie only; classify runs "
+                         f"{' or '.join(CLASSIFY_BACKENDS)}")
     schema = None
     if args.schema is not None:
         schema = parse_schema(args.schema)
         build_schema(schema)
     return ServeSettings(model=str(args.model), task=args.task, schema=schema, schema_lang=args.schema_lang,
-                         mode=args.mode, backend=args.backend, threads=args.threads, host=args.host, port=args.port,
+                         mode=args.mode, backend=args.backend, precision=args.precision, threads=args.threads, host=args.host, port=args.port,
                          workers=args.workers, max_batch_texts=args.max_batch_texts,
                          batch_window_ms=args.batch_window_ms, max_queue=args.max_queue,
                          max_body_bytes=args.max_body_bytes, max_texts=args.max_texts, max_chars=args.max_chars,

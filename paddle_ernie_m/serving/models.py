@@ -25,7 +25,8 @@ class ExtractionModel:
         from ..uie.extractor import InformationExtractor
 
         self.extractor = InformationExtractor(settings.model, schema=settings.schema, schema_lang=settings.schema_lang,
-                                              mode=settings.mode, backend=settings.backend, threads=settings.threads)
+                                              mode=settings.mode, backend=settings.backend, threads=settings.threads,
+                                              precision=settings.precision)
 
     def __call__(self, context: Any, calls: List[List[str]]) -> List[List[Dict[str, Any]]]:
         nodes, schema_lang = context
@@ -33,8 +34,8 @@ class ExtractionModel:
 
 
 class ClassificationModel:
-    """An ``ErnieMForSequenceClassification`` run by Paddle Inference (exported once into the export cache, as
-    ``ernie-m predict`` does). Results as :func:`paddle_ernie_m.predict.scores`: label and softmax probabilities.
+    """An ``ErnieMForSequenceClassification`` run by Paddle Inference or ONNX Runtime (exported once into the
+    export cache, as ``ernie-m predict`` does). Results as :func:`paddle_ernie_m.predict.scores`: label and softmax probabilities.
 
     Only ``input_ids`` go to the model, so the config's ``attention_mask_mode`` decides the mask; under
     ``"paddlenlp"`` padding is attended, so texts are run in groups of equal token length (no padding): a text's
@@ -53,7 +54,8 @@ class ClassificationModel:
                              f"{self.config.architecture or 'no head (ErnieMModel)'}")
         self.tokenizer = ErnieMTokenizer.from_pretrained(model_dir)
         self.max_length = min(self.tokenizer.model_max_length, self.config.max_text_positions)
-        self.predictor = load_predictor(model_dir, threads=settings.threads)
+        self.predictor = load_predictor(model_dir, threads=settings.threads, backend=settings.backend,
+                                        precision=settings.precision)
 
     def __call__(self, context: Any, calls: List[List[str]]) -> List[List[Dict[str, Any]]]:
         texts = [text for call in calls for text in call]

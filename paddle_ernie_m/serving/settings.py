@@ -22,7 +22,8 @@ class ServeSettings:
             ``ernie-m export``) for ``task="classify"``).
         task: ``"uie"`` or ``"classify"``.
         schema: the default UIE schema (plain form) for requests that bring none; None: every request must.
-        schema_lang, mode, backend: as for :class:`~paddle_ernie_m.uie.extractor.InformationExtractor`.
+        schema_lang, mode, backend, precision: as for :class:`~paddle_ernie_m.uie.extractor.InformationExtractor`
+            (``task="classify"``: backend and precision as for ``ernie-m predict``).
         threads: CPU math threads of the model (default: the backend's).
         host, port, workers: where to listen, and how many processes (one model each) share the port.
         max_batch_texts: most texts run together; 1 turns batching off.
@@ -40,6 +41,7 @@ class ServeSettings:
     schema_lang: str = "ch"
     mode: str = "exact"
     backend: str = "inference"
+    precision: Optional[str] = None
     threads: Optional[int] = None
     host: str = "127.0.0.1"
     port: int = 8189
