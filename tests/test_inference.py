@@ -78,8 +78,9 @@ def test_uie_without_mask_reproduces_paddlenlp_default_mask_including_padding(fo
     assert not np.allclose(masked["start_prob"][0], got["start_prob"][0], atol=1e-3)  # the modes differ
 
 
-def test_bucketing_runs_sorted_trimmed_buckets_and_returns_rows_in_callers_order(exported, monkeypatch):
-    reference, predictor = exported("token_cls")
+@pytest.mark.parametrize("format", ["paddle", "onnx"])
+def test_bucketing_runs_sorted_trimmed_buckets_and_returns_rows_in_callers_order(format, exported, monkeypatch):
+    reference, predictor = exported("token_cls", format=format)
     lengths = [5, 30, 12, 3, 22, 17, 9]
     rng = np.random.default_rng(5)
     rows = [np.concatenate([[0], rng.integers(4, TINY["vocab_size"], n - 2), [2]]) for n in lengths]
@@ -117,8 +118,9 @@ def test_tokenizer_output_mapping_and_paddle_tensors_are_accepted(exported):
         predictor(encoding, input_ids=ids)
 
 
-def test_concurrent_callers_get_their_own_results(exported):
-    _, predictor = exported("seq_cls")
+@pytest.mark.parametrize("format", ["paddle", "onnx"])
+def test_concurrent_callers_get_their_own_results(format, exported):
+    _, predictor = exported("seq_cls", format=format)
     batches = [padded_batch(batch=4, seq=9 + k, seed=k) for k in range(6)]
     expected = [predictor(input_ids=b)["logits"] for b in batches]
     got = [None] * len(batches)

@@ -139,8 +139,13 @@ def test_int8_export_of_every_head_and_mask_mode_stays_within_the_derived_bound(
         assert 0 < error <= tolerance, (name, error, tolerance)  # 0: the int8 graph must not be the fp32 one
 
 
-def test_uie_onnxruntime_fp32_equals_the_paddle_inference_backend_and_int8_stays_close(tmp_path):
+def test_uie_onnxruntime_fp32_equals_the_paddle_inference_backend_and_int8_stays_close(tmp_path, monkeypatch):
+    from paddle_ernie_m.uie import runner
+
     model = tiny_uie(tmp_path / "tiny", seed=5, start_bias=-1.0, end_bias=-1.0)
+    exports = []
+    real_export = runner.export_uie
+    monkeypatch.setattr(runner, "export_uie", lambda *args: exports.append(args[2:]) or real_export(*args))
     for mode in ("exact", "fast"):
         extractors = {(backend, precision): InformationExtractor(model, backend=backend, precision=precision,
                                                                  mode=mode, max_seq_len=64, cache_dir=tmp_path)
@@ -154,6 +159,9 @@ def test_uie_onnxruntime_fp32_equals_the_paddle_inference_backend_and_int8_stays
                 results[key] = extractor(texts)
             assert_same_results(results["onnxruntime", "fp32"], results["inference", None], floats=float)
             assert span_f1(results["onnxruntime", "int8"], results["inference", None]) >= 0.8, case
+    # one export per format and precision, kept in the cache: the second mode's extractors exported nothing
+    assert sorted(exports) == [("onnx", "fp32"), ("onnx", "int8"), ("paddle", "fp32")]
+    assert len(list((tmp_path / "exports").iterdir())) == 3
 
 
 def test_uie_onnxruntime_exact_mode_gives_taskflows_results(tmp_path):
