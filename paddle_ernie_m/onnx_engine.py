@@ -13,6 +13,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from .export import ExportError
+
 logger = logging.getLogger(__name__)
 
 #: The graph file of an ONNX export, and where its weights go when they exceed protobuf's 2 GB limit.
@@ -23,8 +25,8 @@ ONNX_PRECISIONS = ("fp32", "int8")
 INSTALL_HINT = "install it with `pip install paddle-ernie-m[onnx]` (onnxruntime-gpu for CUDA)"
 
 
-class EngineError(ValueError):
-    """An ONNX export cannot be loaded or run here."""
+class EngineError(ExportError):
+    """An ONNX export cannot be loaded here (the export cache then exports again)."""
 
 
 def import_onnxruntime():
