@@ -51,6 +51,8 @@ PRECISIONS = {"fp32": "fp32", "float32": "fp32", "bf16": "bf16", "bfloat16": "bf
 PRECISION_NAMES = tuple(dict.fromkeys(PRECISIONS.values()))
 #: The precisions each format is written in.
 FORMAT_PRECISIONS = {"paddle": ("fp32", "bf16", "fp16"), "onnx": ("fp32", "int8")}
+#: The backends that run an export (``--backend`` of extract, predict, serve) -> the format they export to.
+BACKEND_FORMATS = {"inference": "paddle", "onnxruntime": "onnx"}
 
 
 #: What Paddle 3.x's C++ logs once per process when ``paddle.jit.save`` traces ``paddle.arange``, ``==`` or
@@ -200,13 +202,12 @@ def export_model(
     model.eval()
     try:
         outputs = _output_layout(model, input_rank)
-        layer = _export_layer(model, [o["name"] for o in outputs])
-        spec = [InputSpec([None] * input_rank, "int64", name) for name in INPUT_NAMES]
         with atomic_directory(out_dir, WRITER, force=force, inputs=(tokenizer_dir, model.pretrained_dir)) as tmp:
             if format == "onnx":
                 write_onnx(model, tmp, [o["name"] for o in outputs], precision)
             else:
-                save_program(layer, str(tmp / PROGRAM_PREFIX), spec)
+                spec = [InputSpec([None] * input_rank, "int64", name) for name in INPUT_NAMES]
+                save_program(_export_layer(model, [o["name"] for o in outputs]), str(tmp / PROGRAM_PREFIX), spec)
             program = write_export_files(tmp, model, INPUT_NAMES, input_rank, outputs, precision, FORMATS[format])
             if tokenizer_dir is not None:
                 for name in _tokenizer_files():
@@ -235,11 +236,9 @@ def write_onnx(model, directory: Path, output_names: Sequence[str], precision: s
                float_bias: bool = False) -> None:
     """Write the ONNX graph of ``model`` (:mod:`paddle_ernie_m.onnx_graph`) into ``directory``."""
     from .onnx_engine import ONNX_FILE, check_export_packages, save_graph
-    from .onnx_graph import HEAD_OUTPUTS, build_graph, state_of
+    from .onnx_graph import build_graph, state_of
 
     check_export_packages()
-    if model.head_name not in HEAD_OUTPUTS:
-        raise ExportError(f"no ONNX export for {model.head_name}; supported: {', '.join(HEAD_OUTPUTS)}")
     graph = build_graph(state_of(model), model.config, model.head_name, precision, float_bias=float_bias)
     produced = [o.name for o in graph.graph.output]
     if produced != list(output_names):  # the graph must return what the dygraph head returns

@@ -162,7 +162,7 @@ def cached_export(
                     logger.debug("%s: using the cached %s export %s", model_dir, kind, entry)
                     return loaded
                 except (ExportError, OSError, RuntimeError) as exc:  # RuntimeError: Paddle's C++ loader
-                    problem = f"Paddle cannot load it ({exc})"
+                    problem = f"it cannot be loaded ({exc})"
             logger.warning("the cached export %s is unusable (%s); exporting %s again", entry, problem, model_dir)
             if written_by(entry) == WRITER:  # the cache's own entry, damaged: what it holds no longer matches its
                 shutil.rmtree(entry, ignore_errors=True)  # marker, so files.remove_output would refuse it

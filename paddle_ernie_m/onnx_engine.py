@@ -8,6 +8,7 @@ are for CPUs (their quantized products have CPU kernels only). Imports
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -20,9 +21,10 @@ logger = logging.getLogger(__name__)
 #: The graph file of an ONNX export, and where its weights go when they exceed protobuf's 2 GB limit.
 ONNX_FILE = "model.onnx"
 ONNX_DATA_FILE = "model.onnx.data"
-#: The precisions an ONNX export is written in (weights and graph differ, so it runs only in its own).
-ONNX_PRECISIONS = ("fp32", "int8")
 INSTALL_HINT = "install it with `pip install paddle-ernie-m[onnx]` (onnxruntime-gpu for CUDA)"
+#: Oldest ONNX Runtime that runs the graphs right: before 1.22 its CPU MultiHeadAttention mixed up the rows of a
+#: batch given a per-row attention bias (the UIE graph's), changing results by up to 0.13.
+MIN_ONNXRUNTIME = (1, 22)
 
 
 class EngineError(ExportError):
@@ -35,6 +37,11 @@ def import_onnxruntime():
         import onnxruntime
     except ImportError:
         raise ImportError(f"ONNX Runtime is not installed: {INSTALL_HINT}") from None
+    version = tuple(int(part) for part in re.findall(r"\d+", onnxruntime.__version__)[:2])
+    if version < MIN_ONNXRUNTIME:
+        raise ImportError(f"ONNX Runtime {onnxruntime.__version__} is too old (its MultiHeadAttention gives wrong "
+                          f"results for batches with a per-row bias; 1.{MIN_ONNXRUNTIME[1]} or newer needed): "
+                          f"{INSTALL_HINT}")
     return onnxruntime
 
 
@@ -48,11 +55,12 @@ def check_export_packages() -> None:
         raise ImportError(f"the onnx package is not installed: {INSTALL_HINT}") from None
 
 
-def resolve_device(ort, device: Optional[str]) -> str:
-    """``"cpu"`` or ``"gpu:N"``: the default is the GPU when the CUDA provider is available."""
+def resolve_device(ort, device: Optional[str], precision: str) -> str:
+    """``"cpu"`` or ``"gpu:N"``: the default is the GPU when the CUDA provider is available, except for int8
+    (whose quantized products have CPU kernels only)."""
     has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
     if device is None:
-        return "gpu:0" if has_cuda else "cpu"
+        return "gpu:0" if has_cuda and precision != "int8" else "cpu"
     kind, _, index = str(device).partition(":")
     if kind == "cpu" and not index:
         return "cpu"
@@ -78,12 +86,16 @@ class OnnxEngine:
         graph = path / meta["program"]
         if not graph.is_file():
             raise FileNotFoundError(f"{graph} not found (incomplete export)")
+        from .export import FORMAT_PRECISIONS
+
         exported = meta["precision"]
         if precision is not None and precision != exported:
+            again = (f"export it again with --precision {precision}" if precision in FORMAT_PRECISIONS["onnx"]
+                     else f"ONNX exports are {' or '.join(FORMAT_PRECISIONS['onnx'])}")
             raise ValueError(f"precision {precision!r}: {path} is an ONNX export in {exported}, which runs only in "
-                             f"its own precision (export it again with --precision {precision})")
+                             f"its own precision ({again})")
         self.precision = exported
-        self.device = resolve_device(ort, device)
+        self.device = resolve_device(ort, device, exported)
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: no notes about initializers the optimizer drops
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -100,7 +112,7 @@ class OnnxEngine:
         else:
             providers = [("CUDAExecutionProvider", {"device_id": int(self.device.partition(":")[2])}),
                          "CPUExecutionProvider"]
-            if exported == "int8":  # DynamicQuantizeMatMul has CPU kernels only
+            if exported == "int8":  # DynamicQuantizeMatMul has CPU kernels only: asked for explicitly
                 logger.warning("%s: an int8 export runs its matrix products on the CPU even with the CUDA "
                                "provider; export fp32 for GPUs", path)
         self.threads = threads if self.device == "cpu" else None

@@ -15,7 +15,7 @@ from converters.configuration import ErnieMConfig
 from converters.files import not_utf8_message
 from converters.mapping import SEQUENCE
 
-from .export import PRECISION_NAMES, check_format
+from .export import BACKEND_FORMATS, FORMAT_PRECISIONS, PRECISION_NAMES, PRECISIONS, check_format
 from .export_cache import CACHE_ENV, DEFAULT_CACHE
 
 logger = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ HEAD = SEQUENCE
 #: The export cache's name for the standard ``ernie-m export`` program.
 EXPORT_KIND = "standard"
 #: ``--backend`` choices -> the export format a checkpoint is exported to.
-BACKENDS = {"inference": "paddle", "onnxruntime": "onnx"}
+BACKENDS = BACKEND_FORMATS
 
 
 def scores(logits: np.ndarray, config: ErnieMConfig) -> List[Dict[str, Any]]:
@@ -58,11 +58,9 @@ def predict(
     """Classify ``texts`` with the model in ``model_dir``: an ``ernie-m export`` directory, or a checkpoint
     (exported once into the export cache, ``cache_dir`` or its default: see :mod:`paddle_ernie_m.export_cache`;
     not with ``dygraph``). ``backend``: how a checkpoint is exported and run, ``"inference"`` (Paddle Inference)
-    or ``"onnxruntime"`` (ONNX Runtime, ``precision`` fp32 or int8); an export runs on the engine it was made for. Only ``input_ids`` go to the model, so the config's ``attention_mask_mode`` decides the
-    mask, as in PaddleNLP. Returns one dict per text (see :func:`scores`) with the text first.
-
-    An empty (or blank) text is classified from ``[CLS] [SEP]`` alone, which says nothing about any text; it is
-    kept, so that results stay aligned with the inputs (one per line of a file), and a warning names it."""
+    or ``"onnxruntime"`` (ONNX Runtime, ``precision`` fp32 or int8); an export runs on the engine it was made for.
+    Only ``input_ids`` go to the model, so the config's ``attention_mask_mode`` decides the mask, as in PaddleNLP.
+    Returns one dict per text (see :func:`scores`) with the text first; blank texts as :func:`text_ids` says."""
     from .export import EXPORT_META, load_pretrained
     from .tokenizer import ErnieMTokenizer
 
@@ -77,6 +75,25 @@ def predict(
     if not texts:
         return []
     tokenizer = ErnieMTokenizer.from_pretrained(model_dir)
+    rows = text_ids(tokenizer, config, texts, max_length)
+    ids = np.full((len(rows), max(map(len, rows))), tokenizer.pad_token_id, dtype=np.int64)
+    for i, row in enumerate(rows):
+        ids[i, :len(row)] = row
+
+    if dygraph:
+        logits = _dygraph_logits(load_pretrained(model_dir), ids, batch_size, threads)
+    else:
+        predictor = load_predictor(model_dir, device=device, threads=threads, precision=precision,
+                                   batch_size=batch_size, cache_dir=cache_dir, backend=backend)
+        logits = predictor(input_ids=ids)["logits"]
+    return [{"text": text, **result} for text, result in zip(texts, scores(logits, config))]
+
+
+def text_ids(tokenizer, config: ErnieMConfig, texts: Sequence[str], max_length: Optional[int] = None
+             ) -> List[List[int]]:
+    """The token ids of each text (special tokens included), truncated to ``max_length`` (default: the model's
+    limit). An empty (or blank) text becomes ``[CLS] [SEP]`` alone, which says nothing about any text; it is kept,
+    so that results stay aligned with the inputs (one per line of a file), and a warning names it."""
     limit = min(tokenizer.model_max_length, config.max_text_positions)
     shortest = len(tokenizer.build_inputs_with_special_tokens([0]))  # [CLS], one token, [SEP]
     if max_length is not None and not shortest <= max_length <= limit:
@@ -86,16 +103,8 @@ def predict(
     if blank:
         logger.warning("%d empty text(s) (the first is text %d): their labels are the model's answer to an empty "
                        "input, not a prediction", len(blank), blank[0] + 1)
-    ids = tokenizer(list(texts), truncation=True, max_length=max_length or limit, padding=True,
-                    return_attention_mask=False, return_tensors="np")["input_ids"]
-
-    if dygraph:
-        logits = _dygraph_logits(load_pretrained(model_dir), ids, batch_size, threads)
-    else:
-        predictor = load_predictor(model_dir, device=device, threads=threads, precision=precision,
-                                   batch_size=batch_size, cache_dir=cache_dir, backend=backend)
-        logits = predictor(input_ids=ids)["logits"]
-    return [{"text": text, **result} for text, result in zip(texts, scores(logits, config))]
+    return tokenizer(list(texts), truncation=True, max_length=max_length or limit,
+                     return_attention_mask=False)["input_ids"]
 
 
 def load_predictor(model_dir: Union[str, os.PathLike], cache_dir: Optional[Union[str, os.PathLike]] = None,
@@ -114,6 +123,10 @@ def load_predictor(model_dir: Union[str, os.PathLike], cache_dir: Optional[Union
     from .export_cache import cached_export
 
     format = BACKENDS[backend]
+    if precision is not None and PRECISIONS.get(precision) not in FORMAT_PRECISIONS[format]:  # before exporting
+        hint = "; int8 needs --backend onnxruntime" if precision == "int8" else ""
+        raise ValueError(f"--backend {backend} runs --precision {', '.join(FORMAT_PRECISIONS[format])}, not "
+                         f"{precision!r}{hint}")
     exported = check_format(format, precision or "fp32") if format == "onnx" else "fp32"
     kind = EXPORT_KIND if format == "paddle" else f"{EXPORT_KIND}-{format}-{exported}"
 

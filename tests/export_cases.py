@@ -4,7 +4,18 @@ from __future__ import annotations
 import numpy as np
 import paddle
 
+from paddle_ernie_m.onnx_graph import INT8_WEIGHT_MAX
+
 from .conftest import padded_batch
+
+#: The largest error of one int8 product relative to its largest output (tests/test_onnx_export.py derives it).
+EPS = 1 / (2 * INT8_WEIGHT_MAX) + 1 / 255
+
+
+def model_tolerance(layers: int, peak: float) -> float:
+    """The bound on an int8 model's outputs whose largest magnitude is ``peak``: four chained int8 products per
+    layer (tests/test_onnx_export.py)."""
+    return 4 * layers * EPS * peak
 
 #: The output names each head's export must have (the dygraph output fields, in PaddleNLP's tuple order).
 OUTPUT_NAMES = {

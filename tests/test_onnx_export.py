@@ -35,22 +35,17 @@ from paddle_ernie_m.uie.demo import DEMO_MODEL, DEMO_TEXTS, demo_schemas
 from .conftest import TINY
 from .paddlenlp_models import HEADS, paddlenlp_model
 from .taskflow_compat import assert_same_results, paddle3_taskflow
-from .export_cases import OUTPUT_NAMES, PER_TOKEN, paddlenlp_outputs, shuffled_batch
+from .export_cases import OUTPUT_NAMES, PER_TOKEN, model_tolerance, paddlenlp_outputs, shuffled_batch
 from .uie_cases import CASES, CH_TEXTS, EN_TEXTS, LONG_TEXT, tiny_uie
 
 REPO = Path(__file__).resolve().parents[1]
 PAD = TINY["pad_token_id"]
-EPS = 1 / (2 * INT8_WEIGHT_MAX) + 1 / 255
 
 
 def product_bound(x: np.ndarray, weight: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """The largest error of ``x @ weight`` run as int8 (module docstring), per output element."""
     step = (max(float(x.max()), 0.0) - min(float(x.min()), 0.0)) / 255
     return step * np.abs(weight).sum(axis=0) + scale / 2 * (np.abs(x) + step).sum(axis=-1, keepdims=True)
-
-
-def model_tolerance(config, peak: float) -> float:
-    return 4 * config["num_hidden_layers"] * EPS * peak
 
 
 def run_product(weight_q: np.ndarray, scale: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -135,7 +130,7 @@ def test_int8_export_of_every_head_and_mask_mode_stays_within_the_derived_bound(
         if name in PER_TOKEN.get(head, ()):
             actual, expected = actual[keep], expected[keep]
         error = float(np.abs(actual - expected).max())
-        tolerance = model_tolerance(TINY, float(np.abs(expected).max()))
+        tolerance = model_tolerance(TINY["num_hidden_layers"], float(np.abs(expected).max()))
         assert 0 < error <= tolerance, (name, error, tolerance)  # 0: the int8 graph must not be the fp32 one
 
 

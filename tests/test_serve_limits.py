@@ -197,6 +197,30 @@ def test_batcher_groups_by_key_bounds_batches_and_splits_results_per_request():
     assert ran == sorted(key_of), "a text ran twice or never"
 
 
+def test_stopping_the_batcher_finishes_the_running_batch_and_cancels_what_waits():
+    def run(context, requests):
+        time.sleep(0.3)
+        return requests
+
+    async def scenario():
+        batcher = Batcher(run, max_batch_texts=1, window_s=0, max_queue=10)
+        batcher.start()
+        running = batcher.submit(None, None, ["a"])
+        await asyncio.sleep(0.1)  # "a" is in the model thread now
+        waiting = batcher.submit(None, None, ["b"])
+        await batcher.stop()
+        return running, waiting
+
+    running, waiting = asyncio.run(scenario())
+    assert running.result() == ["a"] and waiting.cancelled()
+
+
+def test_a_prompt_that_leaves_no_room_for_text_is_422_naming_it(demo_client):
+    answer = demo_client.post("/v1/extract", json={"texts": ["张三在北京工作。"], "schema": ["地" * 600]})
+    assert answer.status_code == 422 and "leaves no room for text" in answer.json()["error"], answer.text
+    assert demo_client.post("/v1/extract", json={"texts": ["张三在北京工作。"]}).status_code == 200
+
+
 def test_batcher_refuses_beyond_max_queue():
     async def scenario():
         batcher = Batcher(lambda context, calls: calls, max_batch_texts=1, window_s=10, max_queue=2)

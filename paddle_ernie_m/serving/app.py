@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from ..uie.extractor import PromptTooLongError
 from . import bodies
 from .batcher import Batcher, QueueFull
 from .bodies import BodyError, Call
@@ -74,7 +75,7 @@ def create_app(settings: ServeSettings, model: Callable) -> Starlette:
                 response = error(exc.status, exc.message)
             except QueueFull as exc:
                 response = error(503, f"overloaded: {exc}; retry later", {"Retry-After": str(RETRY_AFTER_S)})
-            except ValueError as exc:  # the model refused this request's input (e.g. a prompt too long)
+            except PromptTooLongError as exc:  # this request's schema and texts, not the service
                 response = error(422, str(exc))
             except Exception as exc:  # noqa: BLE001 - answered, logged, and the service stays up
                 logger.exception("%s failed", route)

@@ -50,6 +50,7 @@ class Batcher:
         self._pending: Deque[Job] = deque()
         self._arrival: Optional[asyncio.Event] = None
         self._task: Optional[asyncio.Task] = None
+        self._stopping = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ernie-m-model")
 
     @property
@@ -62,13 +63,13 @@ class Batcher:
         self._task = asyncio.get_running_loop().create_task(self._serve())
 
     async def stop(self) -> None:
-        """Stop taking batches (what is running finishes first) and release the model thread."""
+        """Stop taking batches: the batch that is running (every group taken with it) finishes first, requests
+        still waiting are cancelled, and the model thread is released."""
+        self._stopping = True
+        if self._arrival is not None:
+            self._arrival.set()
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await self._task
         for job in self._pending:
             job.future.cancel()
         self._pending.clear()
@@ -96,19 +97,22 @@ class Batcher:
 
     async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._stopping:
             self._drop_cancelled()
             if not self._pending:
                 self._arrival.clear()
                 await self._arrival.wait()
                 continue
             deadline = self._pending[0].arrived + self.window_s
-            while self._waiting_texts() < self.max_batch_texts and loop.time() < deadline:
+            while (self._waiting_texts() < self.max_batch_texts and loop.time() < deadline
+                   and not self._stopping):
                 self._arrival.clear()
                 try:
                     await asyncio.wait_for(self._arrival.wait(), deadline - loop.time())
                 except asyncio.TimeoutError:
                     break
+            if self._stopping:
+                break
             for jobs in self._take_batch():
                 await self._run_group(loop, jobs)
 

@@ -40,7 +40,7 @@ def register(subparsers) -> None:
                              f"or onnxruntime) (default {d.backend})")
     parser.add_argument("--precision", choices=PRECISION_NAMES, default=None,
                         help="precision, as for `ernie-m extract` / `ernie-m predict`: int8 with --backend "
-                             "onnxruntime (default: fp32)")
+                             "onnxruntime (default: fp32; an export directory: its own)")
     parser.add_argument("--mode", choices=MODES, default=d.mode,
                         help=f"UIE mode, as for `ernie-m extract` (default {d.mode})")
     parser.add_argument("--host", default=d.host, help=f"address to listen on (default {d.host})")
@@ -83,8 +83,8 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         schema = parse_schema(args.schema)
         build_schema(schema)
     return ServeSettings(model=str(args.model), task=args.task, schema=schema, schema_lang=args.schema_lang,
-                         mode=args.mode, backend=args.backend, precision=args.precision, threads=args.threads, host=args.host, port=args.port,
-                         workers=args.workers, max_batch_texts=args.max_batch_texts,
+                         mode=args.mode, backend=args.backend, precision=args.precision, threads=args.threads,
+                         host=args.host, port=args.port, workers=args.workers, max_batch_texts=args.max_batch_texts,
                          batch_window_ms=args.batch_window_ms, max_queue=args.max_queue,
                          max_body_bytes=args.max_body_bytes, max_texts=args.max_texts, max_chars=args.max_chars,
                          timeout_s=args.timeout_s)

@@ -35,7 +35,8 @@ class ExtractionModel:
 
 class ClassificationModel:
     """An ``ErnieMForSequenceClassification`` run by Paddle Inference or ONNX Runtime (exported once into the
-    export cache, as ``ernie-m predict`` does). Results as :func:`paddle_ernie_m.predict.scores`: label and softmax probabilities.
+    export cache, as ``ernie-m predict`` does). Results as :func:`paddle_ernie_m.predict.scores`: label and
+    softmax probabilities.
 
     Only ``input_ids`` go to the model, so the config's ``attention_mask_mode`` decides the mask; under
     ``"paddlenlp"`` padding is attended, so texts are run in groups of equal token length (no padding): a text's
@@ -53,7 +54,6 @@ class ClassificationModel:
             raise ValueError(f"{model_dir}: --task classify needs an {CLASSIFIER_HEAD} model, config.json names "
                              f"{self.config.architecture or 'no head (ErnieMModel)'}")
         self.tokenizer = ErnieMTokenizer.from_pretrained(model_dir)
-        self.max_length = min(self.tokenizer.model_max_length, self.config.max_text_positions)
         self.predictor = load_predictor(model_dir, threads=settings.threads, backend=settings.backend,
                                         precision=settings.precision)
 
@@ -68,10 +68,9 @@ class ClassificationModel:
 
     def classify(self, texts: List[str]) -> List[Dict[str, Any]]:
         """One :func:`~paddle_ernie_m.predict.scores` result per text."""
-        from ..predict import scores
+        from ..predict import scores, text_ids
 
-        ids = self.tokenizer(texts, truncation=True, max_length=self.max_length,
-                             return_attention_mask=False)["input_ids"]
+        ids = text_ids(self.tokenizer, self.config, texts)
         if self.config.attention_mask_mode == "paddlenlp":
             groups: Dict[int, List[int]] = {}
             for index, row in enumerate(ids):

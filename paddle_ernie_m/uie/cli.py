@@ -61,7 +61,8 @@ def register(subparsers) -> None:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores for inference, "
                                                                   "the framework's default otherwise)")
     parser.add_argument("--cache-dir", type=Path, default=None,
-                        help=f"export cache of the inference and onnxruntime backends (default: ${CACHE_ENV}, else {DEFAULT_CACHE})")
+                        help=f"export cache of the inference and onnxruntime backends (default: ${CACHE_ENV}, "
+                             f"else {DEFAULT_CACHE})")
     parser.add_argument("--max-seq-len", type=int, default=512, help="tokens per model input (default 512)")
     parser.add_argument("--batch-size", type=int, default=16, help="model inputs per run (default 16)")
     parser.add_argument("--position-prob", type=float, default=0.5, help="span threshold (default 0.5)")

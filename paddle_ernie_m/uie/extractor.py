@@ -41,6 +41,11 @@ TOKENIZER_FILES = (VOCAB_FILE, SENTENCEPIECE_MODEL_FILE)
 CHUNK_ROWS = 512
 
 
+class PromptTooLongError(ValueError):
+    """A prompt (a label, or a child label with its parent span) leaves no room for text within ``max_seq_len``:
+    a property of the schema and the texts, not of the model."""
+
+
 class InformationExtractor:
     """Extract spans, relations, events and opinions from texts with a UIE-M checkpoint.
 
@@ -61,11 +66,12 @@ class InformationExtractor:
             a directory ``ernie-m convert paddle2torch`` wrote; needs neither Paddle nor its export).
         precision: ``"fp32"`` (default), or ``"int8"`` with ``backend="onnxruntime"`` (int8 weights: about twice
             as fast on CPUs, spans close to fp32's; see docs/inference.md).
-        threads: CPU math threads (default: every core for ``"inference"``, the framework's default otherwise).
-        device: ``"inference"``: ``"cpu"``, ``"gpu"`` or ``"gpu:N"``; ``"torch"``: a torch device such as
-            ``"cpu"`` or ``"cuda:0"``. Default: the GPU when there is one, else the CPU.
-        cache_dir: where the ``"inference"`` and ``"onnxruntime"`` backends keep their export of the checkpoint (default
-            ``$ERNIE_M_CACHE``, else ``~/.cache/paddle-ernie-m``; see :mod:`paddle_ernie_m.export_cache`).
+        threads: CPU math threads (default: every core for ``"inference"`` and ``"onnxruntime"``, the framework's
+            default otherwise).
+        device: ``"inference"``, ``"onnxruntime"``: ``"cpu"``, ``"gpu"`` or ``"gpu:N"``; ``"torch"``: a torch device
+            such as ``"cpu"`` or ``"cuda:0"``. Default: the GPU when there is one (int8: the CPU), else the CPU.
+        cache_dir: where the ``"inference"`` and ``"onnxruntime"`` backends keep their export of the checkpoint
+            (default ``$ERNIE_M_CACHE``, else ``~/.cache/paddle-ernie-m``; see :mod:`paddle_ernie_m.export_cache`).
         max_child_prompts: a child label is asked about at most this many spans of its parent per text (Taskflow
             asks about every one, each time over the whole text); the spans after them get no answer to it and a
             warning is logged. None: no limit.
@@ -204,7 +210,7 @@ class InformationExtractor:
         for index, (text, prompt, max_prompt) in enumerate(zip(texts, prompts, max_prompts)):
             max_text_len = max_text_length(self.max_seq_len, [max_prompt])
             if max_text_len <= 0:
-                raise ValueError(f"prompt {max_prompt[:60]!r} leaves no room for text within "
+                raise PromptTooLongError(f"prompt {max_prompt[:60]!r} leaves no room for text within "
                                  f"max_seq_len={self.max_seq_len}")
             if (text, max_text_len) not in pieces_of:
                 pieces_of[text, max_text_len] = split_texts([text], max_text_len, self.split_sentence)

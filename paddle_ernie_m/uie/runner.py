@@ -20,15 +20,15 @@ from typing import Optional, Tuple, Union
 
 import numpy as np
 
+from ..export import BACKEND_FORMATS, FORMAT_PRECISIONS
+
 INPUTS = ("input_ids", "position_ids", "attention_bias")
 OUTPUTS = ("start_prob", "end_prob")
 BACKENDS = ("inference", "onnxruntime", "dygraph", "torch")
 #: The framework each backend runs, and so the weights layout it reads (onnxruntime: exported from Paddle's).
 FRAMEWORKS = {"inference": "paddle", "onnxruntime": "paddle", "dygraph": "paddle", "torch": "torch"}
-#: The export format of each backend that runs an export.
-EXPORT_FORMATS = {"inference": "paddle", "onnxruntime": "onnx"}
 #: The precisions each backend runs UIE-M in (the first is the default).
-BACKEND_PRECISIONS = {"inference": ("fp32",), "onnxruntime": ("fp32", "int8"), "dygraph": ("fp32",),
+BACKEND_PRECISIONS = {"inference": ("fp32",), "onnxruntime": FORMAT_PRECISIONS["onnx"], "dygraph": ("fp32",),
                       "torch": ("fp32",)}
 #: The export cache's name for the UIE program with a float bias (not the standard ``ernie-m export``).
 EXPORT_KIND = "uie-bias"
@@ -92,9 +92,9 @@ def load_runner(backend: str, model_dir: PathLike, device: Optional[str] = None,
     check_framework(model_dir, backend)
     if backend == "torch":
         return TorchRunner(model_dir, device=device, threads=threads)
-    if backend in EXPORT_FORMATS:
+    if backend in BACKEND_FORMATS:
         return InferenceRunner.load(model_dir, device=device, threads=threads, cache_dir=cache_dir,
-                                    format=EXPORT_FORMATS[backend], precision=precision)
+                                    format=BACKEND_FORMATS[backend], precision=precision)
     if device is not None:
         raise ValueError("device applies to backends 'inference' and 'torch'; 'dygraph' runs on Paddle's current "
                          "device (paddle.set_device)")
