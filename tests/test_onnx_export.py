@@ -349,3 +349,12 @@ print("ok")
 '''
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
+
+
+def test_an_onnxruntime_older_than_1_22_is_refused_naming_the_version(onnx_export, monkeypatch):
+    """Before 1.22 ONNX Runtime's CPU MultiHeadAttention mixed up batch rows given a per-row bias."""
+    import onnxruntime
+
+    monkeypatch.setattr(onnxruntime, "__version__", "1.21.1")
+    with pytest.raises(ImportError, match=r"ONNX Runtime 1\.21\.1 is too old .*1\.22 or newer"):
+        Predictor(onnx_export)
