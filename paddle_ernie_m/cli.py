@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "paddle_ernie_m.export",
     "paddle_ernie_m.predict",
     "paddle_ernie_m.uie.cli",
+    "paddle_ernie_m.serving.cli",
 )
 
 
@@ -30,7 +31,7 @@ class CLIError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ernie-m",
-        description="ERNIE-M in PaddlePaddle: run, convert (Paddle <-> Hugging Face), export and extract.",
+        description="ERNIE-M in PaddlePaddle: run, convert (Paddle <-> Hugging Face), export, extract and serve.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND",
@@ -42,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    return run(build_parser(), argv, (CLIError, *ERRORS))
+    return run(build_parser(), argv, (CLIError, ImportError, *ERRORS))  # ImportError: a missing extra, one line
 
 
 if __name__ == "__main__":

@@ -234,10 +234,10 @@ def check_format(format: str, precision: str) -> str:
 def write_onnx(model, directory: Path, output_names: Sequence[str], precision: str,
                float_bias: bool = False) -> None:
     """Write the ONNX graph of ``model`` (:mod:`paddle_ernie_m.onnx_graph`) into ``directory``."""
-    from .onnx_engine import ONNX_FILE, import_onnxruntime, save_graph
+    from .onnx_engine import ONNX_FILE, check_export_packages, save_graph
     from .onnx_graph import HEAD_OUTPUTS, build_graph, state_of
 
-    import_onnxruntime()  # an export nobody here can run is a mistake: say how to install it first
+    check_export_packages()
     if model.head_name not in HEAD_OUTPUTS:
         raise ExportError(f"no ONNX export for {model.head_name}; supported: {', '.join(HEAD_OUTPUTS)}")
     graph = build_graph(state_of(model), model.config, model.head_name, precision, float_bias=float_bias)
@@ -281,6 +281,10 @@ def export_pretrained(
 ) -> Path:
     """Export the checkpoint in ``model_dir`` (head from its config) with its tokenizer files."""
     check_format(format, precision)  # fail before the slow load
+    if format == "onnx":
+        from .onnx_engine import check_export_packages
+
+        check_export_packages()
     check_outside(out_dir, (model_dir,))
     check_replaceable(out_dir, WRITER, force)
     model = load_pretrained(model_dir, dtype="float32")

@@ -1,6 +1,7 @@
-"""Paddle Inference predictor for ERNIE-M exports, set up for the device without the caller knowing how.
+"""The predictor for ERNIE-M exports, set up for the device without the caller knowing how: Paddle Inference for
+``--format paddle`` exports (below), ONNX Runtime for ``--format onnx`` ones (:mod:`paddle_ernie_m.onnx_engine`).
 
-CPU: oneDNN on, every available core (or ``threads``), bf16 through oneDNN where the CPU has ``avx512_bf16`` and
+Paddle Inference on CPU: oneDNN on, every available core (or ``threads``), bf16 through oneDNN where the CPU has ``avx512_bf16`` and
 bf16 is asked for. GPU (Paddle built with CUDA): fp32, fp16 or bf16 mixed precision. Inputs are numpy arrays or
 tokenizer output, outputs a dict of numpy arrays named like the dygraph output fields. Rows are sorted by length
 and run in buckets trimmed to their longest row, then returned in the caller's order.
@@ -62,14 +63,16 @@ def default_attention_mask(input_ids: np.ndarray, config: ErnieMConfig) -> np.nd
 
 
 class Predictor:
-    """Runs an ``ernie-m export`` with Paddle Inference.
+    """Runs an ``ernie-m export`` with the engine it was made for (``export.json``'s ``engine``).
 
     Args:
         path: the export directory.
-        device: ``"cpu"``, ``"gpu"`` or ``"gpu:N"``; default: the GPU when Paddle has CUDA and sees one, else CPU.
+        device: ``"cpu"``, ``"gpu"`` or ``"gpu:N"``; default: the GPU when the engine has CUDA and sees one, else
+            the CPU.
         threads: CPU math threads; default: every core available to the process.
-        precision: ``"fp32"``, ``"bf16"`` or ``"fp16"``; default: the export's. An explicit precision the device
-            cannot run raises ``ValueError``; the export's default falls back to fp32 with a warning.
+        precision: Paddle exports: ``"fp32"``, ``"bf16"`` or ``"fp16"``; default: the export's. An explicit
+            precision the device cannot run raises ``ValueError``; the export's default falls back to fp32 with a
+            warning. ONNX exports run in the precision they were written in (fp32 or int8).
         batch_size: most rows per run.
         bucketing: sort rows by true length and trim each run to its longest row (exact: only positions masked
             in every row of the run are trimmed; their per-token outputs are 0).

@@ -1,15 +1,19 @@
 """ONNX Runtime behind :class:`paddle_ernie_m.inference.Predictor`: the engine of ``ernie-m export --format onnx``.
 
 CPU: ONNX Runtime's CPU provider with ``threads`` intra-op threads (default: every core available to the
-process). GPU: the CUDA provider, when the installed ``onnxruntime`` has it (``onnxruntime-gpu``). Imports
+process). GPU: the CUDA provider, when the installed ``onnxruntime`` has it (``onnxruntime-gpu``); int8 exports
+are for CPUs (their quantized products have CPU kernels only). Imports
 ``onnxruntime`` only when an engine is made; without it, one line says how to install it.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
+
+logger = logging.getLogger(__name__)
 
 #: The graph file of an ONNX export, and where its weights go when they exceed protobuf's 2 GB limit.
 ONNX_FILE = "model.onnx"
@@ -30,6 +34,16 @@ def import_onnxruntime():
     except ImportError:
         raise ImportError(f"ONNX Runtime is not installed: {INSTALL_HINT}") from None
     return onnxruntime
+
+
+def check_export_packages() -> None:
+    """Raise ``ImportError`` (one line: how to install them) unless ``onnx`` and ``onnxruntime`` import: an
+    export needs the first to be written and the second to be of use."""
+    import_onnxruntime()
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise ImportError(f"the onnx package is not installed: {INSTALL_HINT}") from None
 
 
 def resolve_device(ort, device: Optional[str]) -> str:
@@ -84,6 +98,9 @@ class OnnxEngine:
         else:
             providers = [("CUDAExecutionProvider", {"device_id": int(self.device.partition(":")[2])}),
                          "CPUExecutionProvider"]
+            if exported == "int8":  # DynamicQuantizeMatMul has CPU kernels only
+                logger.warning("%s: an int8 export runs its matrix products on the CPU even with the CUDA "
+                               "provider; export fp32 for GPUs", path)
         self.threads = threads if self.device == "cpu" else None
         try:
             self._session = ort.InferenceSession(str(graph), options, providers=providers)

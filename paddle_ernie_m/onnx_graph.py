@@ -5,18 +5,24 @@ the Paddle Inference export (``input_ids``, ``position_ids``, a 0/1 ``attention_
 ``[batch, choices, seq]`` for multiple choice) or, for the UIE runner, a float ``attention_bias`` ``[batch, seq]``
 in place of the mask. Batch and sequence are dynamic.
 
-Written by hand rather than traced so that it is the graph ONNX Runtime runs fastest on a CPU:
+Written by hand rather than traced, as the graph ONNX Runtime runs fastest on a CPU:
 
 * the query, key and value projections are one ``[hidden, 3 * hidden]`` product (one pass over the activations,
-  one quantization of them in int8), with the ``1 / sqrt(head_dim)`` scale folded into the query weights;
-* the position table is stored already shifted by ``POSITION_OFFSET``, the attention bias is computed once;
-* ``LayerNormalization`` (opset 17) and exact ``Gelu`` (opset 20) are single operators.
+  one quantization of them in int8), with the ``1 / sqrt(head_dim)`` scale folded into the query weights, and
+  attention is ONNX Runtime's fused ``MultiHeadAttention`` (``com.microsoft``), which takes the keep-mask as it is;
+* heads that read only the pooled first position (sequence classification, multiple choice) compute the last
+  layer for that position only (its keys and values still come from every position): the same function, a
+  twelfth less work on a 12-layer model;
+* the position table is stored already shifted by ``POSITION_OFFSET``; ``LayerNormalization`` and exact ``Gelu``
+  are single operators (opset 20).
 
-``precision="int8"`` stores every matrix product of the encoder, the pooler and the heads as int8 weights with
-one symmetric scale per output column, run by ONNX Runtime's ``DynamicQuantizeMatMul`` (activations quantized
-per tensor to uint8 at run time), and the word embedding table as int8 rows with one scale per row (a ``Gather``
-of the rows and of their scales, then a multiply). Position embeddings, LayerNorms, biases, softmax and the two
-attention products stay float32. See docs/inference.md for the accuracy this keeps and why.
+``precision="int8"`` stores every matrix product of the encoder as int8 weights with one
+symmetric scale per output column (7 bits: see :data:`INT8_WEIGHT_MAX`), run by ONNX Runtime's
+``DynamicQuantizeMatMul`` (activations quantized per tensor to uint8 at run time), and the word embedding table
+as int8 rows with one scale per row (a ``Gather`` of the rows and of their scales, then a multiply). Position
+embeddings, LayerNorms, biases, softmax, the two attention products, the pooler and the heads (a few rows or
+columns each) stay float32. docs/inference.md has the
+accuracy this keeps.
 """
 from __future__ import annotations
 
@@ -31,10 +37,12 @@ from converters.mapping import BASE, CHOICE, QA, SEQUENCE, TOKEN, UIE
 OPSET = 20
 MS_DOMAIN = "com.microsoft"
 PRECISIONS = ("fp32", "int8")
-#: Largest int8 magnitude used for weights. 127 uses the full range; ONNX Runtime's AVX2 kernels (no VNNI) add
-#: pairs of uint8 x int8 products in int16, which can saturate, so weights are kept to 7 bits there (see
-#: docs/inference.md).
-INT8_WEIGHT_MAX = 127
+#: Largest magnitude of the int8 weights: 7 bits, not 8. x86 CPUs without VNNI (AVX2, AVX-512 before Cascade
+#: Lake) multiply uint8 activations by int8 weights with ``vpmaddubsw``, which adds two products in int16 and
+#: saturates: 2 x 255 x 127 overflows 32767, 2 x 255 x 63 does not. With 127 the products of ONNX Runtime's
+#: kernels go wrong on such CPUs (measured: 129.5 instead of 255 for a row of ones); 63 is exact everywhere, so an
+#: export made on one CPU runs correctly on any other. One scale per column keeps the 7 bits fine-grained.
+INT8_WEIGHT_MAX = 63
 #: Outputs of each head (the field names of the dygraph output dataclasses).
 HEAD_OUTPUTS = {
     BASE: ("last_hidden_state", "pooler_output"),
@@ -83,18 +91,20 @@ def quantize_columns(weight: np.ndarray, limit: int = INT8_WEIGHT_MAX) -> Tuple[
 
 
 def quantize_rows(table: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """``(int8 table, float32 scale per row [rows, 1])`` of an embedding table: symmetric per row."""
+    """``(int8 table, float32 scale per row [rows, 1])`` of an embedding table: symmetric per row, 8 bits (the
+    rows are looked up, not multiplied)."""
     q, scale = quantize_columns(table.T, 127)
     return np.ascontiguousarray(q.T), scale.reshape(-1, 1)
 
 
 class _Writer:
-    def __init__(self, state: Mapping[str, np.ndarray], config: ErnieMConfig, precision: str, weight_max: int):
+    """Writes the layers of the model into a :class:`_Graph`, reading weights by their Paddle names."""
+
+    def __init__(self, state: Mapping[str, np.ndarray], config: ErnieMConfig, precision: str):
         self.g = _Graph()
         self.state = state
         self.config = config
         self.int8 = precision == "int8"
-        self.weight_max = weight_max
 
     def weight(self, name: str) -> np.ndarray:
         try:
@@ -102,17 +112,18 @@ class _Writer:
         except KeyError:
             raise KeyError(f"the weights have no tensor {name!r}") from None
 
-    def linear(self, x: str, weight: np.ndarray, bias: np.ndarray, hint: str) -> str:
-        """``x @ weight + bias`` for a Paddle ``[in, out]`` weight."""
+    def linear(self, x: str, weight: np.ndarray, bias: np.ndarray, hint: str, quantize: bool = True) -> str:
+        """``x @ weight + bias`` for a Paddle ``[in, out]`` weight; int8 in an int8 graph unless ``quantize`` is
+        False."""
         g = self.g
-        if self.int8:  # symmetric: no zero point input (per-column zero points take a slower kernel)
-            q, scale = quantize_columns(weight, self.weight_max)
+        if self.int8 and quantize:  # symmetric: no zero point input (per-column zero points take a slower kernel)
+            q, scale = quantize_columns(weight)
             return g.op("DynamicQuantizeMatMul", [x, g.const(hint + ".q", q), g.const(hint + ".scale", scale), "",
                                                   g.const(hint + ".b", bias)], hint, domain=MS_DOMAIN)
         return g.op("Add", [g.op("MatMul", [x, g.const(hint + ".w", weight)]), g.const(hint + ".b", bias)], hint)
 
-    def layer(self, name: str, x: str) -> str:
-        return self.linear(x, self.weight(name + ".weight"), self.weight(name + ".bias"), name)
+    def layer(self, name: str, x: str, quantize: bool = True) -> str:
+        return self.linear(x, self.weight(name + ".weight"), self.weight(name + ".bias"), name, quantize)
 
     def layer_norm(self, name: str, x: str) -> str:
         g = self.g
@@ -183,7 +194,6 @@ def build_graph(
     head: str,
     precision: str = "fp32",
     float_bias: bool = False,
-    weight_max: int = INT8_WEIGHT_MAX,
 ):
     """The ``onnx.ModelProto`` of ``head`` with the weights ``state`` (Paddle names and ``[in, out]`` linear
     weights, numpy arrays). ``float_bias``: a float ``attention_bias`` input instead of ``attention_mask``."""
@@ -195,7 +205,7 @@ def build_graph(
         raise ValueError(f"no ONNX graph for head {head!r}; supported: {', '.join(HEAD_OUTPUTS)}")
     if config.hidden_act not in _ACTIVATIONS:
         raise ValueError(f"hidden_act {config.hidden_act!r} is not supported in ONNX")
-    w = _Writer(state, config, precision, weight_max)
+    w = _Writer(state, config, precision)
     g = w.g
     prefix = "" if head == BASE else "ernie_m."
     rank = 3 if head == CHOICE else 2
@@ -222,9 +232,13 @@ def build_graph(
         last = i == config.num_hidden_layers - 1
         x = w.encoder_layer(f"{prefix}encoder.layers.{i}", x, key_mask, only_first=pooled_only and last)
 
+    # the pooler and the heads stay float32: a few rows or columns, nothing to gain, their outputs to lose
     def pooled() -> str:
         first = g.op("Gather", [x, g.const("zero", np.array(0, np.int64))], axis=1)  # [rows, hidden]
-        return g.op("Tanh", [w.layer(prefix + "pooler.dense", first)])
+        return g.op("Tanh", [w.layer(prefix + "pooler.dense", first, quantize=False)])
+
+    def head_layer(name: str, inputs: str) -> str:
+        return w.layer(name, inputs, quantize=False)
 
     def squeeze_last(t: str) -> str:
         return g.op("Squeeze", [t, g.const("axis_last", np.array([-1], np.int64))])
@@ -232,17 +246,17 @@ def build_graph(
     if head == BASE:
         outputs = [x, pooled()]
     elif head == SEQUENCE:
-        outputs = [w.layer("classifier", pooled())]
+        outputs = [head_layer("classifier", pooled())]
     elif head == TOKEN:
-        outputs = [w.layer("classifier", x)]
+        outputs = [head_layer("classifier", x)]
     elif head == CHOICE:
-        outputs = [g.op("Reshape", [w.layer("classifier", pooled()), rows_shape])]
+        outputs = [g.op("Reshape", [head_layer("classifier", pooled()), rows_shape])]
     elif head == QA:
-        start, end = g.op("Split", [w.layer("classifier", x), g.const("split2", np.array([1, 1], np.int64))],
+        start, end = g.op("Split", [head_layer("classifier", x), g.const("split2", np.array([1, 1], np.int64))],
                           axis=-1, outputs=2)
         outputs = [squeeze_last(start), squeeze_last(end)]
     else:  # UIE
-        outputs = [g.op("Sigmoid", [squeeze_last(w.layer(name, x))])
+        outputs = [g.op("Sigmoid", [squeeze_last(head_layer(name, x))])
                    for name in ("linear_start", "linear_end")]
     names = HEAD_OUTPUTS[head]
     for produced, name in zip(outputs, names):

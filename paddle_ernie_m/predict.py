@@ -63,7 +63,7 @@ def predict(
 
     An empty (or blank) text is classified from ``[CLS] [SEP]`` alone, which says nothing about any text; it is
     kept, so that results stay aligned with the inputs (one per line of a file), and a warning names it."""
-    from .export import EXPORT_META, export_model, load_pretrained
+    from .export import EXPORT_META, load_pretrained
     from .tokenizer import ErnieMTokenizer
 
     model_dir = Path(model_dir)
@@ -71,8 +71,6 @@ def predict(
     if config.architecture != HEAD:
         raise ValueError(f"{model_dir}: predict needs an {HEAD} model, config.json names "
                          f"{config.architecture or 'no head (ErnieMModel)'}")
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     is_export = (model_dir / EXPORT_META).is_file()
     if dygraph and is_export:
         raise ValueError(f"{model_dir} is an export; --dygraph needs the checkpoint directory")
@@ -94,24 +92,36 @@ def predict(
     if dygraph:
         logits = _dygraph_logits(load_pretrained(model_dir), ids, batch_size, threads)
     else:
-        from .inference import Predictor
-
-        options = dict(device=device, threads=threads, precision=precision, batch_size=batch_size)
-        if is_export:
-            predictor = Predictor(model_dir, **options)
-        else:
-            from .export_cache import cached_export
-
-            format = BACKENDS[backend]
-            exported = check_format(format, precision or "fp32") if format == "onnx" else "fp32"
-            kind = EXPORT_KIND if format == "paddle" else f"{EXPORT_KIND}-{format}-{exported}"
-
-            def export(out: Path) -> None:
-                export_model(load_pretrained(model_dir, dtype="float32"), out, precision=exported, format=format)
-
-            predictor = cached_export(model_dir, kind, export, lambda out: Predictor(out, **options), cache_dir)
+        predictor = load_predictor(model_dir, device=device, threads=threads, precision=precision,
+                                   batch_size=batch_size, cache_dir=cache_dir, backend=backend)
         logits = predictor(input_ids=ids)["logits"]
     return [{"text": text, **result} for text, result in zip(texts, scores(logits, config))]
+
+
+def load_predictor(model_dir: Union[str, os.PathLike], cache_dir: Optional[Union[str, os.PathLike]] = None,
+                   backend: str = "inference", precision: Optional[str] = None, **options: Any):
+    """A :class:`~paddle_ernie_m.inference.Predictor` (``precision`` and ``options``: its keyword arguments) of an
+    ``ernie-m export`` directory, or of a checkpoint directory exported once (for ``backend``, see
+    :data:`BACKENDS`) into the export cache."""
+    from .export import EXPORT_META, export_model, load_pretrained
+    from .inference import Predictor
+
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    model_dir = Path(model_dir)
+    if (model_dir / EXPORT_META).is_file():
+        return Predictor(model_dir, precision=precision, **options)
+    from .export_cache import cached_export
+
+    format = BACKENDS[backend]
+    exported = check_format(format, precision or "fp32") if format == "onnx" else "fp32"
+    kind = EXPORT_KIND if format == "paddle" else f"{EXPORT_KIND}-{format}-{exported}"
+
+    def export(out: Path) -> None:
+        export_model(load_pretrained(model_dir, dtype="float32"), out, precision=exported, format=format)
+
+    return cached_export(model_dir, kind, export, lambda out: Predictor(out, precision=precision, **options),
+                         cache_dir)
 
 
 def _dygraph_logits(model, ids: np.ndarray, batch_size: int, threads: Optional[int]) -> np.ndarray:

@@ -15,23 +15,11 @@ from paddle_ernie_m.export import ExportError, export_model
 from paddle_ernie_m.inference import Predictor
 
 from .conftest import TINY, padded_batch
+from .export_cases import OUTPUT_NAMES, PER_TOKEN, paddlenlp_outputs, shuffled_batch
 from .paddlenlp_models import HEADS, paddlenlp_model
 
 ATOL = 1e-4  # the issue's bound for fp32; observed differences are about 1e-6
 PAD = TINY["pad_token_id"]
-#: The output names each head's export must have (the dygraph output fields, in PaddleNLP's tuple order).
-OUTPUT_NAMES = {
-    "base": ["last_hidden_state", "pooler_output"],
-    "seq_cls": ["logits"],
-    "multiple_choice": ["logits"],
-    "token_cls": ["logits"],
-    "qa": ["start_logits", "end_logits"],
-    "uie": ["start_prob", "end_prob"],
-}
-PER_TOKEN = {"base": {"last_hidden_state"}, "token_cls": {"logits"}, "qa": {"start_logits", "end_logits"},
-             "uie": {"start_prob", "end_prob"}}
-
-
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """``exported(head, mode, format)`` -> (PaddleNLP reference model, our Predictor on its weights); one export
@@ -49,25 +37,6 @@ def exported(tmp_path_factory):
         return cache[head, mode, format]
 
     return get
-
-
-def shuffled_batch(head: str) -> np.ndarray:
-    """Five rows of lengths 7, 13, 3, 10, 4 (not sorted) padded to 13; [batch, 2 choices, 13] for multiple choice."""
-    ids = padded_batch(batch=5, seq=13)[[2, 0, 4, 1, 3]]
-    if head == "multiple_choice":
-        ids = np.stack([ids, padded_batch(batch=5, seq=13, seed=1)[[4, 3, 2, 1, 0]]], axis=1)
-    return ids
-
-
-def paddlenlp_outputs(reference, ids, position_ids=None, attention_mask=None) -> list:
-    kwargs = {"input_ids": paddle.to_tensor(ids)}
-    if position_ids is not None:
-        kwargs["position_ids"] = paddle.to_tensor(position_ids)
-    if attention_mask is not None:
-        kwargs["attention_mask"] = paddle.to_tensor(attention_mask)
-    with paddle.no_grad():
-        out = reference(**kwargs)
-    return [t.numpy() for t in (out if isinstance(out, (tuple, list)) else [out])]
 
 
 def assert_matches(head, got: dict, want: list, keep: np.ndarray, atol: float = ATOL):
@@ -109,8 +78,9 @@ def test_uie_without_mask_reproduces_paddlenlp_default_mask_including_padding(fo
     assert not np.allclose(masked["start_prob"][0], got["start_prob"][0], atol=1e-3)  # the modes differ
 
 
-def test_bucketing_runs_sorted_trimmed_buckets_and_returns_rows_in_callers_order(exported, monkeypatch):
-    reference, predictor = exported("token_cls")
+@pytest.mark.parametrize("format", ["paddle", "onnx"])
+def test_bucketing_runs_sorted_trimmed_buckets_and_returns_rows_in_callers_order(format, exported, monkeypatch):
+    reference, predictor = exported("token_cls", format=format)
     lengths = [5, 30, 12, 3, 22, 17, 9]
     rng = np.random.default_rng(5)
     rows = [np.concatenate([[0], rng.integers(4, TINY["vocab_size"], n - 2), [2]]) for n in lengths]
@@ -148,8 +118,9 @@ def test_tokenizer_output_mapping_and_paddle_tensors_are_accepted(exported):
         predictor(encoding, input_ids=ids)
 
 
-def test_concurrent_callers_get_their_own_results(exported):
-    _, predictor = exported("seq_cls")
+@pytest.mark.parametrize("format", ["paddle", "onnx"])
+def test_concurrent_callers_get_their_own_results(format, exported):
+    _, predictor = exported("seq_cls", format=format)
     batches = [padded_batch(batch=4, seq=9 + k, seed=k) for k in range(6)]
     expected = [predictor(input_ids=b)["logits"] for b in batches]
     got = [None] * len(batches)

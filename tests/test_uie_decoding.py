@@ -226,8 +226,8 @@ def test_stages_walk_the_schema_breadth_first_and_nest_relations():
     }
     calls = []
 
-    def run_stage(texts, prompts, max_prompt):
-        assert max_prompt == max(prompts)
+    def run_stage(texts, prompts, max_prompts, groups):
+        assert max_prompts == [max(prompts)] * len(prompts)
         calls.append(list(prompts))
         return [[dict(r) for r in answers.get((t, p), [])] for t, p in zip(texts, prompts)]
 
@@ -249,7 +249,7 @@ def test_stages_walk_the_schema_breadth_first_and_nest_relations():
 def test_english_child_prompts_name_the_child_first():
     calls = []
 
-    def run_stage(texts, prompts, max_prompt):
+    def run_stage(texts, prompts, max_prompts, groups):
         calls.append(list(prompts))
         return [[{"text": "Steve", "start": 0, "end": 5, "probability": 0.9}] if p == "Person" else [] for p in prompts]
 

@@ -179,8 +179,8 @@ def test_the_cap_keeps_the_piece_length_the_uncut_stage_would_have():
     included, so the spans that are asked get the answers they get without the cap."""
     calls = []
 
-    def run_stage(texts, prompts, max_prompt):
-        calls.append((prompts, max_prompt))
+    def run_stage(texts, prompts, max_prompts, groups):
+        calls.append((prompts, max_prompts[0]))
         if prompts == ["人物"]:
             return [[{"text": name, "start": 0, "end": 1, "probability": 0.9} for name in "AZA"]]
         return [[{"text": "C", "start": 2, "end": 3, "probability": 0.8}] for _ in prompts]

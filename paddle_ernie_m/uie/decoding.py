@@ -23,6 +23,9 @@ The rules are those of PaddleNLP 2.8.1's Taskflow (``information_extraction``), 
   non-empty piece result is a classification answer is a classification stage: each text then gets one answer,
   the option chosen by most pieces (ties: the larger summed probability, then the first seen), with the mean of
   its probabilities, each piece voting with its first (most probable) answer.
+* **Calls.** The piece length and the classification decision are Taskflow's per call, so a text's results can
+  depend on the other texts of its call. Texts of several calls can run together (``groups``: the call of each
+  text): each call keeps its own piece length and decision, so its results are those of the call alone.
 """
 from __future__ import annotations
 
@@ -144,44 +147,50 @@ def max_text_length(max_seq_len: int, prompts: Sequence[str]) -> int:
     return max_seq_len - len(max(prompts)) - 3
 
 
-def join_pieces(pieces: Sequence[Piece], piece_results: Sequence[List[Result]], num_texts: int) -> List[List[Result]]:
-    """Join the results of the pieces of each text (see the module docstring); returns one list per text."""
-    first = next((results[0] for results in piece_results if results), None)
-    is_classification = first is not None and "start" not in first and "end" not in first
+def join_pieces(pieces: Sequence[Piece], piece_results: Sequence[List[Result]], num_texts: int,
+                groups: Optional[Sequence[int]] = None) -> List[List[Result]]:
+    """Join the results of the pieces of each text (see the module docstring); returns one list per text.
+    ``groups``: the call of each text (default: one call); each call is a classification stage or not on its own."""
+    group_of = groups if groups is not None else [0] * num_texts
+    first: Dict[int, Result] = {}  # call -> its first non-empty piece result
+    for piece, results in zip(pieces, piece_results):
+        if results:
+            first.setdefault(group_of[piece.text_index], results[0])
+    classification = {group for group, result in first.items() if "start" not in result and "end" not in result}
     joined: List[List[Result]] = [[] for _ in range(num_texts)]
-    if is_classification:
-        votes: List[Dict[str, List[float]]] = [{} for _ in range(num_texts)]
-        for piece, results in zip(pieces, piece_results):
+    votes: List[Dict[str, List[float]]] = [{} for _ in range(num_texts)]
+    for piece, results in zip(pieces, piece_results):
+        if group_of[piece.text_index] in classification:
             if results:
                 vote = votes[piece.text_index].setdefault(results[0]["text"], [0, 0.0])
                 vote[0] += 1
                 vote[1] += results[0]["probability"]
-        for index, options in enumerate(votes):
-            if options:
-                text, (count, total) = max(options.items(), key=lambda item: item[1])
-                joined[index] = [{"text": text, "probability": total / count}]
-        return joined
-    for piece, results in zip(pieces, piece_results):
+            continue
         for result in results:
             if piece.offset and "start" in result and "end" in result:
                 result["start"] += piece.offset
                 result["end"] += piece.offset
             joined[piece.text_index].append(result)
+    for index, options in enumerate(votes):
+        if options:
+            text, (count, total) = max(options.items(), key=lambda item: item[1])
+            joined[index] = [{"text": text, "probability": total / count}]
     return joined
 
 
 # ------------------------------------------------------------------------------------------ schema stages
-#: Runs one stage: ``(texts, prompts, max_prompt)`` (``texts`` and ``prompts`` aligned; ``max_prompt``, the
-#: lexicographically greatest prompt Taskflow would ask in the stage, sets the piece length) -> the results of each
-#: pair, joined over pieces.
-StageRunner = Callable[[List[str], List[str], str], List[List[Result]]]
+#: Runs one stage: ``(texts, prompts, max_prompts, groups)`` (aligned per pair; ``max_prompts``: the
+#: lexicographically greatest prompt Taskflow would ask in the stage of the pair's call, which sets the piece length;
+#: ``groups``: the pair's call) -> the results of each pair, joined over pieces.
+StageRunner = Callable[[List[str], List[str], List[str], List[int]], List[List[Result]]]
 
 #: Default of ``max_child_prompts``: parent spans of one text that a child label is asked about.
 MAX_CHILD_PROMPTS = 64
 
 
 def extract(roots: Sequence[SchemaNode], texts: Sequence[str], schema_lang: str, run_stage: StageRunner,
-            max_child_prompts: Optional[int] = MAX_CHILD_PROMPTS) -> List[Dict[str, List[Result]]]:
+            max_child_prompts: Optional[int] = MAX_CHILD_PROMPTS,
+            groups: Optional[Sequence[int]] = None) -> List[Dict[str, List[Result]]]:
     """Walk the schema breadth-first, as Taskflow does: every first-level label is asked about each text, then
     every child label about each span found for its parent. Returns one ``{label: [result, ...]}`` per text; the
     answers to a child are stored under ``result["relations"][child]`` of the parent span.
@@ -190,7 +199,9 @@ def extract(roots: Sequence[SchemaNode], texts: Sequence[str], schema_lang: str,
     50 times) ask the same prompt, and each of them gets its own copies of the answers. A child label is asked
     about the first ``max_child_prompts`` parent spans of a text only (None: all, as Taskflow); the others get no
     answer to it, a warning says how many, and the piece length stays the one all of them would have given.
+    ``groups``: the call of each text (default: all one call; see "Calls" in the module docstring).
     """
+    group_of = list(groups) if groups is not None else [0] * len(texts)
     outputs: List[Dict[str, List[Result]]] = [{} for _ in texts]
     # (node, parent label, parents): parents[k] lists the parent results of text k the node is asked about
     queue: List[Tuple[SchemaNode, Optional[str], Optional[List[List[Result]]]]] = [(n, None, None) for n in roots]
@@ -198,12 +209,13 @@ def extract(roots: Sequence[SchemaNode], texts: Sequence[str], schema_lang: str,
         node, parent_label, parents = queue.pop(0)
         pairs: Dict[Tuple[int, str], int] = {}  # (text index, prompt) -> index among the stage's inputs
         owners: List[Tuple[int, Optional[Result]]] = []  # (pair index, parent span) per question Taskflow asks
-        max_prompt, cut, cut_texts = "", 0, 0
+        max_prompt: Dict[int, str] = {}  # per call
+        cut, cut_texts = 0, 0
         for k in range(len(texts)):
             asked = [None] if parents is None else parents[k]
             for rank, parent in enumerate(asked):
                 prompt = root_prompt(node) if parent is None else child_prompt(node, parent["text"], schema_lang)
-                max_prompt = max(max_prompt, prompt)
+                max_prompt[group_of[k]] = max(max_prompt.get(group_of[k], ""), prompt)
                 if max_child_prompts is not None and rank >= max_child_prompts:
                     continue
                 owners.append((pairs.setdefault((k, prompt), len(pairs)), parent))
@@ -215,7 +227,9 @@ def extract(roots: Sequence[SchemaNode], texts: Sequence[str], schema_lang: str,
                            "span(s) after them get no %r answers", max_child_prompts, node.name, max_child_prompts,
                            parent_label, cut_texts, cut, node.name)
         keys = list(pairs)
-        stage_results = run_stage([texts[k] for k, _ in keys], [p for _, p in keys], max_prompt) if keys else []
+        stage_results = run_stage([texts[k] for k, _ in keys], [p for _, p in keys],
+                                  [max_prompt[group_of[k]] for k, _ in keys], [group_of[k] for k, _ in keys]) \
+            if keys else []
         found: List[List[Result]] = [[] for _ in texts]
         handed_out = [False] * len(keys)
         for j, parent in owners:

@@ -146,48 +146,74 @@ class InformationExtractor:
         return None if self._schema is None else [node.to_schema() for node in self._schema]
 
     # ------------------------------------------------------------------------------------------ running
-    def __call__(self, texts: Union[str, Sequence[str]]) -> List[Dict[str, List[Result]]]:
+    def __call__(self, texts: Union[str, Sequence[str]], schema: Any = None,
+                 schema_lang: Optional[str] = None) -> List[Dict[str, List[Result]]]:
         """One ``{label: [result, ...]}`` per text (a single string gives a list of one), in Taskflow's format:
         ``{"text", "start", "end", "probability", "relations": {child label: [...]}}``; classification answers
-        have no ``start``/``end``. Empty and whitespace-only texts give ``{}``."""
-        if self._schema is None:
-            raise SchemaError("no schema set: pass schema= or call set_schema()")
+        have no ``start``/``end``. Empty and whitespace-only texts give ``{}``.
+
+        ``schema`` / ``schema_lang``, when given, apply to this call only (the extractor's own are left as they
+        are, so concurrent callers with different schemas never race); ``schema`` is a plain schema or the nodes
+        :func:`~paddle_ernie_m.uie.schema.build_schema` returned for one."""
         if isinstance(texts, str):
             texts = [texts]
-        elif not isinstance(texts, (list, tuple)):
-            raise TypeError(f"texts must be a string or a list of strings, got {type(texts).__name__}")
-        for index, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise TypeError(f"texts[{index}] must be a string, got {type(text).__name__}")
+        return self.extract_calls([texts], schema, schema_lang)[0]
+
+    def extract_calls(self, calls: Sequence[Sequence[str]], schema: Any = None,
+                      schema_lang: Optional[str] = None) -> List[List[Dict[str, List[Result]]]]:
+        """The results of each list of texts in ``calls``, each exactly what calling the extractor on that list
+        alone gives (Taskflow's piece length and classification decision are per call: see
+        :mod:`~paddle_ernie_m.uie.decoding`), with the model run over the texts of every call together.
+        ``schema`` / ``schema_lang`` as for :meth:`__call__`."""
+        nodes = self._schema if schema is None else _schema_nodes(schema)
+        lang = self.schema_lang if schema_lang is None else check_schema_lang(schema_lang)
+        if nodes is None:
+            raise SchemaError("no schema set: pass schema= or call set_schema()")
+        texts: List[str] = []
+        groups: List[int] = []
+        for call, call_texts in enumerate(calls):
+            if not isinstance(call_texts, (list, tuple)):
+                raise TypeError(f"texts must be a string or a list of strings, got {type(call_texts).__name__}")
+            for index, text in enumerate(call_texts):
+                if not isinstance(text, str):
+                    raise TypeError(f"texts[{index}] must be a string, got {type(text).__name__}")
+            texts.extend(call_texts)
+            groups.extend([call] * len(call_texts))
         kept = [i for i, text in enumerate(texts) if text.strip()]
         outputs: List[Dict[str, List[Result]]] = [{} for _ in texts]
         if kept:
-            found = extract(self._schema, [texts[i] for i in kept], self.schema_lang, self._run_stage,
-                            self.max_child_prompts)
+            found = extract(nodes, [texts[i] for i in kept], lang, self._run_stage, self.max_child_prompts,
+                            [groups[i] for i in kept])
             for i, result in zip(kept, found):
                 outputs[i] = result
-        return outputs
+        results, start = [], 0
+        for call_texts in calls:
+            results.append(outputs[start:start + len(call_texts)])
+            start += len(call_texts)
+        return results
 
-    def _run_stage(self, texts: List[str], prompts: List[str], max_prompt: str) -> List[List[Result]]:
-        """Results of each (text, prompt) pair of one schema stage, with Taskflow's pieces: each distinct
-        (prompt, piece) is run once and each piece of each pair gets its own copies of its results."""
-        max_text_len = max_text_length(self.max_seq_len, [max_prompt])
-        if max_text_len <= 0:
-            raise ValueError(f"prompt {max_prompt[:60]!r} leaves no room for text within "
-                             f"max_seq_len={self.max_seq_len}")
-        pieces_of: Dict[str, List[Piece]] = {}
+    def _run_stage(self, texts: List[str], prompts: List[str], max_prompts: List[str],
+                   groups: List[int]) -> List[List[Result]]:
+        """Results of each (text, prompt) pair of one schema stage, with Taskflow's pieces (their length set by the
+        pair's call): each distinct (prompt, piece) is run once and each piece of each pair gets its own copies of
+        its results."""
+        pieces_of: Dict[Tuple[str, int], List[Piece]] = {}
         rows: Dict[Tuple[str, str], int] = {}  # distinct (prompt, piece text) -> row
         pieces: List[Piece] = []  # every piece of every pair, numbered by pair
         piece_rows: List[int] = []
-        for index, (text, prompt) in enumerate(zip(texts, prompts)):
-            if text not in pieces_of:
-                pieces_of[text] = split_texts([text], max_text_len, self.split_sentence)
-            for piece in pieces_of[text]:
+        for index, (text, prompt, max_prompt) in enumerate(zip(texts, prompts, max_prompts)):
+            max_text_len = max_text_length(self.max_seq_len, [max_prompt])
+            if max_text_len <= 0:
+                raise ValueError(f"prompt {max_prompt[:60]!r} leaves no room for text within "
+                                 f"max_seq_len={self.max_seq_len}")
+            if (text, max_text_len) not in pieces_of:
+                pieces_of[text, max_text_len] = split_texts([text], max_text_len, self.split_sentence)
+            for piece in pieces_of[text, max_text_len]:
                 pieces.append(Piece(index, piece.offset, piece.text))
                 piece_rows.append(rows.setdefault((prompt, piece.text), len(rows)))
         row_results = self._run_rows(list(rows))
         results = [[dict(r) for r in row_results[row]] for row in piece_rows]
-        return join_pieces(pieces, results, len(texts))
+        return join_pieces(pieces, results, len(texts), groups)
 
     def _run_rows(self, rows: List[Tuple[str, str]]) -> List[List[Result]]:
         """Decoded results of each ``(prompt, piece text)`` row, relative to the piece. Rows are tokenized and run
@@ -219,3 +245,10 @@ class InformationExtractor:
             return ([expand_padding(start[i], n, self.max_seq_len) for i, n in enumerate(batch.lengths)],
                     [expand_padding(end[i], n, self.max_seq_len) for i, n in enumerate(batch.lengths)])
         return [start[i, :n] for i, n in enumerate(batch.lengths)], [end[i, :n] for i, n in enumerate(batch.lengths)]
+
+
+def _schema_nodes(schema: Any) -> List[SchemaNode]:
+    """``schema`` as root nodes: parsed with :func:`build_schema` unless it already is a list of nodes."""
+    if isinstance(schema, list) and schema and all(isinstance(node, SchemaNode) for node in schema):
+        return schema
+    return build_schema(schema)

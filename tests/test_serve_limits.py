@@ -1,0 +1,284 @@
+"""``ernie-m serve`` in-process (Starlette's TestClient): every malformed or oversized request gets its 4xx with a
+JSON message naming the field, overload gets 503 with Retry-After, a slow answer 504, and the service keeps
+answering; the batcher groups, bounds and splits correctly; /metrics parses as Prometheus text
+(``prometheus_client``'s own parser); the CLI's help and errors."""
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from starlette.testclient import TestClient
+
+from paddle_ernie_m.cli import main
+from paddle_ernie_m.serving.app import create_app
+from paddle_ernie_m.serving.batcher import Batcher, QueueFull
+from paddle_ernie_m.serving.models import load_model
+from paddle_ernie_m.serving.settings import DEFAULTS, ServeSettings
+from paddle_ernie_m.uie.extractor import InformationExtractor
+
+from .serve_cases import DEMO, SCHEMAS, mixed_texts
+
+
+@pytest.fixture(scope="module")
+def demo_client():
+    settings = ServeSettings(model=str(DEMO), schema=SCHEMAS["ch"], threads=1, max_texts=4, max_chars=200,
+                             max_body_bytes=4096)
+    with TestClient(create_app(settings, load_model(settings))) as client:
+        yield client
+
+
+BAD_REQUESTS = [
+    ("malformed_json", b'{"texts": ["a"', 400, "body: malformed JSON"),
+    ("not_utf8", b'{"texts": ["\xff"]}', 400, "body: not UTF-8"),
+    ("not_an_object", b'["a"]', 422, "body: expected a JSON object"),
+    ("unknown_field", b'{"texts": ["a"], "text": "a"}', 422, "body: unknown field 'text'"),
+    ("no_texts", b'{"schema": ["x"]}', 422, "texts: required"),
+    ("texts_a_string", b'{"texts": "a"}', 422, "texts: expected a list of strings, got a string"),
+    ("empty_list", b'{"texts": []}', 422, "texts: empty list"),
+    ("text_a_number", b'{"texts": ["a", 3]}', 422, "texts[1]: expected a string, got a number"),
+    ("too_many_texts", json.dumps({"texts": ["a"] * 5}).encode(), 422, "texts: 5 texts, more than"),
+    ("text_too_long", json.dumps({"texts": ["a", "b" * 201]}).encode(), 422, "texts[1]: 201 characters"),
+    ("empty_schema", b'{"texts": ["a"], "schema": []}', 422, "schema: the schema is empty"),
+    ("schema_a_number", b'{"texts": ["a"], "schema": 3}', 422, "schema: a schema must be"),
+    ("schema_empty_label", b'{"texts": ["a"], "schema": ["x", ""]}', 422, "schema[1]: empty label"),
+    ("bad_schema_lang", b'{"texts": ["a"], "schema_lang": "fr"}', 422, "schema_lang: expected one of ch, en"),
+    ("oversized_body", json.dumps({"texts": ["a" * 5000]}).encode(), 413, "body: 50"),
+]
+
+
+@pytest.mark.parametrize("body,status,message", [case[1:] for case in BAD_REQUESTS], ids=[c[0] for c in BAD_REQUESTS])
+def test_bad_requests_get_their_4xx_with_a_message_naming_the_field_and_the_service_stays_up(
+        body, status, message, demo_client):
+    answer = demo_client.post("/v1/extract", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == status, answer.text
+    assert answer.json()["error"].startswith(message), answer.json()
+    assert demo_client.post("/v1/extract", json={"texts": ["张三在北京工作。"]}).status_code == 200
+
+
+TASKFLOW_BAD = [
+    ({"parameters": {}}, "data: required"),
+    ({"data": {"text": ["a"]}, "extra": 1}, "body: unknown field 'extra'"),
+    ({"data": "a"}, "data: expected a JSON object"),
+    ({"data": {"text": [1]}}, "data.text[0]: expected a string"),
+    ({"data": {"text": []}}, "data.text: empty list"),
+    ({"data": {"text": ["a"]}, "parameters": {"schema": {}}}, "parameters.schema: schema[0]: an empty dict"),
+    ({"data": {"text": ["a"]}, "parameters": []}, "parameters: expected a JSON object"),
+]
+
+
+@pytest.mark.parametrize("body,message", TASKFLOW_BAD, ids=[m.split(":")[0] for _, m in TASKFLOW_BAD])
+def test_taskflow_route_refuses_bad_bodies_with_422_naming_the_field(body, message, demo_client):
+    answer = demo_client.post("/taskflow/uie", json=body)
+    assert answer.status_code == 422 and message in answer.json()["error"], answer.text
+
+
+def test_a_body_streamed_without_length_is_cut_off_at_the_limit_with_413(demo_client):
+    def chunks():
+        for _ in range(10):
+            yield b" " * 1000
+
+    answer = demo_client.post("/v1/extract", content=chunks())
+    assert answer.status_code == 413 and "limit of 4096 bytes" in answer.json()["error"]
+
+
+def test_unknown_routes_and_methods_answer_json_naming_the_routes_of_the_task(demo_client):
+    answer = demo_client.post("/v1/classify", json={"texts": ["a"]})
+    assert answer.status_code == 404 and "/taskflow/uie or /v1/extract" in answer.json()["error"]
+    assert demo_client.get("/v1/extract").status_code == 405
+
+
+def test_requests_without_schema_need_one_when_the_service_has_none():
+    settings = ServeSettings(model=str(DEMO), threads=1)
+    with TestClient(create_app(settings, lambda context, calls: [[{} for _ in texts] for texts in calls])) as client:
+        answer = client.post("/v1/extract", json={"texts": ["a"]})
+        assert answer.status_code == 422 and answer.json()["error"].startswith("schema: required")
+        assert client.post("/v1/extract", json={"texts": ["a"], "schema": ["x"]}).status_code == 200
+
+
+def test_per_call_schema_gives_the_results_of_an_extractor_set_to_it_and_leaves_its_own_schema():
+    texts = mixed_texts("en", 4, seed=7)
+    extractor = InformationExtractor(DEMO, schema=SCHEMAS["ch"], threads=1)
+    reference = InformationExtractor(DEMO, schema=SCHEMAS["en"], schema_lang="en", threads=1)(texts)
+    assert extractor(texts, schema=SCHEMAS["en"], schema_lang="en") == reference
+    assert any(reference)
+    assert extractor.schema == SCHEMAS["ch"] and extractor.schema_lang == "ch"
+
+
+class GatedModel:
+    """A stand-in model that echoes ``context:text`` and blocks while its gate is closed; records its calls."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.calls = []
+
+    def __call__(self, context, calls):
+        self.calls.append((context, calls))
+        if not self.gate.wait(20):
+            raise RuntimeError("gate never opened")
+        return [[f"{context}:{text}" for text in texts] for texts in calls]
+
+
+def _post_in_thread(client, path, body, answers):
+    thread = threading.Thread(target=lambda: answers.append(client.post(path, json=body)))
+    thread.start()
+    return thread
+
+
+def _wait_until(condition, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
+
+
+def test_a_full_queue_answers_503_with_retry_after_and_the_service_recovers():
+    model = GatedModel()
+    settings = ServeSettings(model="unused", task="classify", max_queue=1, batch_window_ms=0)
+    with TestClient(create_app(settings, model)) as client:
+        batcher = client.app.state.batcher
+        answers = []
+        running = _post_in_thread(client, "/v1/classify", {"texts": ["a"]}, answers)
+        _wait_until(lambda: len(model.calls) == 1)  # the first runs (blocked); the queue is empty again
+        waiting = _post_in_thread(client, "/v1/classify", {"texts": ["b"]}, answers)
+        _wait_until(lambda: batcher.depth == 1)
+        refused = client.post("/v1/classify", json={"texts": ["c"]})
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+        assert refused.json()["error"].startswith("overloaded")
+        model.gate.set()
+        running.join(10), waiting.join(10)
+        assert sorted(a.json()["results"] for a in answers) == [["None:a"], ["None:b"]]
+        assert client.post("/v1/classify", json={"texts": ["d"]}).json() == {"results": ["None:d"]}
+
+
+def test_a_request_not_answered_in_time_gets_504_and_later_ones_are_answered():
+    model = GatedModel()
+    settings = ServeSettings(model="unused", task="classify", timeout_s=0.3, batch_window_ms=0)
+    with TestClient(create_app(settings, model)) as client:
+        answer = client.post("/v1/classify", json={"texts": ["slow"]})
+        assert answer.status_code == 504 and "within 0.3 s" in answer.json()["error"]
+        model.gate.set()
+        assert client.post("/v1/classify", json={"texts": ["next"]}).json() == {"results": ["None:next"]}
+
+
+def test_batcher_groups_by_key_bounds_batches_and_splits_results_per_request():
+    calls = []
+
+    def run(context, requests):
+        calls.append((context, [text for texts in requests for text in texts]))
+        if context == "bad":
+            raise ValueError("refused")
+        return [[f"{context}:{text}" for text in texts] for texts in requests]
+
+    async def scenario():
+        batcher = Batcher(run, max_batch_texts=6, window_s=0.05, max_queue=100)
+        batcher.start()
+        requests = [(("a", "b", "bad")[i % 3], [f"t{i}.{j}" for j in range(1 + i % 2)]) for i in range(12)]
+        futures = [batcher.submit(key, key, texts) for key, texts in requests]
+        outcomes = await asyncio.gather(*futures, return_exceptions=True)
+        await batcher.stop()
+        return requests, outcomes
+
+    requests, outcomes = asyncio.run(scenario())
+    for (key, texts), outcome in zip(requests, outcomes):
+        if key == "bad":
+            assert isinstance(outcome, ValueError)  # the failing group's requests only
+        else:
+            assert outcome == [f"{key}:{text}" for text in texts]
+    key_of = {text: key for key, texts in requests for text in texts}
+    assert all(key_of[text] == context for context, texts in calls for text in texts), "schemas mixed in a run"
+    assert len(calls) < len(requests), "no two requests were batched together"
+    assert sum(len(texts) for _, texts in calls[:3]) <= 6, "the first batch holds more than max_batch_texts"
+    ran = sorted(text for _, texts in calls for text in texts)
+    assert ran == sorted(key_of), "a text ran twice or never"
+
+
+def test_batcher_refuses_beyond_max_queue():
+    async def scenario():
+        batcher = Batcher(lambda context, calls: calls, max_batch_texts=1, window_s=10, max_queue=2)
+        batcher.start()
+        batcher.submit(None, None, ["a"]), batcher.submit(None, None, ["b"])
+        with pytest.raises(QueueFull):
+            batcher.submit(None, None, ["c"])
+        await batcher.stop()
+
+    asyncio.run(scenario())
+
+
+def test_metrics_are_prometheus_text_counting_requests_batches_and_latency(demo_client):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    before = demo_client.get("/metrics").text
+    demo_client.post("/v1/extract", json={"texts": ["张三在北京工作。", "李四"]})
+    demo_client.post("/v1/extract", content=b"{")
+    families = {f.name: f for f in text_string_to_metric_families(demo_client.get("/metrics").text)}
+    old = {f.name: f for f in text_string_to_metric_families(before)}
+
+    def value(families, name, sample, **labels):
+        found = [s.value for s in families[name].samples if s.name == sample and s.labels == labels]
+        return found[0] if found else 0.0
+
+    assert families["ernie_m_requests"].type == "counter"
+    for status, grew in (("200", 1), ("400", 1)):
+        assert (value(families, "ernie_m_requests", "ernie_m_requests_total", route="/v1/extract", status=status)
+                - value(old, "ernie_m_requests", "ernie_m_requests_total", route="/v1/extract", status=status)) == grew
+    assert families["ernie_m_batch_texts"].type == "histogram"
+    assert value(families, "ernie_m_batch_texts", "ernie_m_batch_texts_sum") \
+        - value(old, "ernie_m_batch_texts", "ernie_m_batch_texts_sum") == 2
+    assert families["ernie_m_queue_depth"].type == "gauge"
+    assert value(families, "ernie_m_queue_depth", "ernie_m_queue_depth") == 0
+    latency = "ernie_m_request_duration_seconds"
+    assert families[latency].type == "histogram"
+    assert value(families, latency, latency + "_count", route="/v1/extract") \
+        - value(old, latency, latency + "_count", route="/v1/extract") == 2
+
+
+def test_serve_help_lists_every_option_with_its_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for option, default in (("--task", DEFAULTS.task), ("--host", DEFAULTS.host), ("--port", DEFAULTS.port),
+                            ("--workers", DEFAULTS.workers), ("--max-batch-texts", DEFAULTS.max_batch_texts),
+                            ("--batch-window-ms", "5"), ("--max-queue", DEFAULTS.max_queue),
+                            ("--max-body-bytes", DEFAULTS.max_body_bytes), ("--max-texts", DEFAULTS.max_texts),
+                            ("--max-chars", DEFAULTS.max_chars), ("--timeout-s", "30"),
+                            ("--schema-lang", DEFAULTS.schema_lang), ("--backend", DEFAULTS.backend),
+                            ("--mode", DEFAULTS.mode)):
+        assert option in text and f"default {default}" in text, option
+    for option in ("--model", "--schema", "--threads"):
+        assert option in text
+
+
+def test_the_cli_does_not_import_the_server_stack():
+    code = ("import sys; from paddle_ernie_m.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('starlette', 'uvicorn', 'paddle', 'fastapi') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_a_missing_server_stack_is_one_line_saying_how_to_install_it(monkeypatch, capsys):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "uvicorn" else real(name, *a))
+    assert main(["serve", "--model", str(DEMO)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pip install paddle-ernie-m[serve]" in err and "uvicorn" in err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--schema", "[]"], "the schema is empty"),
+    (["--schema", "missing.json"], "schema file not found"),
+    (["--workers", "0"], "--workers must be a positive integer"),
+    (["--task", "classify", "--schema", '["x"]'], "--schema applies to --task uie only"),
+    (["--task", "classify", "--backend", "torch"], "--backend torch applies to --task uie only"),
+    (["--task", "classify", "--mode", "fast"], "--mode applies to --task uie only"),
+])
+def test_bad_serve_options_are_one_line_errors(argv, message, capsys):
+    assert main(["serve", "--model", str(DEMO), *argv]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
