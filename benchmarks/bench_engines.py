@@ -199,6 +199,41 @@ def verdict(value: float, target: float, higher: bool = True) -> str:
     return f"(target {'>=' if higher else '<='} {target:g}: {'pass' if ok else 'FAIL'})"
 
 
+def time_engines(hf, exports: Dict[str, Path], plain: Dict[str, Path], ids: np.ndarray, threads: int,
+                 rounds: int) -> Dict[str, float]:
+    """Load every engine, time them in interleaved rounds, print the medians and each engine's max |logits -
+    torch|; return the wall-clock medians."""
+    import torch
+
+    from paddle_ernie_m.inference import Predictor
+
+    timing = load_script("benchmarks/bench_inference.py")  # time_rounds / report: the same method as there
+    run_plain_fp32, run_plain_int8 = plain_session(plain["fp32"], threads), plain_session(plain["int8"], threads)
+    predictors = {name: Predictor(path, threads=threads) for name, path in exports.items()}
+
+    def eager(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            t = torch.from_numpy(x)
+            return hf(input_ids=t, attention_mask=(t != 1).long()).logits.numpy()
+
+    engines = {
+        TORCH: lambda: eager(ids),
+        PLAIN_FP32: lambda: run_plain_fp32(ids),
+        PLAIN_INT8: lambda: run_plain_int8(ids),
+        OURS_PADDLE: lambda: predictors["paddle"](input_ids=ids)["logits"],
+        OURS_FP32: lambda: predictors["onnx-fp32"](input_ids=ids)["logits"],
+        OURS_INT8: lambda: predictors["onnx-int8"](input_ids=ids)["logits"],
+    }
+    medians = timing.report(f"batch {ids.shape[0]} x {ids.shape[1]}, {rounds} interleaved rounds (wall-clock medians)",
+                            timing.time_rounds(engines, rounds))
+    reference = eager(ids)
+    print(f"\nmax |logits - torch eager fp32| (logits are about {np.abs(reference).max():.2f} at most):")
+    for name, run in engines.items():
+        if name != TORCH:
+            print(f"  {name:<46} {np.abs(run() - reference).max():.2e}")
+    return medians
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2, help="threads of every engine (default 2)")
@@ -218,9 +253,7 @@ def main(argv=None) -> int:
     import transformers
 
     from paddle_ernie_m.export import export_model
-    from paddle_ernie_m.inference import Predictor
 
-    timing = load_script("benchmarks/bench_inference.py")  # time_rounds / report: the same method as there
     torch.set_num_threads(args.threads)
     print(f"CPU: {cpu_description()}")
     print(f"paddle {paddle.__version__}, onnxruntime {onnxruntime.__version__}, torch {torch.__version__}, "
@@ -244,31 +277,8 @@ def main(argv=None) -> int:
         plain = plain_onnx(hf, tmp, ids)
         print(f"models built and exported in {time.perf_counter() - t0:.0f} s")
 
-        run_plain_fp32, run_plain_int8 = plain_session(plain["fp32"], args.threads), plain_session(plain["int8"],
-                                                                                                  args.threads)
-        predictors = {name: Predictor(path, threads=args.threads) for name, path in exports.items()}
-
-        def eager(x: np.ndarray) -> np.ndarray:
-            with torch.inference_mode():
-                t = torch.from_numpy(x)
-                return hf(input_ids=t, attention_mask=(t != 1).long()).logits.numpy()
-
-        engines = {
-            TORCH: lambda: eager(ids),
-            PLAIN_FP32: lambda: run_plain_fp32(ids),
-            PLAIN_INT8: lambda: run_plain_int8(ids),
-            OURS_PADDLE: lambda: predictors["paddle"](input_ids=ids)["logits"],
-            OURS_FP32: lambda: predictors["onnx-fp32"](input_ids=ids)["logits"],
-            OURS_INT8: lambda: predictors["onnx-int8"](input_ids=ids)["logits"],
-        }
-        medians = timing.report(f"batch {batch} x {seq}, {args.rounds} interleaved rounds (wall-clock medians)",
-                                timing.time_rounds(engines, args.rounds))
-        reference = eager(ids)
-        print(f"\nmax |logits - torch eager fp32| (logits are about {np.abs(reference).max():.2f} at most):")
-        for name, run in engines.items():
-            if name != TORCH:
-                print(f"  {name:<46} {np.abs(run() - reference).max():.2e}")
-        del engines, predictors, run_plain_fp32, run_plain_int8, hf
+        medians = time_engines(hf, exports, plain, ids, args.threads, args.rounds)
+        del hf  # every engine is gone with time_engines' frame: only the files stay
         gc.collect()
         if args.profile:
             from paddle_ernie_m.onnx_engine import ONNX_FILE

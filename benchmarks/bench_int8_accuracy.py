@@ -62,7 +62,8 @@ def uie_demo(threads: int, cache: Path, limit: int) -> bool:
     published = json.loads((DEMO_MODEL / "heldout_scores.json").read_text(encoding="utf-8"))["exact"]["all"]["f1"]
     with tempfile.TemporaryDirectory(prefix="int8-uie-data-") as work:
         build_demo.prepare_data(Path(work))
-        heldout = {lang: (texts[:limit], gold[:limit]) for lang, (texts, gold) in build_demo.heldout(Path(work)).items()}
+        heldout = {lang: (texts[:limit], gold[:limit])
+                   for lang, (texts, gold) in build_demo.heldout(Path(work)).items()}
     n_texts = sum(len(texts) for texts, _ in heldout.values())
     results: Dict[str, Dict[str, List[dict]]] = {}  # engine -> {"heldout": [...], "demo": [...]}
     for name, kwargs in ENGINES.items():
@@ -113,9 +114,9 @@ def classifier(threads: int, epochs: int, work: Path) -> bool:
     from paddle_ernie_m.training.tasks import encode_classification
 
     train_seq_cls = load_script("examples/train_seq_cls.py")
-    options = ["--train_file", str(DATA / "seq_cls" / "train.jsonl"), "--eval_file", str(DATA / "seq_cls" / "dev.jsonl"),
-               "--text_column", "premise", "--text_pair_column", "hypothesis", "--num_train_epochs", str(epochs),
-               *QUICK]
+    options = ["--train_file", str(DATA / "seq_cls" / "train.jsonl"),
+               "--eval_file", str(DATA / "seq_cls" / "dev.jsonl"), "--text_column", "premise",
+               "--text_pair_column", "hypothesis", "--num_train_epochs", str(epochs), *QUICK]
     start = time.perf_counter()
     summary = train_seq_cls.main(["--model", str(make_tiny_model(work / "init")), "--output_dir",
                                   str(work / "run"), *options])
@@ -151,10 +152,10 @@ def classifier(threads: int, epochs: int, work: Path) -> bool:
         for reference in ("dygraph fp32", "ONNX Runtime fp32"):
             gap = 100 * abs(accuracy["ONNX Runtime int8"] - accuracy[reference])
             ok &= gap <= F1_POINTS
+            int8, fp32 = logits["ONNX Runtime int8"], logits[reference]
             print(f"    int8 vs {reference}: {gap:.2f} points (target <= {F1_POINTS:g}: {verdict(gap <= F1_POINTS)}); "
-                  f"same predictions on {int((logits['ONNX Runtime int8'].argmax(-1) == logits[reference].argmax(-1)).sum())}"
-                  f"/{len(rows)}; max |logits difference| "
-                  f"{np.abs(logits['ONNX Runtime int8'] - logits[reference]).max():.2e}")
+                  f"same predictions on {int((int8.argmax(-1) == fp32.argmax(-1)).sum())}/{len(rows)}; "
+                  f"max |logits difference| {np.abs(int8 - fp32).max():.2e}")
         print(f"    ONNX fp32 vs dygraph: max |logits difference| "
               f"{np.abs(logits['ONNX Runtime fp32'] - logits['dygraph fp32']).max():.2e}")
     return ok
