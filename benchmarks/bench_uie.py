@@ -1,5 +1,6 @@
-"""UIE-M extraction throughput: our InformationExtractor (exact and fast modes) against PaddleNLP 2.8.1's Taskflow
-(patched to run on Paddle 3.x), same checkpoint, same run, CPU.
+"""UIE-M extraction throughput: our InformationExtractor (exact and fast modes on Paddle Inference; exact mode on
+ONNX Runtime fp32 and int8) against PaddleNLP 2.8.1's Taskflow (patched to run on Paddle 3.x), same checkpoint, same
+run, CPU.
 
 Workload: a fixed set of synthetic texts of mixed lengths (one sentence; four; thirty, which exceeds
 ``max_seq_len`` 512 and is split) in Chinese and English, each language with its schema of the demo model
@@ -7,9 +8,11 @@ Workload: a fixed set of synthetic texts of mixed lengths (one sentence; four; t
 times every engine once on the whole workload) so that load from other processes hits them alike; figures are
 medians. Also reported: whether our exact results equal Taskflow's, how often the fast mode's spans differ from the
 exact mode's (on this workload and on the demo model's held-out texts), and where the time goes (cProfile of one
-round per engine, grouped).
+round per engine, grouped). For ONNX Runtime: texts/s against our Paddle Inference exact mode too, and how far the
+int8 results are from fp32's (span F1 of int8 against ONNX Runtime fp32 and against Paddle Inference fp32). Our
+engines export the checkpoint into a temporary cache, so that the current export code is measured.
 
-    python benchmarks/bench_uie.py [--model DIR] [--rounds 5] [--threads 2]
+    python benchmarks/bench_uie.py [--model DIR] [--rounds 5] [--threads 2] [--quick]
 
 Default model: the embedded toy ``paddle_ernie_m/assets/uie-m-demo``. Not part of the test suite.
 """
@@ -37,6 +40,8 @@ from tests.scripts import load_script  # noqa: E402
 from tests.taskflow_compat import paddle3_taskflow  # noqa: E402
 
 ASSET = REPO / "paddle_ernie_m" / "assets" / "uie-m-demo"
+ONNX_FP32 = "exact onnxruntime fp32"
+ONNX_INT8 = "exact onnxruntime int8"
 
 
 def workload(seed: int = 0) -> Dict[str, List[str]]:
@@ -74,7 +79,8 @@ def agreement(fast: List[dict], exact: List[dict]) -> Dict[str, float]:
 
 
 PROFILE_GROUPS: Dict[str, Callable[[str, str], bool]] = {  # (file, function) -> group; first match wins
-    "model (Paddle Inference run)": lambda file, fn: "libpaddle" in fn and "run" in fn,
+    "model (Paddle Inference / ONNX Runtime run)": lambda file, fn: ("libpaddle" in fn or "onnxruntime" in fn)
+    and "run" in fn,
     "tokenization": lambda file, fn: any(k in file for k in ("tokenizer", "tokenization_utils", "sentencepiece")),
     "batching (DataLoader / build_batch)": lambda file, fn: any(k in file for k in ("paddle/io", "dataloader",
                                                                                      "datasets"))
@@ -106,9 +112,14 @@ def main(argv=None) -> int:
     parser.add_argument("--model", type=Path, default=ASSET, help="UIE-M checkpoint (default: the demo model)")
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds (default 5)")
     parser.add_argument("--threads", type=int, default=2, help="CPU math threads for every engine (default 2)")
+    parser.add_argument("--quick", action="store_true",
+                        help="one round on 4 texts per language, no held-out comparison: checks that the script runs")
     args = parser.parse_args(argv)
     synthetic = load_script("examples/uie/make_synthetic_data.py")
     texts = workload()
+    if args.quick:
+        args.rounds = 1
+        texts = {lang: t[:3] + t[12:13] for lang, t in texts.items()}
     n_texts = sum(len(t) for t in texts.values())
 
     import paddle
@@ -119,10 +130,13 @@ def main(argv=None) -> int:
         flows = {lang: build(args.model, Path(tmp), synthetic.SCHEMAS[lang], schema_lang=lang,
                              num_threads=args.threads) for lang in texts}
         engines["taskflow"] = lambda: {lang: flows[lang](texts[lang]) for lang in texts}
-        for mode in ("exact", "fast"):
+        for name, mode, engine in (("exact", "exact", {}), ("fast", "fast", {}),
+                                   (ONNX_FP32, "exact", {"backend": "onnxruntime", "precision": "fp32"}),
+                                   (ONNX_INT8, "exact", {"backend": "onnxruntime", "precision": "int8"})):
             extractors = {lang: InformationExtractor(args.model, schema=synthetic.SCHEMAS[lang], schema_lang=lang,
-                                                     mode=mode, threads=args.threads) for lang in texts}
-            engines[mode] = (lambda ex: lambda: {lang: ex[lang](texts[lang]) for lang in texts})(extractors)
+                                                     mode=mode, threads=args.threads, cache_dir=Path(tmp) / "cache",
+                                                     **engine) for lang in texts}
+            engines[name] = (lambda ex: lambda: {lang: ex[lang](texts[lang]) for lang in texts})(extractors)
 
         outputs = {name: run() for name, run in engines.items()}  # warm-up (oneDNN primitive caches)
         times: Dict[str, List[float]] = {name: [] for name in engines}
@@ -136,23 +150,37 @@ def main(argv=None) -> int:
         exact_equals_taskflow = all(same_results(outputs["exact"][lang], outputs["taskflow"][lang]) for lang in texts)
         work_agreement = agreement([r for lang in texts for r in outputs["fast"][lang]],
                                    [r for lang in texts for r in outputs["exact"][lang]])
+        flat = {name: [r for lang in texts for r in outputs[name][lang]] for name in outputs}
+        int8_agreement = {  # F1 of int8's results against fp32's (ONNX Runtime, Paddle Inference exact mode)
+            f"vs_{reference}": {"texts_identical": sum(result_items(a) == result_items(b) for a, b in zip(
+                flat[ONNX_INT8], flat[reference])) / len(flat[reference]),
+                                "f1": extraction_scores(flat[ONNX_INT8], flat[reference])["f1"]}
+            for reference in (ONNX_FP32, "exact")}
+        onnx_fp32_equals_exact = all(same_results(outputs[ONNX_FP32][lang], outputs["exact"][lang]) for lang in texts)
         build_demo = load_script("examples/uie/build_demo_model.py")
         heldout_fast, heldout_exact = [], []
-        with tempfile.TemporaryDirectory() as data_dir:
-            build_demo.prepare_data(Path(data_dir))
-            for lang, (held_texts, _) in build_demo.heldout(Path(data_dir)).items():
-                for mode, sink in (("exact", heldout_exact), ("fast", heldout_fast)):
-                    sink += InformationExtractor(args.model, schema=synthetic.SCHEMAS[lang], schema_lang=lang,
-                                                 mode=mode, threads=args.threads)(held_texts)
-        heldout_agreement = agreement(heldout_fast, heldout_exact)
+        if not args.quick:
+            with tempfile.TemporaryDirectory() as data_dir:
+                build_demo.prepare_data(Path(data_dir))
+                for lang, (held_texts, _) in build_demo.heldout(Path(data_dir)).items():
+                    for mode, sink in (("exact", heldout_exact), ("fast", heldout_fast)):
+                        sink += InformationExtractor(args.model, schema=synthetic.SCHEMAS[lang], schema_lang=lang,
+                                                     mode=mode, threads=args.threads,
+                                                     cache_dir=Path(tmp) / "cache")(held_texts)
+        heldout_agreement = agreement(heldout_fast, heldout_exact) if heldout_exact else None
 
     medians = {name: statistics.median(t) for name, t in times.items()}
     report = {
+        "cpu": load_script("benchmarks/bench_engines.py").cpu_description(),
         "model": str(args.model), "threads": args.threads, "rounds": args.rounds, "texts": n_texts,
         "characters": sum(len(t) for ts in texts.values() for t in ts),
         "texts_per_second": {name: round(n_texts / m, 2) for name, m in medians.items()},
         "speedup_vs_taskflow": {name: round(medians["taskflow"] / m, 2) for name, m in medians.items()},
+        "speedup_vs_exact": {name: round(medians["exact"] / m, 2) for name, m in medians.items()},
+        "int8_vs_taskflow_target_8x": "pass" if medians["taskflow"] / medians[ONNX_INT8] >= 8 else "FAIL",
         "exact_results_equal_taskflow": exact_equals_taskflow,
+        "onnxruntime_fp32_results_equal_exact": onnx_fp32_equals_exact,
+        "int8_vs_fp32_agreement_on_workload": int8_agreement,
         "fast_vs_exact_agreement": {"workload": work_agreement, "demo_heldout": heldout_agreement},
         "seconds_by_group_one_round": profiles,
     }
