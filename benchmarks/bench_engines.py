@@ -7,7 +7,7 @@ Workload: seq-cls, random weights (hidden 768, 12 layers, 12 heads, vocab 250002
 row full length, so bucketing plays no part). All engines live in one process and run in interleaved rounds (each
 round times every engine once) so that load from other processes hits them alike; figures are medians. Also: max
 |logits - torch| of each engine, the size of the int8 export against the fp32 checkpoint (``model_state.pdparams``
-of the same weights), and the peak RSS of a loaded predictor (``ru_maxrss`` after loading and one run, each in a
+of the same weights), and the peak RSS of a loaded predictor (``VmHWM`` after loading and one run, each in a
 fresh subprocess).
 
     python benchmarks/bench_engines.py [--threads 2] [--rounds 5] [--quick]
