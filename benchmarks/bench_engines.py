@@ -35,6 +35,7 @@ import numpy as np  # noqa: E402
 
 from paddle_ernie_m.runtime import cpu_info  # noqa: E402  (before torch and Paddle: MKL's AVX2 path on AMD)
 from tests.scripts import load_script  # noqa: E402
+from torch_copy import transformers_classifier  # noqa: E402
 
 NUM_LABELS = 3
 BASE = dict(vocab_size=250002, hidden_size=768, num_hidden_layers=12, num_attention_heads=12)
@@ -81,10 +82,7 @@ def cpu_description() -> str:
 def build_models(sizes: Dict[str, int], seed: int):
     """Our seq-cls model with random weights and transformers' on the same weights (eval mode)."""
     import paddle
-    import torch
-    import transformers
 
-    from converters.convert import paddle_to_torch
     from paddle_ernie_m import ErnieMConfig, ErnieMForSequenceClassification
 
     paddle.seed(seed)
@@ -92,12 +90,7 @@ def build_models(sizes: Dict[str, int], seed: int):
     ours = ErnieMForSequenceClassification(config)
     ours.eval()
     state = {k: v.numpy() for k, v in ours.state_dict().items()}
-    hf = transformers.ErnieMForSequenceClassification(transformers.ErnieMConfig(**config.to_hf_dict()))
-    missing, unexpected = hf.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v))
-                                              for k, v in paddle_to_torch(state, config).items()}, strict=False)
-    if missing or unexpected:
-        raise RuntimeError(f"torch state dict mismatch: missing {missing}, unexpected {unexpected}")
-    hf.eval()
+    hf = transformers_classifier(state, config)
     return ours, hf
 
 

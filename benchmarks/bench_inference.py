@@ -29,11 +29,11 @@ import paddlenlp.transformers as pnlp
 import torch
 import transformers
 
-from converters.convert import paddle_to_torch
 from paddle_ernie_m import ErnieMConfig, ErnieMForSequenceClassification
 from paddle_ernie_m.export import export_model, program_file
 from paddle_ernie_m.inference import Predictor, cpu_supports_bf16
 from paddle_ernie_m.runtime import available_cores, configure_cpu_threads
+from torch_copy import transformers_classifier
 
 NUM_LABELS = 3
 
@@ -48,12 +48,7 @@ def build_models(seed: int):
     theirs = pnlp.ErnieMForSequenceClassification(pnlp.ErnieMConfig(num_classes=NUM_LABELS))
     theirs.set_state_dict(state)
     theirs.eval()
-    hf = transformers.ErnieMForSequenceClassification(transformers.ErnieMConfig(**config.to_hf_dict()))
-    missing, unexpected = hf.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v))
-                                              for k, v in paddle_to_torch(state, config).items()}, strict=False)
-    if missing or unexpected:
-        raise RuntimeError(f"torch state dict mismatch: missing {missing}, unexpected {unexpected}")
-    hf.eval()
+    hf = transformers_classifier(state, config)
     return ours, theirs, hf
 
 
