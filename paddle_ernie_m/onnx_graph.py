@@ -115,7 +115,7 @@ class _Writer:
         """``x @ weight + bias`` for a Paddle ``[in, out]`` weight; int8 in an int8 graph unless ``quantize`` is
         False."""
         g = self.g
-        if self.int8 and quantize:  # symmetric: no zero point input (per-column zero points take a slower kernel)
+        if self.int8 and quantize:  # symmetric weights: no zero point input
             q, scale = quantize_columns(weight)
             return g.op("DynamicQuantizeMatMul", [x, g.const(hint + ".q", q), g.const(hint + ".scale", scale), "",
                                                   g.const(hint + ".b", bias)], hint, domain=MS_DOMAIN)
@@ -141,13 +141,14 @@ class _Writer:
         return self.g.op("Mul", [x, self.g.op("Sigmoid", [x])])  # silu
 
     def embeddings(self, prefix: str, ids: str, positions: str) -> str:
+        from onnx import TensorProto
+
         g = self.g
         table = self.weight(prefix + "embeddings.word_embeddings.weight")
         if self.int8:
             q, scale = quantize_rows(table)
-            words = g.op("Mul", [g.op("Cast", [g.op("Gather", [g.const("word_embeddings.q", q), ids])],
-                                      to=1),  # FLOAT
-                                 g.op("Gather", [g.const("word_embeddings.scale", scale), ids])])
+            rows = g.op("Cast", [g.op("Gather", [g.const("word_embeddings.q", q), ids])], to=TensorProto.FLOAT)
+            words = g.op("Mul", [rows, g.op("Gather", [g.const("word_embeddings.scale", scale), ids])])
         else:
             words = g.op("Gather", [g.const("word_embeddings", table), ids])
         shifted = self.weight(prefix + "embeddings.position_embeddings.weight")[POSITION_OFFSET:]
