@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -221,6 +222,18 @@ def test_a_prompt_that_leaves_no_room_for_text_is_422_naming_it(demo_client):
     assert demo_client.post("/v1/extract", json={"texts": ["张三在北京工作。"]}).status_code == 200
 
 
+def test_with_several_workers_the_model_is_checked_in_a_child_and_the_supervisor_never_imports_paddle(tmp_path):
+    script = ("import sys\n"
+              "from paddle_ernie_m.serving.server import prepare_in_child\n"
+              "from paddle_ernie_m.serving.settings import ServeSettings\n"
+              f"prepare_in_child(ServeSettings(model={str(DEMO)!r}, schema=['地点'], threads=1))\n"
+              "assert 'paddle' not in sys.modules, 'the supervisor imported Paddle'\n")
+    env = {**os.environ, "ERNIE_M_CACHE": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert list((tmp_path / "exports").glob("uie-bias-*")), "the child did not fill the export cache"
+
+
 def test_batcher_refuses_beyond_max_queue():
     async def scenario():
         batcher = Batcher(lambda context, calls: calls, max_batch_texts=1, window_s=10, max_queue=2)
@@ -301,6 +314,8 @@ def test_a_missing_server_stack_is_one_line_saying_how_to_install_it(monkeypatch
     (["--task", "classify", "--schema", '["x"]'], "--schema applies to --task uie only"),
     (["--task", "classify", "--backend", "torch"], "--backend torch applies to --task uie only"),
     (["--task", "classify", "--mode", "fast"], "--mode applies to --task uie only"),
+    (["--model", "/nonexistent/model"], "model directory not found: /nonexistent/model"),
+    (["--workers", "2", "--model", "/nonexistent/model"], "model directory not found: /nonexistent/model"),
 ])
 def test_bad_serve_options_are_one_line_errors(argv, message, capsys):
     assert main(["serve", "--model", str(DEMO), *argv]) == 1
