@@ -170,7 +170,7 @@ def register(subparsers) -> None:
     parser.add_argument("--device", default=None, help="cpu, gpu or gpu:N (default: GPU if available)")
     parser.add_argument("--backend", choices=tuple(BACKENDS), default="inference",
                         help="how a checkpoint directory is exported and run: inference (Paddle Inference) or "
-                             "onnxruntime (ONNX Runtime, the fastest on CPUs; needs the [onnx] extra); an export "
+                             "onnxruntime (ONNX Runtime, faster on CPUs; needs the [onnx] extra); an export "
                              "directory runs on the engine it was made for (default: inference)")
     parser.add_argument("--precision", choices=PRECISION_NAMES, default=None,
                         help="inference: fp32, bf16 or fp16 where the device has them; onnxruntime: fp32 or int8 "

@@ -62,8 +62,8 @@ def register(subparsers) -> None:
     parser.add_argument("--timeout-s", type=float, default=d.timeout_s,
                         help=f"answer 504 to a request not done within this many seconds (default {d.timeout_s:g})")
     parser.add_argument("--threads", type=int, default=None,
-                        help="CPU math threads per worker (default: all cores for inference, the framework's "
-                             "default otherwise)")
+                        help="CPU math threads per worker (default: all cores for inference and onnxruntime, the "
+                             "framework's default otherwise)")
     parser.set_defaults(func=run)
 
 

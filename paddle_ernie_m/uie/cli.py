@@ -48,18 +48,19 @@ def register(subparsers) -> None:
                              "(results can differ)")
     parser.add_argument("--backend", choices=BACKENDS, default="inference",
                         help="inference: Paddle Inference, exported once into the export cache (default); "
-                             "onnxruntime: ONNX Runtime, exported the same way (the fastest on CPUs; with --precision "
-                             "int8 about twice as fast again; needs the [onnx] extra); dygraph: Paddle dygraph; "
+                             "onnxruntime: ONNX Runtime, exported the same way (faster on CPUs, int8 faster again on "
+                             "large models: docs/benchmarks.md; needs the [onnx] extra); dygraph: Paddle dygraph; "
                              "torch: PyTorch on a directory `ernie-m convert paddle2torch` wrote from a UIE-M "
                              "checkpoint (same results; Paddle need not be installed)")
     parser.add_argument("--precision", choices=sorted({p for ps in BACKEND_PRECISIONS.values() for p in ps}),
                         default=None, help="fp32, or int8 with --backend onnxruntime (int8 weights; spans close to "
-                                           "fp32's, see docs/inference.md) (default: fp32)")
+                                           "fp32's, see docs/benchmarks.md) (default: fp32)")
     parser.add_argument("--device", default=None,
                         help="inference, onnxruntime: cpu, gpu or gpu:N; torch: cpu, cuda or cuda:N (default: the "
-                             "GPU if there is one)")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores for inference, "
-                                                                  "the framework's default otherwise)")
+                             "GPU if there is one; int8: the CPU)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores for inference "
+                                                                  "and onnxruntime, the framework's default "
+                                                                  "otherwise)")
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help=f"export cache of the inference and onnxruntime backends (default: ${CACHE_ENV}, "
                              f"else {DEFAULT_CACHE})")

@@ -61,11 +61,11 @@ class InformationExtractor:
         batch_size: model inputs per run.
         split_sentence: split texts into sentences before cutting them to length.
         mode: ``"exact"`` (Taskflow's results) or ``"fast"`` (see the module docstring).
-        backend: ``"inference"`` (Paddle Inference, oneDNN on CPU), ``"onnxruntime"`` (ONNX Runtime: the fastest
+        backend: ``"inference"`` (Paddle Inference, oneDNN on CPU), ``"onnxruntime"`` (ONNX Runtime: faster
             on CPUs, fp32 or int8; needs the ``[onnx]`` extra), ``"dygraph"`` (Paddle), or ``"torch"`` (PyTorch, on
             a directory ``ernie-m convert paddle2torch`` wrote; needs neither Paddle nor its export).
-        precision: ``"fp32"`` (default), or ``"int8"`` with ``backend="onnxruntime"`` (int8 weights: about twice
-            as fast on CPUs, spans close to fp32's; see docs/inference.md).
+        precision: ``"fp32"`` (default), or ``"int8"`` with ``backend="onnxruntime"`` (int8 weights: faster
+            on large models, spans close to fp32's; figures in docs/benchmarks.md).
         threads: CPU math threads (default: every core for ``"inference"`` and ``"onnxruntime"``, the framework's
             default otherwise).
         device: ``"inference"``, ``"onnxruntime"``: ``"cpu"``, ``"gpu"`` or ``"gpu:N"``; ``"torch"``: a torch device
