@@ -33,8 +33,9 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
-from paddle_ernie_m.runtime import cpu_info  # noqa: E402  (before torch and Paddle: MKL's AVX2 path on AMD)
+import paddle_ernie_m  # noqa: E402,F401  (before torch and Paddle: MKL's AVX2 path on AMD)
 from tests.scripts import load_script  # noqa: E402
+from machine import cpu_description  # noqa: E402
 from torch_copy import transformers_classifier  # noqa: E402
 
 NUM_LABELS = 3
@@ -63,20 +64,6 @@ predictor(input_ids=ids)
 hwm = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:"))
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, int(hwm) / 1024)
 """
-
-
-def cpu_description() -> str:
-    """CPU model name, vendor and the SIMD flags that decide the kernels (from ``/proc/cpuinfo``)."""
-    model = ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
-    except OSError:
-        pass
-    vendor, flags = cpu_info()
-    simd = [f for f in ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avxvnni",
-                        "avx512_bf16", "amx_int8") if f in flags]
-    return f"{model or 'unknown CPU'} ({vendor or 'unknown vendor'}), {os.cpu_count()} CPUs, SIMD: {' '.join(simd)}"
 
 
 def build_models(sizes: Dict[str, int], seed: int):

@@ -171,7 +171,7 @@ def main(argv=None) -> int:
     import onnxruntime
     import paddle
 
-    print(f"CPU: {load_script('benchmarks/bench_engines.py').cpu_description()}")
+    print(f"CPU: {load_script('benchmarks/machine.py').cpu_description()}")
     print(f"paddle {paddle.__version__}, onnxruntime {onnxruntime.__version__}; {args.threads} threads; load average "
           f"{os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="int8-accuracy-") as tmp:

@@ -80,7 +80,7 @@ def main(argv=None) -> int:
                     latencies.setdefault(key, []).extend(s for client in answers for _, _, _, s in client)
     throughput = {key: len(texts) / statistics.median(times) for key, times in seconds.items()}
     report = {
-        "cpu": load_script("benchmarks/bench_uie_long.py").cpu_description(),
+        "cpu": load_script("benchmarks/machine.py").cpu_description(),
         "model": str(DEMO.relative_to(REPO)), "threads": args.threads, "rounds": args.rounds,
         "requests": len(texts), "characters_per_text": round(sum(map(len, texts)) / len(texts), 1),
         "engines": {key: {"requests_per_s": round(throughput[key], 1),

@@ -171,7 +171,7 @@ def main(argv=None) -> int:
 
     medians = {name: statistics.median(t) for name, t in times.items()}
     report = {
-        "cpu": load_script("benchmarks/bench_engines.py").cpu_description(),
+        "cpu": load_script("benchmarks/machine.py").cpu_description(),
         "model": str(args.model), "threads": args.threads, "rounds": args.rounds, "texts": n_texts,
         "characters": sum(len(t) for ts in texts.values() for t in ts),
         "texts_per_second": {name: round(n_texts / m, 2) for name, m in medians.items()},

@@ -28,8 +28,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from machine import cpu_description  # noqa: E402
+
 SCHEMA = [{"人物": ["所属机构"]}, "地点", "情感倾向[正向,负向]"]
-SIMD_PREFIXES = ("sse", "ssse", "avx", "fma", "amx", "vnni", "f16c")
 #: (title, report key, width, format) of the table; times of the second call (extraction + JSON) unless said.
 COLUMNS = [("chars", "chars", 7, "d"), ("1st call s", "first_call_s", 10, ".2f"),
            ("extract s", "extract_s", 9, ".2f"), ("json s", "json_s", 6, ".2f"), ("model s", "model_s", 7, ".2f"),
@@ -38,20 +39,6 @@ COLUMNS = [("chars", "chars", 7, "d"), ("1st call s", "first_call_s", 10, ".2f")
            ("peak RSS MB", "peak_rss_mb", 11, ".0f"), ("after load", "rss_after_load_mb", 10, ".0f"),
            ("rows", "model_rows", 6, "d"), ("parents", "parent_spans", 7, "d"), ("answered", "answered_spans", 8, "d"),
            ("relations", "relations", 9, "d"), ("JSON MB", "json_mb", 7, ".1f")]
-
-
-def cpu_description() -> str:
-    """CPU model and SIMD flags of this machine."""
-    from paddle_ernie_m.runtime import available_cores, cpu_info
-
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
-    except OSError:
-        pass
-    simd = sorted(flag for flag in cpu_info()[1] if flag.startswith(SIMD_PREFIXES))
-    return f"{model}, {available_cores()} core(s) available; SIMD: {' '.join(simd) or 'none listed'}"
 
 
 def worker(size: int, max_child_prompts: int, threads: int) -> dict:

@@ -29,6 +29,8 @@ from converters.configuration import ErnieMConfig
 from converters.files import atomic_directory, check_outside, check_replaceable, write_atomic
 from converters.mapping import BASE
 
+from .onnx_graph import ONNX_PRECISIONS
+
 logger = logging.getLogger(__name__)
 
 EXPORT_META = "export.json"
@@ -50,7 +52,7 @@ PRECISIONS = {"fp32": "fp32", "float32": "fp32", "bf16": "bf16", "bfloat16": "bf
 #: The precision names (``--precision`` choices).
 PRECISION_NAMES = tuple(dict.fromkeys(PRECISIONS.values()))
 #: The precisions each format is written in.
-FORMAT_PRECISIONS = {"paddle": ("fp32", "bf16", "fp16"), "onnx": ("fp32", "int8")}
+FORMAT_PRECISIONS = {"paddle": ("fp32", "bf16", "fp16"), "onnx": ONNX_PRECISIONS}
 #: The backends that run an export (``--backend`` of extract, predict, serve) -> the format they export to.
 BACKEND_FORMATS = {"inference": "paddle", "onnxruntime": "onnx"}
 

@@ -2,9 +2,9 @@
 ``--format paddle`` exports (below), ONNX Runtime for ``--format onnx`` ones (:mod:`paddle_ernie_m.onnx_engine`).
 
 Paddle Inference on CPU: oneDNN on, every available core (or ``threads``), bf16 through oneDNN where the CPU has
-``avx512_bf16`` and bf16 is asked for. GPU (Paddle built with CUDA): fp32, fp16 or bf16 mixed precision. Inputs are numpy arrays or
-tokenizer output, outputs a dict of numpy arrays named like the dygraph output fields. Rows are sorted by length
-and run in buckets trimmed to their longest row, then returned in the caller's order.
+``avx512_bf16`` and bf16 is asked for. GPU (Paddle built with CUDA): fp32, fp16 or bf16 mixed precision. Inputs
+are numpy arrays or tokenizer output, outputs a dict of numpy arrays named like the dygraph output fields. Rows
+are sorted by length and run in buckets trimmed to their longest row, then returned in the caller's order.
 See docs/inference.md.
 """
 from __future__ import annotations

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .export import ExportError
+from .export import FORMAT_PRECISIONS, ExportError
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +40,8 @@ def import_onnxruntime():
     version = tuple(int(part) for part in re.findall(r"\d+", onnxruntime.__version__)[:2])
     if version < MIN_ONNXRUNTIME:
         raise ImportError(f"ONNX Runtime {onnxruntime.__version__} is too old (its MultiHeadAttention gives wrong "
-                          f"results for batches with a per-row bias; 1.{MIN_ONNXRUNTIME[1]} or newer needed): "
-                          f"{INSTALL_HINT}")
+                          f"results for batches with a per-row bias; {'.'.join(map(str, MIN_ONNXRUNTIME))} or newer "
+                          f"needed): {INSTALL_HINT}")
     return onnxruntime
 
 
@@ -86,8 +86,6 @@ class OnnxEngine:
         graph = path / meta["program"]
         if not graph.is_file():
             raise FileNotFoundError(f"{graph} not found (incomplete export)")
-        from .export import FORMAT_PRECISIONS
-
         exported = meta["precision"]
         if precision is not None and precision != exported:
             again = (f"export it again with --precision {precision}" if precision in FORMAT_PRECISIONS["onnx"]

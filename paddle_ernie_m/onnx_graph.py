@@ -35,6 +35,8 @@ from converters.mapping import BASE, CHOICE, QA, SEQUENCE, TOKEN, UIE
 #: Standard ONNX opset of the graph (``Gelu`` needs 20) and the ONNX Runtime contrib domain it also uses.
 OPSET = 20
 MS_DOMAIN = "com.microsoft"
+#: The precisions the graph is written in.
+ONNX_PRECISIONS = ("fp32", "int8")
 #: Largest magnitude of the int8 weights: 7 bits, not 8. x86 CPUs without VNNI (AVX2, AVX-512 before Cascade
 #: Lake) multiply uint8 activations by int8 weights with ``vpmaddubsw``, which adds two products in int16 and
 #: saturates: 2 x 255 x 127 overflows 32767, 2 x 255 x 63 does not. With 127 the products of ONNX Runtime's
@@ -205,8 +207,8 @@ def build_graph(
     weights, numpy arrays). ``float_bias``: a float ``attention_bias`` input instead of ``attention_mask``."""
     from onnx import TensorProto, helper
 
-    if precision not in ("fp32", "int8"):
-        raise ValueError(f"precision must be fp32 or int8, got {precision!r}")
+    if precision not in ONNX_PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(ONNX_PRECISIONS)}, got {precision!r}")
     if head not in HEAD_OUTPUTS:
         raise ValueError(f"no ONNX graph for head {head!r}; supported: {', '.join(HEAD_OUTPUTS)}")
     if config.hidden_act not in _ACTIVATIONS:

@@ -72,6 +72,12 @@ def predict(
     is_export = (model_dir / EXPORT_META).is_file()
     if dygraph and is_export:
         raise ValueError(f"{model_dir} is an export; --dygraph needs the checkpoint directory")
+    if dygraph:
+        given = [name for name, value, default in (("--backend", backend, "inference"), ("--device", device, None),
+                                                  ("--precision", precision, None)) if value != default]
+        if given:
+            raise ValueError(f"{', '.join(given)} do(es) not apply to --dygraph (it runs fp32 on Paddle's current "
+                             f"device)")
     if not texts:
         return []
     tokenizer = ErnieMTokenizer.from_pretrained(model_dir)

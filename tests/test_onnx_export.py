@@ -230,6 +230,11 @@ def test_export_cli_writes_onnx_exports_that_predict_runs_and_refuses_int8_for_p
     assert cli_main(["export", str(tmp_path / "checkpoint"), str(tmp_path / "bad"), "--precision", "int8"]) == 1
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "--format onnx" in err and not (tmp_path / "bad").exists()
+    for args, message in ((["--precision", "int8"], "int8 needs --backend onnxruntime"),
+                          (["--dygraph", "--precision", "int8"], "--precision do(es) not apply to --dygraph")):
+        assert cli_main(["predict", "--model", str(tmp_path / "checkpoint"), *args, "x"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and message in err, err
 
 
 def make_classifier(directory: Path) -> Path:

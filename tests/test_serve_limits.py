@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 
 from paddle_ernie_m.cli import main
 from paddle_ernie_m.serving.app import create_app
-from paddle_ernie_m.serving.batcher import Batcher, QueueFull
+from paddle_ernie_m.serving.batcher import Batcher, QueueFull, ShuttingDown
 from paddle_ernie_m.serving.models import load_model
 from paddle_ernie_m.serving.settings import DEFAULTS, ServeSettings
 from paddle_ernie_m.uie.extractor import InformationExtractor
@@ -213,7 +213,35 @@ def test_stopping_the_batcher_finishes_the_running_batch_and_cancels_what_waits(
         return running, waiting
 
     running, waiting = asyncio.run(scenario())
-    assert running.result() == ["a"] and waiting.cancelled()
+    assert running.result() == ["a"]
+    assert isinstance(waiting.exception(), ShuttingDown)  # answered 503, not a dropped connection
+
+
+def test_a_request_that_fails_alone_fails_alone_in_its_batch():
+    """A prompt too long for one request's texts (child prompts carry spans of its own text) must not fail the
+    requests batched with it."""
+    from paddle_ernie_m.serving.models import ExtractionModel
+    from paddle_ernie_m.uie.extractor import PromptTooLongError
+
+    class Extractor:
+        def extract_calls(self, calls, schema, schema_lang):
+            if any("BAD" in text for call in calls for text in call):
+                raise PromptTooLongError("prompt 'BAD' leaves no room for text")
+            return [[f"ok:{text}" for text in call] for call in calls]
+
+    model = ExtractionModel.__new__(ExtractionModel)
+    model.extractor = Extractor()
+
+    async def scenario():
+        batcher = Batcher(model, max_batch_texts=10, window_s=0.05, max_queue=10)
+        batcher.start()
+        futures = [batcher.submit("k", (None, "ch"), texts) for texts in (["a"], ["BAD"], ["b", "c"])]
+        outcomes = await asyncio.gather(*futures, return_exceptions=True)
+        await batcher.stop()
+        return outcomes
+
+    good, bad, other = asyncio.run(scenario())
+    assert good == ["ok:a"] and other == ["ok:b", "ok:c"] and isinstance(bad, PromptTooLongError)
 
 
 def test_a_prompt_that_leaves_no_room_for_text_is_422_naming_it(demo_client):

@@ -165,7 +165,9 @@ def test_v1_classify_gives_the_softmax_of_paddlenlp_model_logits_for_each_text(b
         settings = ServeSettings(model=str(classifier), task="classify", threads=1, backend=backend,
                                  precision=precision)
         monkeypatch.setenv(CACHE_ENV, str(tmp_path))
-        with TestClient(create_app(settings, load_model(settings))) as client:
+        model = load_model(settings)
+        assert (model.predictor.engine, model.predictor.precision) == ("onnxruntime", precision or "fp32")
+        with TestClient(create_app(settings, model)) as client:
             answer = client.post("/v1/classify", json={"texts": CLS_TEXTS})
     assert answer.status_code == 200, answer.text
     reference = PaddleNLPClassifier.from_pretrained(str(classifier))

@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from ..uie.extractor import PromptTooLongError
 from . import bodies
-from .batcher import Batcher, QueueFull
+from .batcher import Batcher, QueueFull, ShuttingDown
 from .bodies import BodyError, Call
 from .metrics import CONTENT_TYPE, Metrics
 from .models import taskflow_classification
@@ -75,6 +75,8 @@ def create_app(settings: ServeSettings, model: Callable) -> Starlette:
                 response = error(exc.status, exc.message)
             except QueueFull as exc:
                 response = error(503, f"overloaded: {exc}; retry later", {"Retry-After": str(RETRY_AFTER_S)})
+            except ShuttingDown as exc:
+                response = error(503, f"{exc}; retry later", {"Retry-After": str(RETRY_AFTER_S)})
             except PromptTooLongError as exc:  # this request's schema and texts, not the service
                 response = error(422, str(exc))
             except Exception as exc:  # noqa: BLE001 - answered, logged, and the service stays up

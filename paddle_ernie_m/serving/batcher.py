@@ -19,12 +19,17 @@ from .metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
-#: ``run(context, [texts of each request]) -> [results of each request]`` (one result per text).
-Runner = Callable[[Any, List[List[str]]], List[List[Any]]]
+#: ``run(context, [texts of each request]) -> [results of each request]``: one result per text, or an exception
+#: instance for a request that fails on its own (the others of the batch get their results).
+Runner = Callable[[Any, List[List[str]]], List[Any]]
 
 
 class QueueFull(Exception):
     """The service has ``max_queue`` requests waiting already."""
+
+
+class ShuttingDown(Exception):
+    """The service is stopping: the request was not run."""
 
 
 @dataclass
@@ -68,15 +73,21 @@ class Batcher:
         self._stopping = True
         if self._arrival is not None:
             self._arrival.set()
-        if self._task is not None:
-            await self._task
-        for job in self._pending:
-            job.future.cancel()
-        self._pending.clear()
-        self._executor.shutdown(wait=True)
+        try:
+            if self._task is not None:
+                await self._task
+        finally:
+            for job in self._pending:
+                if not job.future.done():
+                    job.future.set_exception(ShuttingDown("the service is shutting down"))
+            self._pending.clear()
+            self._executor.shutdown(wait=True)
 
     def submit(self, key: Hashable, context: Any, texts: List[str]) -> asyncio.Future:
-        """Queue one request; its future resolves to its own results. Raises :class:`QueueFull`."""
+        """Queue one request; its future resolves to its own results. Raises :class:`QueueFull`, or
+        :class:`ShuttingDown` once :meth:`stop` has begun."""
+        if self._stopping:
+            raise ShuttingDown("the service is shutting down")
         if len(self._pending) >= self.max_queue:
             self._drop_cancelled()
             if len(self._pending) >= self.max_queue:
@@ -141,7 +152,8 @@ class Batcher:
         try:
             results = await loop.run_in_executor(self._executor, self._run, jobs[0].context,
                                                  [job.texts for job in jobs])
-            if [len(r) for r in results] != [len(job.texts) for job in jobs]:
+            if len(results) != len(jobs) or any(not isinstance(r, BaseException) and len(r) != len(job.texts)
+                                                for r, job in zip(results, jobs)):
                 raise RuntimeError("the model returned results that do not match the requests' texts")
         except Exception as exc:  # each request of the group gets the error
             for job in jobs:
@@ -149,5 +161,9 @@ class Batcher:
                     job.future.set_exception(exc)
             return
         for job, job_results in zip(jobs, results):
-            if not job.future.done():
+            if job.future.done():
+                continue
+            if isinstance(job_results, BaseException):  # this request's own error (see Runner)
+                job.future.set_exception(job_results)
+            else:
                 job.future.set_result(list(job_results))

@@ -28,9 +28,25 @@ class ExtractionModel:
                                               mode=settings.mode, backend=settings.backend, threads=settings.threads,
                                               precision=settings.precision)
 
-    def __call__(self, context: Any, calls: List[List[str]]) -> List[List[Dict[str, Any]]]:
+    def __call__(self, context: Any, calls: List[List[str]]) -> List[Any]:
+        """The results of each call; a call whose prompts leave no room for its texts gets its
+        :class:`~paddle_ernie_m.uie.extractor.PromptTooLongError` in place of results (the other calls of the
+        batch are then run again without it)."""
+        from ..uie.extractor import PromptTooLongError
+
         nodes, schema_lang = context
-        return self.extractor.extract_calls(calls, schema=nodes, schema_lang=schema_lang)
+        try:
+            return self.extractor.extract_calls(calls, schema=nodes, schema_lang=schema_lang)
+        except PromptTooLongError:
+            if len(calls) == 1:
+                raise
+        results: List[Any] = []
+        for call in calls:
+            try:
+                results.extend(self.extractor.extract_calls([call], schema=nodes, schema_lang=schema_lang))
+            except PromptTooLongError as exc:
+                results.append(exc)
+        return results
 
 
 class ClassificationModel:
