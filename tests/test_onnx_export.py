@@ -94,36 +94,54 @@ def test_int8_embedding_rows_are_within_half_a_step_of_the_table():
 
 
 @pytest.fixture(scope="module")
-def int8_exports(tmp_path_factory):
-    """``get(head, mode)`` -> (PaddleNLP fp32 reference, our Predictor on the int8 ONNX export of its weights)."""
+def onnx_exports(tmp_path_factory):
+    """``get(head, mode, precision)`` -> (PaddleNLP fp32 reference, our Predictor on the ONNX export of its
+    weights)."""
     built = {}
 
-    def get(head, mode):
-        if (head, mode) not in built:
+    def get(head, mode, precision):
+        if (head, mode, precision) not in built:
             reference = paddlenlp_model(head)
-            root = tmp_path_factory.mktemp(f"int8-{head}-{mode}")
+            root = tmp_path_factory.mktemp(f"{precision}-{head}-{mode}")
             reference.save_pretrained(str(root / "checkpoint"))
             model = HEADS[head][0].from_pretrained(root / "checkpoint", attention_mask_mode=mode)
-            export_model(model, root / "export", format="onnx", precision="int8")
-            built[head, mode] = reference, Predictor(root / "export", threads=1, batch_size=2)
-        return built[head, mode]
+            export_model(model, root / "export", format="onnx", precision=precision)
+            built[head, mode, precision] = reference, Predictor(root / "export", threads=1, batch_size=2)
+        return built[head, mode, precision]
 
     return get
 
 
-@pytest.mark.parametrize("mode", ["padding", "paddlenlp"])
-@pytest.mark.parametrize("head", list(HEADS))
-def test_int8_export_of_every_head_and_mask_mode_stays_within_the_derived_bound(head, mode, int8_exports):
-    reference, predictor = int8_exports(head, mode)
-    assert predictor.engine == "onnxruntime" and predictor.precision == "int8"
+def reference_and_ours(head, mode, predictor, reference):
+    """``(ids, keep, PaddleNLP's outputs, ours)`` on a shuffled padded batch, with each mode's default mask:
+    ``padding`` masks padding; ``paddlenlp`` is PaddleNLP's default ([CLS] masked, padding attended: every position
+    is compared)."""
     ids = shuffled_batch(head)
     if mode == "padding":
         keep = ids != PAD
         want = paddlenlp_outputs(reference, ids, attention_mask=keep.astype("int64"))
-    else:  # PaddleNLP's default: [CLS] masked, padding attended, every position compared
+    else:
         keep = np.ones(ids.shape, dtype=bool)
         want = paddlenlp_outputs(reference, ids)
-    got = predictor(input_ids=ids)
+    return ids, keep, want, predictor(input_ids=ids)
+
+
+@pytest.mark.parametrize("head", list(HEADS))
+def test_fp32_onnx_export_of_every_head_in_paddlenlp_mode_equals_paddlenlp(head, onnx_exports):
+    """The padding mode of every head is in tests/test_inference.py; here PaddleNLP's own default mask."""
+    reference, predictor = onnx_exports(head, "paddlenlp", "fp32")
+    _, keep, want, got = reference_and_ours(head, "paddlenlp", predictor, reference)
+    assert list(got) == OUTPUT_NAMES[head]
+    for name, expected in zip(OUTPUT_NAMES[head], want):
+        np.testing.assert_allclose(got[name], expected, rtol=0, atol=1e-4, err_msg=name)
+
+
+@pytest.mark.parametrize("mode", ["padding", "paddlenlp"])
+@pytest.mark.parametrize("head", list(HEADS))
+def test_int8_export_of_every_head_and_mask_mode_stays_within_the_derived_bound(head, mode, onnx_exports):
+    reference, predictor = onnx_exports(head, mode, "int8")
+    assert predictor.engine == "onnxruntime" and predictor.precision == "int8"
+    _, keep, want, got = reference_and_ours(head, mode, predictor, reference)
     assert list(got) == OUTPUT_NAMES[head]
     for name, expected in zip(OUTPUT_NAMES[head], want):
         actual = got[name]
