@@ -22,7 +22,7 @@ import shutil
 import stat
 import tempfile
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Iterator, Optional, Tuple, Type, Union
+from typing import IO, Any, Callable, Iterable, Iterator, List, Optional, Tuple, Type, Union
 
 PathLike = Union[str, os.PathLike]
 
@@ -126,8 +126,7 @@ def atomic_open(path: PathLike, mode: str = "w") -> Iterator[IO]:
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"is a directory, not a file: {path}")
-    created = _missing_parents(path)
-    try:
+    with _missing_parents(path) as created:
         with _as_write_error(path, path.absolute().parent if not created else created[-1]):
             for directory in reversed(created):
                 directory.mkdir()
@@ -145,21 +144,24 @@ def atomic_open(path: PathLike, mode: str = "w") -> Iterator[IO]:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
+
+
+@contextlib.contextmanager
+def _missing_parents(path: Path) -> Iterator[List[Path]]:
+    """Yield the missing ancestors of ``path``, nearest first, for the block to create (from the last to the
+    first); if the block raises, those it created are removed again."""
+    missing = []
+    parent = path.absolute().parent
+    while not os.path.lexists(parent):
+        missing.append(parent)
+        parent = parent.parent
+    try:
+        yield missing
     except BaseException:
-        for directory in created:
+        for directory in missing:
             with contextlib.suppress(OSError):
                 directory.rmdir()
         raise
-
-
-def _missing_parents(path: Path) -> list:
-    """The missing ancestors of ``path``, nearest first (creating them must then go from the last to the first)."""
-    created = []
-    parent = path.absolute().parent
-    while not os.path.lexists(parent):
-        created.append(parent)
-        parent = parent.parent
-    return created
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -449,8 +451,7 @@ def atomic_directory(dst: PathLike, writer: str, force: bool = False,
     dst = Path(dst)
     check_outside(dst, inputs)
     check_replaceable(dst, writer, force)
-    created = _missing_parents(dst)
-    try:
+    with _missing_parents(dst) as created:
         with _as_write_error(dst, dst.absolute().parent):
             for directory in reversed(created):
                 directory.mkdir()
@@ -472,11 +473,6 @@ def atomic_directory(dst: PathLike, writer: str, force: bool = False,
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-    except BaseException:
-        for directory in created:
-            with contextlib.suppress(OSError):
-                directory.rmdir()
-        raise
 
 
 def _swap(new: Path, dst: Path) -> None:
