@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from ..uie.extractor import MODES
@@ -69,9 +70,8 @@ def register(subparsers) -> None:
 
 def settings_from_args(args: argparse.Namespace) -> ServeSettings:
     """The settings of the parsed command line; the schema is read and checked as `ernie-m extract` does."""
-    from ..uie.cli import parse_schema
-
     from ..predict import BACKENDS as CLASSIFY_BACKENDS
+    from ..uie.cli import parse_schema
 
     if args.task != "uie" and args.mode != DEFAULTS.mode:
         raise ValueError("--mode applies to --task uie only")
@@ -82,12 +82,8 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
     if args.schema is not None:
         schema = parse_schema(args.schema)
         build_schema(schema)
-    return ServeSettings(model=str(args.model), task=args.task, schema=schema, schema_lang=args.schema_lang,
-                         mode=args.mode, backend=args.backend, precision=args.precision, threads=args.threads,
-                         host=args.host, port=args.port, workers=args.workers, max_batch_texts=args.max_batch_texts,
-                         batch_window_ms=args.batch_window_ms, max_queue=args.max_queue,
-                         max_body_bytes=args.max_body_bytes, max_texts=args.max_texts, max_chars=args.max_chars,
-                         timeout_s=args.timeout_s)
+    options = {field.name: getattr(args, field.name) for field in dataclasses.fields(ServeSettings)}
+    return ServeSettings(**{**options, "model": str(args.model), "schema": schema})
 
 
 def check_server_stack() -> None:
