@@ -353,19 +353,10 @@ def _as_float32(array: np.ndarray) -> np.ndarray:
 def _resolve_device(device: Optional[str]) -> str:
     import paddle
 
+    from .runtime import resolve_device
+
     gpus = paddle.device.cuda.device_count() if paddle.is_compiled_with_cuda() else 0
-    if device is None:
-        return "gpu:0" if gpus else "cpu"
-    kind, _, index = str(device).partition(":")
-    if kind == "cpu" and not index:
-        return "cpu"
-    if kind == "gpu" and (not index or index.isdigit()):
-        if not gpus:
-            raise ValueError(f"device {device!r}: this Paddle build has no CUDA or sees no GPU")
-        if int(index or 0) >= gpus:
-            raise ValueError(f"device {device!r}: only {gpus} GPU(s) visible")
-        return f"gpu:{int(index or 0)}"
-    raise ValueError(f"device must be 'cpu', 'gpu' or 'gpu:N', got {device!r}")
+    return resolve_device(device, gpus, "this Paddle build has no CUDA or sees no GPU")
 
 
 def _unavailable(precision: str, device: str) -> Optional[str]:

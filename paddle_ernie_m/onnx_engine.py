@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -55,20 +56,14 @@ def check_export_packages() -> None:
         raise ImportError(f"the onnx package is not installed: {INSTALL_HINT}") from None
 
 
-def resolve_device(ort, device: Optional[str], precision: str) -> str:
+def onnx_device(ort, device: Optional[str], precision: str) -> str:
     """``"cpu"`` or ``"gpu:N"``: the default is the GPU when the CUDA provider is available, except for int8
     (whose quantized products have CPU kernels only)."""
-    has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
-    if device is None:
-        return "gpu:0" if has_cuda and precision != "int8" else "cpu"
-    kind, _, index = str(device).partition(":")
-    if kind == "cpu" and not index:
-        return "cpu"
-    if kind in ("gpu", "cuda") and (not index or index.isdigit()):
-        if not has_cuda:
-            raise ValueError(f"device {device!r}: this onnxruntime has no CUDA provider (install onnxruntime-gpu)")
-        return f"gpu:{int(index or 0)}"
-    raise ValueError(f"device must be 'cpu', 'gpu' or 'gpu:N', got {device!r}")
+    from .runtime import resolve_device
+
+    gpus = sys.maxsize if "CUDAExecutionProvider" in ort.get_available_providers() else 0
+    return resolve_device(device, gpus, "this onnxruntime has no CUDA provider (install onnxruntime-gpu)",
+                          prefer_gpu=precision != "int8")
 
 
 class OnnxEngine:
@@ -93,7 +88,7 @@ class OnnxEngine:
             raise ValueError(f"precision {precision!r}: {path} is an ONNX export in {exported}, which runs only in "
                              f"its own precision ({again})")
         self.precision = exported
-        self.device = resolve_device(ort, device, exported)
+        self.device = onnx_device(ort, device, exported)
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: no notes about initializers the optimizer drops
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL

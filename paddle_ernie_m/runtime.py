@@ -28,6 +28,24 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def resolve_device(device: Optional[str], gpus: int, no_gpu: str, prefer_gpu: bool = True) -> str:
+    """``"cpu"`` or ``"gpu:N"`` for ``device`` spelled ``"cpu"``, ``"gpu"``, ``"gpu:N"`` (or ``"cuda[:N]"``);
+    None: the first GPU when the engine sees one and ``prefer_gpu``, else the CPU. ``gpus``: how many GPUs the
+    engine sees (``sys.maxsize``: some, count unknown); ``no_gpu``: why it sees none, for the error."""
+    if device is None:
+        return "gpu:0" if gpus and prefer_gpu else "cpu"
+    kind, _, index = str(device).partition(":")
+    if kind == "cpu" and not index:
+        return "cpu"
+    if kind in ("gpu", "cuda") and (not index or index.isdigit()):
+        if not gpus:
+            raise ValueError(f"device {device!r}: {no_gpu}")
+        if int(index or 0) >= gpus:
+            raise ValueError(f"device {device!r}: only {gpus} GPU(s) visible")
+        return f"gpu:{int(index or 0)}"
+    raise ValueError(f"device must be 'cpu', 'gpu' or 'gpu:N', got {device!r}")
+
+
 def cpu_info(path: str = "/proc/cpuinfo") -> Tuple[str, FrozenSet[str]]:
     """``(vendor id, feature flags)`` of the first CPU in ``/proc/cpuinfo``; ``("", frozenset())`` where there is
     no such file."""

@@ -55,3 +55,20 @@ def test_importing_the_package_applies_the_choice_without_importing_paddle():
     env[MKL_CPU_TYPE_VARIABLE] = "3"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.split() == ["3", "False"]
+
+
+def test_device_spellings_resolve_to_cpu_or_a_visible_gpu_and_others_are_refused_naming_them():
+    from paddle_ernie_m.runtime import resolve_device
+
+    assert resolve_device(None, 0, "none") == "cpu"
+    assert resolve_device(None, 2, "none") == "gpu:0"
+    assert resolve_device(None, 2, "none", prefer_gpu=False) == "cpu"
+    assert resolve_device("cpu", 2, "none") == "cpu"
+    assert resolve_device("gpu", 2, "none") == "gpu:0"
+    assert resolve_device("cuda:1", 2, "none") == "gpu:1"
+    for device, gpus, message in (("gpu", 0, "device 'gpu': no CUDA here"),
+                                  ("gpu:2", 2, r"device 'gpu:2': only 2 GPU\(s\) visible"),
+                                  ("tpu:0", 2, "device must be 'cpu', 'gpu' or 'gpu:N', got 'tpu:0'"),
+                                  ("cpu:1", 2, "got 'cpu:1'")):
+        with pytest.raises(ValueError, match=message):
+            resolve_device(device, gpus, "no CUDA here")
