@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+import ernie_m_tokenizer
 import numpy as np
+from ernie_m_tokenizer.tokenization_ernie_m_engine import (
+    MODEL_INPUT_NAMES,
+    NO_LIMIT,
+    SENTENCEPIECE_MODEL_FILE,
+    TOKENIZER_CONFIG_FILE,
+    VOCAB_FILE,
+)
 
 from . import formats, mapping, remote_code
 from .configuration import CONFIG_NAME, LEGACY_CONFIG_NAME, ErnieMConfig
@@ -22,13 +30,6 @@ from .errors import CheckpointError, ConversionError, VerificationError
 from .files import atomic_directory
 from .formats import LazyTensor, PathLike
 from .mapping import HEAD_ALIASES, HF, PADDLE
-from .remote_code.tokenization_ernie_m_core import (
-    MODEL_INPUT_NAMES,
-    NO_LIMIT,
-    SENTENCEPIECE_MODEL_FILE,
-    TOKENIZER_CONFIG_FILE,
-    VOCAB_FILE,
-)
 from .tokenizer_files import read_tokenizer_config, write_tokenizer_config
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,12 @@ PADDLENLP_NUM_CHOICES = 2
 
 TOKENIZER_FILES = (VOCAB_FILE, SENTENCEPIECE_MODEL_FILE)
 REMOTE_CODE_DIR = Path(remote_code.__file__).parent
+TOKENIZER_CODE_DIR = Path(ernie_m_tokenizer.__file__).parent
+
+
+def bundled_file(name: str) -> Path:
+    """Where the project keeps ``name``, one of :data:`remote_code.FILES`."""
+    return (TOKENIZER_CODE_DIR if name in remote_code.TOKENIZER_FILES else REMOTE_CODE_DIR) / name
 
 #: ``mask_semantics`` -> (``attention_mask_mode`` of config.json, ``model_input_names`` of tokenizer_config.json):
 #: the two settings that decide what ``model(**tokenizer(texts, padding=True))`` computes. "paddlenlp": the tokenizer
@@ -249,7 +256,7 @@ def copy_remote_code(dst: Path, with_tokenizer: bool = True) -> List[str]:
     for a directory without a tokenizer) into ``dst``."""
     names = remote_code.FILES if with_tokenizer else remote_code.MODEL_FILES
     for name in names:
-        shutil.copyfile(REMOTE_CODE_DIR / name, dst / name)
+        shutil.copyfile(bundled_file(name), dst / name)
     return list(names)
 
 

@@ -3,7 +3,7 @@
 transformers (4.x natively, 5.x through the bundled code) all load them.
 
 ``tokenizer_config.json`` records ``compat``, the tokenization the directory's model was trained with (see
-``remote_code/tokenization_ernie_m_core.py``). Imports only the standard library (the engine's constants).
+``ernie_m_tokenizer/tokenization_ernie_m_engine.py``). Imports only the standard library (the engine's constants).
 """
 from __future__ import annotations
 
@@ -12,9 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Sequence, Tuple, Union
 
-from .files import write_atomic
-from .remote_code import TOKENIZER_AUTO_MAP
-from .remote_code.tokenization_ernie_m_core import (
+from ernie_m_tokenizer.tokenization_ernie_m_engine import (
     COMPAT_MODES,
     DEFAULT_COMPAT,
     MODEL_INPUT_NAMES,
@@ -25,6 +23,9 @@ from .remote_code.tokenization_ernie_m_core import (
     TOKENIZER_CONFIG_FILE,
     check_compat,
 )
+
+from .files import write_atomic
+from .remote_code import TOKENIZER_AUTO_MAP
 
 
 def refuse_overwrite(directory: Path, names: Iterable[str], force: bool) -> None:

@@ -73,7 +73,7 @@ def _weights(text: str) -> Dict[str, float]:
 
 def load_tokenizer(directory: Path):
     from paddle_ernie_m.pretraining.collator import WhitespaceTokenizer
-    from converters.remote_code.tokenization_ernie_m_core import SENTENCEPIECE_MODEL_FILE
+    from ernie_m_tokenizer.tokenization_ernie_m_engine import SENTENCEPIECE_MODEL_FILE
     from paddle_ernie_m.tokenizer import ErnieMTokenizer
 
     if (directory / SENTENCEPIECE_MODEL_FILE).is_file():

@@ -1,7 +1,7 @@
 """ERNIE-M tokenizer: PaddleNLP's tokenization by default, transformers' on request, with character offsets.
 
 The tokenization rules (normalization, splitting, SentencePiece pieces, the stand-alone ``▁`` rule of each
-``compat`` mode) live in ``converters/remote_code/tokenization_ernie_m_core.py``, the engine that is also copied
+``compat`` mode) live in ``ernie_m_tokenizer/tokenization_ernie_m_engine.py``, the engine that is also copied
 next to converted transformers weights, and its character offsets in ``tokenization_ernie_m_offsets.py`` next to
 it; their docstrings state them. In short:
 
@@ -32,7 +32,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from converters.remote_code.tokenization_ernie_m_core import (
+from ernie_m_tokenizer.tokenization_ernie_m_engine import (
     DEFAULT_COMPAT,
     MODEL_MAX_LENGTH,
     SENTENCEPIECE_MODEL_FILE,

@@ -17,10 +17,14 @@ from converters import remote_code
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "converters"
 REMOTE_CODE = PACKAGE / "remote_code"
+TOKENIZER = ROOT / "ernie_m_tokenizer"
 #: What importing the converters must not load: the frameworks, the project's Paddle side, optional libraries.
 FORBIDDEN = ("paddle", "paddle_ernie_m", "paddlenlp", "torch", "transformers", "sentencepiece", "safetensors")
 #: The bundled transformers code: runs only next to converted weights, in transformers' environment.
 FRAMEWORK_FILES = ("configuration_ernie_m.py", "modeling_ernie_m.py", "tokenization_ernie_m.py")
+#: The modules of those that live in ``converters`` (the tokenizer's lives in ``ernie_m_tokenizer``).
+FRAMEWORK_MODULES = ("converters.remote_code.configuration_ernie_m", "converters.remote_code.modeling_ernie_m",
+                     "ernie_m_tokenizer.tokenization_ernie_m")
 
 
 def _imports(path: Path):
@@ -37,8 +41,12 @@ def _imports(path: Path):
             yield node.module or "", node.level, id(node) not in inside
 
 
-def _modules():
-    return sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
+def _modules(package: Path = PACKAGE):
+    return sorted(p for p in package.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def _bundled(name: str) -> Path:
+    return (TOKENIZER if name in remote_code.TOKENIZER_FILES else REMOTE_CODE) / name
 
 
 def test_no_converters_module_imports_paddle_ernie_m_anywhere():
@@ -64,24 +72,34 @@ def test_bundled_transformers_code_imports_nothing_of_the_project(name):
     """The files copied next to converted weights must work where only the converted directory is: the standard
     library, torch, transformers, numpy, sentencepiece and each other."""
     allowed = set(sys.stdlib_module_names) | {"torch", "transformers", "numpy", "sentencepiece"}
-    imports = list(_imports(REMOTE_CODE / name))
+    imports = list(_imports(_bundled(name)))
     assert imports, name
     outside = [m for m, level, _ in imports if level == 0 and m.split(".")[0] not in allowed]
     siblings = [m for m, level, _ in imports if level > 0 and (level > 1 or f"{m}.py" not in remote_code.FILES)]
     assert outside == [] and siblings == []
 
 
-def test_the_bundled_code_package_imports_nothing():
+def test_the_bundled_code_package_and_the_tokenizer_package_import_nothing():
     assert list(_imports(REMOTE_CODE / "__init__.py")) == []
+    assert list(_imports(TOKENIZER / "__init__.py")) == []
+
+
+def test_the_tokenizer_package_stands_below_both_project_packages():
+    """``ernie_m_tokenizer`` is the bottom layer: the converters and paddle_ernie_m import it, never it them."""
+    found = [f"{p.relative_to(ROOT)}: imports {m}" for p in _modules(TOKENIZER) for m, level, _ in _imports(p)
+             if level == 0 and m.split(".")[0] in ("converters", "paddle_ernie_m")]
+    assert found == []
+    assert {p.name for p in _modules(TOKENIZER)} == {"__init__.py", *remote_code.TOKENIZER_FILES}
 
 
 def test_importing_every_converters_module_loads_no_framework_and_leaves_the_environment_alone():
     script = f"""
 import importlib, json, os, pkgutil, runpy, sys
 before = dict(os.environ)
-import converters
-names = [m.name for m in pkgutil.walk_packages(converters.__path__, "converters.")]
-skipped = {{"converters.remote_code." + n[:-3] for n in {FRAMEWORK_FILES!r}}} | {{"converters.__main__"}}
+import converters, ernie_m_tokenizer
+names = [m.name for package in (converters, ernie_m_tokenizer)
+         for m in pkgutil.walk_packages(package.__path__, package.__name__ + ".")]
+skipped = set({FRAMEWORK_MODULES!r}) | {{"converters.__main__"}}
 for name in names:
     if name not in skipped:
         importlib.import_module(name)

@@ -18,7 +18,7 @@ import torch
 import transformers
 
 from converters import remote_code
-from converters.convert import REMOTE_CODE_DIR, convert_checkpoint
+from converters.convert import bundled_file, convert_checkpoint
 from converters import configuration as project_configuration
 from paddle_ernie_m.cli import main
 
@@ -195,7 +195,7 @@ def test_bundled_constants_and_config_defaults_are_the_projects():
 def test_remote_code_files_exist_and_auto_map_names_the_classes_that_save_under_it():
     import importlib
 
-    assert all((REMOTE_CODE_DIR / name).is_file() for name in remote_code.FILES)
+    assert all(bundled_file(name).is_file() for name in remote_code.FILES)
     for key, entry in remote_code.AUTO_MAP.items():
         module, name = entry.split(".")
         assert f"{module}.py" in remote_code.FILES
@@ -262,7 +262,7 @@ def test_paddlenlp_checkpoint_converts_with_paddlenlp_mask_semantics_and_the_cod
                                          "AutoModelForQuestionAnswering", "ErnieMForInformationExtraction"}
     assert json.loads((directory / "tokenizer_config.json").read_text())["model_input_names"] == ["input_ids"]
     for name in remote_code.FILES:
-        assert (directory / name).read_bytes() == (REMOTE_CODE_DIR / name).read_bytes()
+        assert (directory / name).read_bytes() == bundled_file(name).read_bytes()
 
 
 def test_legacy_paddlenlp_config_also_means_paddlenlp_mask_semantics(tmp_path):

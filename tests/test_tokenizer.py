@@ -19,7 +19,7 @@ import pytest
 import sentencepiece as spm
 
 from converters.configuration import POSITION_OFFSET, ErnieMConfig
-from converters.remote_code.tokenization_ernie_m_core import MASK_TOKEN, MODEL_MAX_LENGTH, SPECIAL_TOKENS
+from ernie_m_tokenizer.tokenization_ernie_m_engine import MASK_TOKEN, MODEL_MAX_LENGTH, SPECIAL_TOKENS
 from converters.tokenizer_files import read_tokenizer_config, write_tokenizer_config
 from paddle_ernie_m.tokenizer import ErnieMTokenizer
 

@@ -1,8 +1,8 @@
-"""The transformers tokenizer bundled with converted checkpoints (converters/remote_code/tokenization_ernie_m.py).
+"""The transformers tokenizer bundled with converted checkpoints (ernie_m_tokenizer/tokenization_ernie_m.py).
 
 References: PaddleNLP 2.8.1's ErnieMTokenizer (ids, keys, decode in compat "paddlenlp"), transformers 4.57.6's
 ErnieMTokenizer (compat "transformers"), and paddle_ernie_m's tokenizer for offsets (test_tokenizer_paddlenlp.py
-checks those against PaddleNLP's). The bundled class is imported from converters.remote_code here (transformers
+checks those against PaddleNLP's). The bundled class is imported from ernie_m_tokenizer here (transformers
 4.57) and loaded from a converted directory with ``trust_remote_code=True`` by tests/tf5/tokenizer_outputs.py, run
 by transformers 5.23 in the second environment (``make tf5``) and by 4.57 in this one.
 """
@@ -26,7 +26,6 @@ from .fixtures import make_tiny_tokenizer as fixture
 pytestmark = pytest.mark.filterwarnings("ignore")
 
 ROOT = Path(__file__).resolve().parents[1]
-REMOTE_CODE = ROOT / "converters" / "remote_code"
 SCRIPT = ROOT / "tests" / "tf5" / "tokenizer_outputs.py"
 FIXTURE = fixture.OUTPUT
 CORPUS = fixture.read_corpus()
@@ -52,7 +51,7 @@ def tf5_python() -> Path:
 
 @pytest.fixture(scope="module")
 def bundled_class():
-    from converters.remote_code.tokenization_ernie_m import ErnieMTokenizer
+    from ernie_m_tokenizer.tokenization_ernie_m import ErnieMTokenizer
 
     return ErnieMTokenizer
 

@@ -29,7 +29,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from converters.files import write_atomic
-from converters.remote_code.tokenization_ernie_m_core import (
+from ernie_m_tokenizer.tokenization_ernie_m_engine import (
     CLS_TOKEN,
     MASK_TOKEN,
     PAD_TOKEN,

@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from converters.configuration import ErnieMConfig
 from converters.mapping import UIE
-from converters.remote_code.tokenization_ernie_m_core import SENTENCEPIECE_MODEL_FILE, VOCAB_FILE
+from ernie_m_tokenizer.tokenization_ernie_m_engine import SENTENCEPIECE_MODEL_FILE, VOCAB_FILE
 
 from .decoding import MAX_CHILD_PROMPTS, Piece, Result, decode, extract, join_pieces, max_text_length, split_texts
 from .features import PairEncoder, build_batch, expand_padding, prompt_relative_offsets

@@ -1,4 +1,4 @@
-"""ERNIE-M character offsets: where each token of ``tokenization_ernie_m_core`` lies in its text.
+"""ERNIE-M character offsets: where each token of ``tokenization_ernie_m_engine`` lies in its text.
 
 Offsets follow PaddleNLP: every text character is normalized on its own (full-width ASCII U+FF01-U+FF5D to ASCII,
 anything else NFKC), whitespace is dropped, and each token (without its ``▁``) is searched for from the end of the

@@ -2,7 +2,7 @@
 
 transformers 5 no longer has ErnieM, and transformers 4's ``ErnieMTokenizer`` tokenizes differently from PaddleNLP
 (it keeps some stand-alone ``▁`` pieces that PaddleNLP drops). This slow tokenizer applies the rules of
-``tokenization_ernie_m_core.py`` (next to this file) in the directory's ``compat`` mode: ``"paddlenlp"`` (the
+``tokenization_ernie_m_engine.py`` (next to this file) in the directory's ``compat`` mode: ``"paddlenlp"`` (the
 default, PaddleNLP 2.8.1's ids) or ``"transformers"`` (transformers 4.57's ids), read from ``tokenizer_config.json``.
 
 The keys it returns follow ``model_input_names``: ``["input_ids"]`` (the default, as in both reference tokenizers)
@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from transformers import BatchEncoding, PreTrainedTokenizer
 from transformers.tokenization_utils_base import PaddingStrategy, TruncationStrategy
 
-from .tokenization_ernie_m_core import (
+from .tokenization_ernie_m_engine import (
     DEFAULT_COMPAT,
     MODEL_INPUT_NAMES,
     MODEL_MAX_LENGTH,
