@@ -1,14 +1,19 @@
 """The ASGI application (Starlette): routes, body limits, status codes, metrics.
 
-Statuses: 200; 400 malformed JSON (or not UTF-8); 413 body larger than ``max_body_bytes``; 422 a field of the wrong
-type, an empty or too long list of texts, a text too long, a bad schema (each ``{"error": "<field>: <why>"}``);
-503 with ``Retry-After`` when ``max_queue`` requests are waiting; 504 when a request is not answered within
-``timeout_s``; 404 / 405 an unknown route or method; 500 anything else (logged).
+Statuses: 200; 400 malformed JSON (or not UTF-8, or nested too deep, or a number too long); 408 a body not received
+within ``timeout_s``; 413 a body larger than ``max_body_bytes``, or an answer larger than ``max_response_bytes``;
+422 a field of the wrong type, an empty or too long list of texts, a text too long or not valid Unicode, a bad or
+too large schema, a request costing more than ``max_model_rows`` (each ``{"error": "<field>: <why>"}``); 503 with
+``Retry-After`` when ``max_queue`` requests are waiting; 504 when a request is not answered within ``timeout_s`` (its
+model work is stopped); 404 / 405 an unknown route or method; 500 a model output that is not a number (NaN), or
+anything else (logged). Every request is checked alone before it joins a batch, and a batch that fails is run again
+one request at a time: one request's failure is never another's.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from typing import Any, Awaitable, Callable
@@ -24,7 +29,7 @@ from . import bodies
 from .batcher import Batcher, QueueFull, ShuttingDown
 from .bodies import BodyError, Call
 from .metrics import CONTENT_TYPE, Metrics
-from .models import taskflow_classification
+from .models import NonFiniteOutput, taskflow_classification
 from .settings import ServeSettings
 
 logger = logging.getLogger(__name__)
@@ -34,8 +39,37 @@ RETRY_AFTER_S = 1
 ROUTES = {"uie": ("/taskflow/uie", "/v1/extract"), "classify": ("/taskflow/cls", "/v1/classify")}
 
 
+#: The status recorded (never sent) for a request whose client left before its answer (nginx's convention).
+CLIENT_GONE = 499
+
+
+class ClientGone(Exception):
+    """The client closed its connection before its answer was ready."""
+
+
 def error(status: int, message: str, headers: Any = None) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def answer(content: Any, limit: int) -> Response:
+    """``content`` as a JSON response; :class:`BodyError` 413 when it is larger than ``limit`` bytes, 500 when it
+    holds a number JSON cannot carry (NaN, infinity)."""
+    try:
+        body = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    except ValueError:
+        raise BodyError(500, "model output: a non-finite number (NaN or inf) in the results; the model's weights "
+                             "give no answer") from None
+    if len(body) > limit:
+        raise BodyError(413, f"response: {len(body)} bytes, more than this service's limit of {limit} "
+                             f"(--max-response-bytes); send fewer or shorter texts per request")
+    return Response(body, media_type="application/json")
+
+
+async def wait_for_disconnect(request: Request) -> None:
+    """Return once the client has closed its connection (the body is read already: the next message the server
+    sends is ``http.disconnect``)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 async def read_json(request: Request, limit: int) -> Any:
@@ -59,20 +93,43 @@ def create_app(settings: ServeSettings, model: Callable) -> Starlette:
                       metrics)
     task = settings.task
 
-    async def run(call: Call) -> list:
+    async def run(call: Call, request: Request) -> list:
+        """The results of ``call``; 504 after ``timeout_s``, :class:`ClientGone` when the client leaves (either way
+        the batcher drops the request, or stops the model if it is running)."""
         future = batcher.submit(call.key, call.context, call.texts)
+        left = asyncio.ensure_future(wait_for_disconnect(request))
         try:
-            return await asyncio.wait_for(future, settings.timeout_s)
-        except asyncio.TimeoutError:
-            raise BodyError(504, f"not answered within {settings.timeout_s:g} s (--timeout-s)") from None
+            done, _ = await asyncio.wait((future, left), timeout=settings.timeout_s,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            left.cancel()
+            if not future.done():
+                future.cancel()
+        if future in done:
+            return future.result()
+        if left in done:
+            raise ClientGone()
+        raise BodyError(504, f"not answered within {settings.timeout_s:g} s (--timeout-s); its work was stopped")
 
-    def endpoint(route: str, handle: Callable[[Any], Awaitable[Any]]) -> Callable:
+    async def read_body(request: Request) -> Any:
+        try:
+            return await asyncio.wait_for(read_json(request, settings.max_body_bytes), settings.timeout_s)
+        except asyncio.TimeoutError:
+            raise BodyError(408, f"body: not received within {settings.timeout_s:g} s (--timeout-s)") from None
+
+    def endpoint(route: str, handle: Callable[[Any, Request], Awaitable[Any]]) -> Callable:
         async def serve(request: Request) -> Response:
             began = time.perf_counter()
             try:
-                response: Response = JSONResponse(await handle(await read_json(request, settings.max_body_bytes)))
+                response: Response = answer(await handle(await read_body(request), request),
+                                            settings.max_response_bytes)
             except BodyError as exc:
                 response = error(exc.status, exc.message)
+            except ClientGone:
+                response = Response(status_code=CLIENT_GONE)  # nobody reads it
+            except NonFiniteOutput as exc:
+                logger.warning("%s: %s", route, exc)
+                response = error(500, str(exc))
             except QueueFull as exc:
                 response = error(503, f"overloaded: {exc}; retry later", {"Retry-After": str(RETRY_AFTER_S)})
             except ShuttingDown as exc:
@@ -87,18 +144,18 @@ def create_app(settings: ServeSettings, model: Callable) -> Starlette:
 
         return serve
 
-    async def taskflow(payload: Any) -> dict:
+    async def taskflow(payload: Any, request: Request) -> dict:
         call = bodies.taskflow_call(payload, settings, task)
         if call is None:
             return {"result": {}}
-        results = await run(call)
+        results = await run(call, request)
         if task == "classify":
             results = [taskflow_classification(r, t) for r, t in zip(results, call.texts)]
         return {"result": results}
 
-    async def native(payload: Any) -> dict:
+    async def native(payload: Any, request: Request) -> dict:
         call = bodies.extract_call(payload, settings) if task == "uie" else bodies.classify_call(payload, settings)
-        return {"results": await run(call)}
+        return {"results": await run(call, request)}
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "task": task, "queue": batcher.depth})

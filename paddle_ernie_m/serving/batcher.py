@@ -4,12 +4,16 @@ that the event loop keeps accepting and answering. The model gets the texts of e
 (so it can give each request what it would give that request alone) and returns one list of results per request.
 
 The queue is bounded: :meth:`Batcher.submit` raises :class:`QueueFull` when ``max_queue`` requests are already
-waiting. A request whose future is cancelled (its timeout passed) while waiting is dropped before it runs.
+waiting. A request whose future is cancelled (its timeout passed, its client left) while waiting is dropped before it
+runs; while it runs, the model is told to stop (the ``stop`` event of :data:`Runner`) and the other requests of its
+group run again without it. A group that fails as a whole is run again one request at a time, so that a failure
+reaches only the request that causes it.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,9 +23,15 @@ from .metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
-#: ``run(context, [texts of each request]) -> [results of each request]``: one result per text, or an exception
-#: instance for a request that fails on its own (the others of the batch get their results).
-Runner = Callable[[Any, List[List[str]]], List[Any]]
+#: ``run(context, [texts of each request], stop) -> [results of each request]``: one result per text, or an exception
+#: instance for a request that fails on its own (the others of the batch get their results). ``stop`` is a
+#: :class:`threading.Event` set when a request of the group no longer waits for its answer: the runner should raise
+#: :class:`Stopped` at its next chance (between model runs).
+Runner = Callable[[Any, List[List[str]], threading.Event], List[Any]]
+
+
+class Stopped(Exception):
+    """Raised by a :data:`Runner` whose ``stop`` event was set: its work was abandoned."""
 
 
 class QueueFull(Exception):
@@ -145,21 +155,28 @@ class Batcher:
         return list(groups.values())
 
     async def _run_group(self, loop: asyncio.AbstractEventLoop, jobs: List[Job]) -> None:
-        jobs = [job for job in jobs if not job.future.done()]
-        if not jobs:
-            return
-        self.metrics.batch_run(sum(len(job.texts) for job in jobs))
-        try:
-            results = await loop.run_in_executor(self._executor, self._run, jobs[0].context,
-                                                 [job.texts for job in jobs])
-            if len(results) != len(jobs) or any(not isinstance(r, BaseException) and len(r) != len(job.texts)
-                                                for r, job in zip(results, jobs)):
-                raise RuntimeError("the model returned results that do not match the requests' texts")
-        except Exception as exc:  # each request of the group gets the error
-            for job in jobs:
-                if not job.future.done():
-                    job.future.set_exception(exc)
-            return
+        """Run one group; again without the requests that left while it ran; one request at a time if it failed."""
+        while True:
+            jobs = [job for job in jobs if not job.future.done()]
+            if not jobs:
+                return
+            try:
+                results = await self._run_once(loop, jobs)
+                break
+            except Stopped:
+                if not any(job.future.done() for job in jobs):
+                    raise RuntimeError("the model stopped although every request of its batch still waits")
+                continue
+            except Exception as exc:
+                if len(jobs) == 1:
+                    if not jobs[0].future.done():
+                        jobs[0].future.set_exception(exc)
+                    return
+                logger.info("a batch of %d requests failed (%s: %s); running them one at a time", len(jobs),
+                            type(exc).__name__, exc)
+                for job in jobs:
+                    await self._run_group(loop, [job])
+                return
         for job, job_results in zip(jobs, results):
             if job.future.done():
                 continue
@@ -167,3 +184,22 @@ class Batcher:
                 job.future.set_exception(job_results)
             else:
                 job.future.set_result(list(job_results))
+
+    async def _run_once(self, loop: asyncio.AbstractEventLoop, jobs: List[Job]) -> List[Any]:
+        """The runner's results for ``jobs``, its ``stop`` event set as soon as one of them is done elsewhere
+        (cancelled)."""
+        stop = threading.Event()
+        gone = lambda future: stop.set()  # noqa: E731 - results are set only after the run
+        for job in jobs:
+            job.future.add_done_callback(gone)
+        self.metrics.batch_run(sum(len(job.texts) for job in jobs))
+        try:
+            results = await loop.run_in_executor(self._executor, self._run, jobs[0].context,
+                                                 [job.texts for job in jobs], stop)
+        finally:
+            for job in jobs:
+                job.future.remove_done_callback(gone)
+        if len(results) != len(jobs) or any(not isinstance(r, BaseException) and len(r) != len(job.texts)
+                                            for r, job in zip(results, jobs)):
+            raise RuntimeError("the model returned results that do not match the requests' texts")
+        return results

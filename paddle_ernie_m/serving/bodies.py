@@ -9,11 +9,21 @@ handler does; of the parameters, ``schema`` is honoured for UIE, as there), and 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, Hashable, List, Optional, Sequence
 
-from ..uie.schema import SCHEMA_LANGS, SchemaError, SchemaNode, build_schema
+from converters.safe_json import JSONLimitError, check_limits
+
+from ..uie.schema import SCHEMA_LANGS, SchemaError, SchemaNode, build_schema, dbc2sbc
 from .settings import ServeSettings
+
+#: Deepest nesting of a request body (a schema of ``--max-schema-depth`` levels needs about twice that plus two).
+MAX_BODY_DEPTH = 32
+#: Longest number in a request body, in characters (no field of a request is a number).
+MAX_NUMBER_CHARS = 32
+#: Tokens per model input of the UIE-M extractor the service runs (its ``max_seq_len``).
+UIE_MAX_SEQ_LEN = 512
 
 
 class BodyError(Exception):
@@ -36,10 +46,16 @@ class Call:
 
 
 def parse_json(body: bytes) -> Any:
+    """The JSON of ``body``; 400 when it is not UTF-8, not JSON, nested more than :data:`MAX_BODY_DEPTH` levels or
+    holds a number of more than :data:`MAX_NUMBER_CHARS` characters (the message names the field)."""
     try:
-        return json.loads(body.decode("utf-8"))
+        text = body.decode("utf-8")
+        check_limits(text, MAX_BODY_DEPTH, MAX_NUMBER_CHARS)
+        return json.loads(text)
     except UnicodeDecodeError as exc:
         raise BodyError(400, f"body: not UTF-8 (byte {exc.start})") from None
+    except JSONLimitError as exc:
+        raise BodyError(400, f"body: {exc} (this service's limit)") from None
     except json.JSONDecodeError as exc:
         raise BodyError(400, f"body: malformed JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
 
@@ -71,10 +87,68 @@ def check_texts(value: Any, field: str, settings: ServeSettings, string_allowed:
         if len(text) > settings.max_chars:
             raise BodyError(422, f"{field}[{index}]: {len(text)} characters, more than this service's limit of "
                                  f"{settings.max_chars} (--max-chars)")
+        _check_unicode(text, f"{field}[{index}]")
     return value
 
 
-def uie_schema(schema: Any, schema_lang: str, field: str = "schema") -> Call:
+def _check_unicode(text: str, field: str) -> None:
+    """422 for a lone surrogate (a ``"\\udfff"`` escape): no tokenizer can encode it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise BodyError(422, f"{field}: a lone surrogate {text[exc.start]!r} at position {exc.start}; send "
+                             f"valid Unicode text") from None
+
+
+def _check_schema_size(nodes: List[SchemaNode], field: str, settings: ServeSettings) -> None:
+    """422 for a schema of more than ``max_labels`` labels or ``max_schema_depth`` levels, a label with a lone
+    surrogate, or a label whose prompt alone leaves no room for text in a model input (each named by its path, as
+    :func:`~paddle_ernie_m.uie.schema.build_schema` names them)."""
+    labels = 0
+    stack = [(node, f"{field}[{index}]", 1) for index, node in enumerate(nodes)]
+    while stack:
+        node, where, depth = stack.pop()
+        labels += 1
+        if labels > settings.max_labels:
+            raise BodyError(422, f"{field}: more than this service's limit of {settings.max_labels} labels "
+                                 f"(--max-labels)")
+        if depth > settings.max_schema_depth:
+            raise BodyError(422, f"{where}: nested {depth} levels deep, more than this service's limit of "
+                                 f"{settings.max_schema_depth} (--max-schema-depth)")
+        _check_unicode(node.name, where)
+        # the shortest prompt of a label: itself (first level), or with a parent span of one character
+        shortest = len(dbc2sbc(node.name)) + (0 if depth == 1 else 2)
+        if UIE_MAX_SEQ_LEN - shortest - 3 <= 0:
+            raise BodyError(422, f"{where}: label of {len(node.name)} characters leaves no room for text within "
+                                 f"max_seq_len={UIE_MAX_SEQ_LEN}")
+        stack.extend((child, f"{where}[{node.name!r}][{index}]", depth + 1)
+                     for index, child in enumerate(node.children))
+
+
+def model_rows(nodes: List[SchemaNode], texts: List[str]) -> int:
+    """The cost of a UIE request, as ``--max-model-rows`` counts it: labels x texts x pieces, i.e. the model inputs of
+    asking every label once about every piece of every text (a text is cut into pieces of ``max_seq_len`` minus the
+    longest first-level prompt minus 3 characters). Child labels are counted once per text, although they are asked
+    about every span their parent finds (up to 64 per text): their real cost shows in the time limit."""
+    labels, stack = 0, list(nodes)
+    while stack:
+        node = stack.pop()
+        labels += 1
+        stack.extend(node.children)
+    piece = max(1, UIE_MAX_SEQ_LEN - max(len(dbc2sbc(node.name)) for node in nodes) - 3)
+    return labels * sum(max(1, math.ceil(len(text) / piece)) for text in texts)
+
+
+def check_cost(nodes: List[SchemaNode], texts: List[str], field: str, settings: ServeSettings) -> None:
+    """422 when :func:`model_rows` of the request passes ``max_model_rows``: refused before any model work."""
+    rows = model_rows(nodes, texts)
+    if rows > settings.max_model_rows:
+        raise BodyError(422, f"{field}: {rows} model inputs (labels x texts x pieces of {UIE_MAX_SEQ_LEN} tokens), "
+                             f"more than this service's limit of {settings.max_model_rows} per request "
+                             f"(--max-model-rows); send fewer texts or labels")
+
+
+def uie_schema(schema: Any, schema_lang: str, settings: ServeSettings, field: str = "schema") -> Call:
     """The batch key and context of a UIE schema (a :class:`Call` without texts)."""
     if schema is None:
         raise BodyError(422, f"{field}: required (this service was started without --schema)")
@@ -83,6 +157,7 @@ def uie_schema(schema: Any, schema_lang: str, field: str = "schema") -> Call:
     except SchemaError as exc:
         message = str(exc)
         raise BodyError(422, message if message.startswith(field) else f"{field}: {message}") from None
+    _check_schema_size(nodes, field, settings)
     plain = json.dumps([node.to_schema() for node in nodes], ensure_ascii=False)
     return Call([], (plain, schema_lang), (nodes, schema_lang))
 
@@ -96,7 +171,8 @@ def extract_call(payload: Any, settings: ServeSettings) -> Call:
     lang = body.get("schema_lang", settings.schema_lang)
     if lang not in SCHEMA_LANGS:
         raise BodyError(422, f"schema_lang: expected one of {', '.join(SCHEMA_LANGS)}, got {lang!r}")
-    schema = uie_schema(body.get("schema", settings.schema), lang)
+    schema = uie_schema(body.get("schema", settings.schema), lang, settings)
+    check_cost(schema.context[0], texts, "texts", settings)
     return Call(texts, schema.key, schema.context)
 
 
@@ -128,7 +204,9 @@ def taskflow_call(payload: Any, settings: ServeSettings, task: str) -> Optional[
     texts = check_texts(data["text"], "data.text", settings, string_allowed=True)
     if task != "uie":
         return Call(texts)
-    schema = uie_schema(parameters.get("schema", settings.schema), settings.schema_lang, "parameters.schema")
+    schema = uie_schema(parameters.get("schema", settings.schema), settings.schema_lang, settings,
+                        "parameters.schema")
+    check_cost(schema.context[0], texts, "data.text", settings)
     return Call(texts, schema.key, schema.context)
 
 

@@ -10,7 +10,7 @@ from ..uie.extractor import MODES
 from ..uie.runner import BACKENDS
 from ..uie.schema import SCHEMA_LANGS, build_schema
 from ..export import PRECISION_NAMES
-from .settings import DEFAULTS, TASKS, ServeSettings
+from .settings import DEFAULTS, RESERVED_FILES, TASKS, ServeSettings
 
 #: What ``[serve]`` installs (a missing one is reported by name).
 SERVER_MODULES = ("starlette", "uvicorn")
@@ -60,8 +60,25 @@ def register(subparsers) -> None:
                         help=f"most texts per request; beyond it 422 (default {d.max_texts})")
     parser.add_argument("--max-chars", type=int, default=d.max_chars,
                         help=f"most characters per text; beyond it 422 (default {d.max_chars})")
+    parser.add_argument("--max-labels", type=int, default=d.max_labels,
+                        help=f"most labels in a UIE schema, children included; beyond it 422 "
+                             f"(default {d.max_labels})")
+    parser.add_argument("--max-schema-depth", type=int, default=d.max_schema_depth,
+                        help=f"most levels of a UIE schema; beyond it 422 (default {d.max_schema_depth})")
+    parser.add_argument("--max-model-rows", type=int, default=d.max_model_rows,
+                        help=f"most model inputs per UIE request, labels x texts x pieces of 512 tokens, checked "
+                             f"before any model work; beyond it 422 (default {d.max_model_rows})")
+    parser.add_argument("--max-response-bytes", type=int, default=d.max_response_bytes,
+                        help=f"largest answer; a larger one is replaced by 413 (default {d.max_response_bytes})")
     parser.add_argument("--timeout-s", type=float, default=d.timeout_s,
-                        help=f"answer 504 to a request not done within this many seconds (default {d.timeout_s:g})")
+                        help=f"answer 504 to a request not done within this many seconds and stop its work "
+                             f"(default {d.timeout_s:g})")
+    parser.add_argument("--max-connections", type=int, default=None,
+                        help=f"most open client connections per worker; beyond it the one waiting longest for its "
+                             f"request head is closed (default: the open-file limit minus {RESERVED_FILES})")
+    parser.add_argument("--header-timeout-s", type=float, default=d.header_timeout_s,
+                        help=f"close a connection that sends no complete request head within this many seconds "
+                             f"(default {d.header_timeout_s:g})")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU math threads per worker (default: all cores for inference and onnxruntime, the "
                              "framework's default otherwise)")

@@ -1,8 +1,10 @@
 """The model behind the service: one instance per worker process, called by the batcher (from one thread) with the
-texts of several requests that share a schema, one list per request. Both return, per request, one JSON-ready
-result per text: what that request alone would get."""
+texts of several requests that share a schema, one list per request, and the batcher's ``stop`` event (checked before
+every model run: :class:`~.batcher.Stopped` ends the work of a request nobody waits for). Both return, per request,
+one JSON-ready result per text: what that request alone would get."""
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -11,7 +13,23 @@ import numpy as np
 from converters.configuration import ErnieMConfig
 
 from ..predict import HEAD as CLASSIFIER_HEAD
+from ..predict import scores
+from .batcher import Stopped
 from .settings import ServeSettings
+
+
+class NonFiniteOutput(ArithmeticError):
+    """The model gave NaN or infinite logits for a request's texts (broken weights, or an input they cannot take):
+    the request gets a 500 naming them instead of numbers that are no answer (and no JSON)."""
+
+
+def stop_check(stop: threading.Event):
+    """The ``interrupt`` callback of a model call: raises :class:`~.batcher.Stopped` once ``stop`` is set."""
+    def check() -> None:
+        if stop.is_set():
+            raise Stopped()
+
+    return check
 
 
 class ExtractionModel:
@@ -28,25 +46,11 @@ class ExtractionModel:
                                               mode=settings.mode, backend=settings.backend, threads=settings.threads,
                                               precision=settings.precision)
 
-    def __call__(self, context: Any, calls: List[List[str]]) -> List[Any]:
-        """The results of each call; a call whose prompts leave no room for its texts gets its
-        :class:`~paddle_ernie_m.uie.extractor.PromptTooLongError` in place of results (the other calls of the
-        batch are then run again without it)."""
-        from ..uie.extractor import PromptTooLongError
-
+    def __call__(self, context: Any, calls: List[List[str]], stop: threading.Event) -> List[Any]:
+        """The results of each call (a call that fails, e.g. a prompt leaving no room for its texts, fails alone:
+        the batcher runs the calls of a failed batch one at a time)."""
         nodes, schema_lang = context
-        try:
-            return self.extractor.extract_calls(calls, schema=nodes, schema_lang=schema_lang)
-        except PromptTooLongError:
-            if len(calls) == 1:
-                raise
-        results: List[Any] = []
-        for call in calls:
-            try:
-                results.extend(self.extractor.extract_calls([call], schema=nodes, schema_lang=schema_lang))
-            except PromptTooLongError as exc:
-                results.append(exc)
-        return results
+        return self.extractor.extract_calls(calls, schema=nodes, schema_lang=schema_lang, interrupt=stop_check(stop))
 
 
 class ClassificationModel:
@@ -73,18 +77,31 @@ class ClassificationModel:
         self.predictor = load_predictor(model_dir, threads=settings.threads, backend=settings.backend,
                                         precision=settings.precision)
 
-    def __call__(self, context: Any, calls: List[List[str]]) -> List[List[Dict[str, Any]]]:
+    def __call__(self, context: Any, calls: List[List[str]], stop: threading.Event) -> List[Any]:
+        """The results of each call; a call with a text whose logits are not finite gets :class:`NonFiniteOutput`
+        naming its texts, the others their results."""
         texts = [text for call in calls for text in call]
-        results = self.classify(texts)
-        out, start = [], 0
+        logits = self.logits(texts, stop_check(stop))
+        finite = np.isfinite(logits).all(axis=1)
+        results = scores(np.where(finite[:, None], logits, 0.0), self.config)
+        out: List[Any] = []
+        start = 0
         for call in calls:
-            out.append(results[start:start + len(call)])
+            rows = range(start, start + len(call))
+            broken = [i - start for i in rows if not finite[i]]
+            out.append(NonFiniteOutput(f"model output: non-finite logits (NaN or inf) for texts{broken}: the model's "
+                                       f"weights give no answer for them") if broken
+                       else results[start:start + len(call)])
             start += len(call)
         return out
 
     def classify(self, texts: List[str]) -> List[Dict[str, Any]]:
         """One :func:`~paddle_ernie_m.predict.scores` result per text."""
-        from ..predict import scores, text_ids
+        return scores(self.logits(texts), self.config)
+
+    def logits(self, texts: List[str], interrupt=None) -> np.ndarray:
+        """``(texts, labels)`` logits; ``interrupt`` is called before each model run."""
+        from ..predict import text_ids
 
         ids = text_ids(self.tokenizer, self.config, texts)
         if self.config.attention_mask_mode == "paddlenlp":
@@ -96,13 +113,15 @@ class ClassificationModel:
             runs = [list(range(len(ids)))]
         logits: List[Any] = [None] * len(ids)
         for rows in runs:
+            if interrupt is not None:
+                interrupt()
             width = max(len(ids[i]) for i in rows)
             batch = np.full((len(rows), width), self.config.pad_token_id, dtype=np.int64)
             for k, i in enumerate(rows):
                 batch[k, :len(ids[i])] = ids[i]
             for i, row in zip(rows, self.predictor(input_ids=batch)["logits"]):
                 logits[i] = row
-        return scores(np.stack(logits), self.config)
+        return np.stack(logits)
 
 
 def load_model(settings: ServeSettings):

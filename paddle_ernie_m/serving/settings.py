@@ -11,6 +11,8 @@ from typing import Any, Optional
 TASKS = ("uie", "classify")
 #: How the parent process hands the settings to uvicorn's worker processes.
 SETTINGS_ENV = "ERNIE_M_SERVE_SETTINGS"
+#: Open files a worker keeps beyond its client connections (model files, logs, the listening socket, new clients).
+RESERVED_FILES = 64
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,18 @@ class ServeSettings:
         max_body_bytes: largest request body (413 above it).
         max_texts: most texts per request (422 above it).
         max_chars: most characters per text (422 above it).
-        timeout_s: a request not answered within this many seconds gets 504.
+        max_labels: most labels in a UIE schema, children included (422 above it).
+        max_schema_depth: most levels of a UIE schema (422 above it).
+        max_model_rows: most model inputs a UIE request may ask for, counted as labels x texts x pieces before any
+            model work (422 above it; see :func:`~.bodies.model_rows`).
+        max_response_bytes: largest answer; a request whose results are larger gets 413 instead.
+        timeout_s: a request not answered within this many seconds gets 504 and its model work is stopped; a body
+            not received within it gets 408.
+        max_connections: most open client connections per worker; a new one beyond it closes the connection that
+            has waited longest for its request head (or, if every one is busy, itself). None: the process's
+            open-file limit minus :data:`RESERVED_FILES`.
+        header_timeout_s: a connection that has not sent a complete request head within this many seconds of
+            opening (or of its previous answer) is closed.
     """
 
     model: str
@@ -52,23 +65,33 @@ class ServeSettings:
     max_body_bytes: int = 1 << 20
     max_texts: int = 64
     max_chars: int = 10000
+    max_labels: int = 64
+    max_schema_depth: int = 4
+    max_model_rows: int = 2048
+    max_response_bytes: int = 8 << 20
     timeout_s: float = 30.0
+    max_connections: Optional[int] = None
+    header_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
         if self.task != "uie" and self.schema is not None:
             raise ValueError("--schema applies to --task uie only")
-        for name in ("workers", "max_batch_texts", "max_queue", "max_body_bytes", "max_texts", "max_chars"):
+        for name in ("workers", "max_batch_texts", "max_queue", "max_body_bytes", "max_texts", "max_chars",
+                     "max_labels", "max_schema_depth", "max_model_rows", "max_response_bytes", "max_connections"):
             value = getattr(self, name)
+            if value is None and name == "max_connections":
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"--port must lie in [0, 65535], got {self.port}")
         if not self.batch_window_ms >= 0:
             raise ValueError(f"--batch-window-ms must be 0 or more, got {self.batch_window_ms}")
-        if not self.timeout_s > 0:
-            raise ValueError(f"--timeout-s must be positive, got {self.timeout_s}")
+        for name in ("timeout_s", "header_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), ensure_ascii=False)

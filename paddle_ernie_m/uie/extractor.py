@@ -19,10 +19,11 @@ Everything else (prompts, splitting, decoding, joining) is shared by the two mod
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from converters.configuration import ErnieMConfig
 from converters.mapping import UIE
@@ -166,11 +167,13 @@ class InformationExtractor:
         return self.extract_calls([texts], schema, schema_lang)[0]
 
     def extract_calls(self, calls: Sequence[Sequence[str]], schema: Any = None,
-                      schema_lang: Optional[str] = None) -> List[List[Dict[str, List[Result]]]]:
+                      schema_lang: Optional[str] = None,
+                      interrupt: Optional[Callable[[], None]] = None) -> List[List[Dict[str, List[Result]]]]:
         """The results of each list of texts in ``calls``, each exactly what calling the extractor on that list
         alone gives (Taskflow's piece length and classification decision are per call: see
         :mod:`~paddle_ernie_m.uie.decoding`), with the model run over the texts of every call together.
-        ``schema`` / ``schema_lang`` as for :meth:`__call__`."""
+        ``schema`` / ``schema_lang`` as for :meth:`__call__`. ``interrupt`` is called before each model run; what
+        it raises ends the call (``ernie-m serve`` stops the work of a request that timed out so)."""
         nodes = self._schema if schema is None else _schema_nodes(schema)
         lang = self.schema_lang if schema_lang is None else check_schema_lang(schema_lang)
         if nodes is None:
@@ -188,7 +191,8 @@ class InformationExtractor:
         kept = [i for i, text in enumerate(texts) if text.strip()]
         outputs: List[Dict[str, List[Result]]] = [{} for _ in texts]
         if kept:
-            found = extract(nodes, [texts[i] for i in kept], lang, self._run_stage, self.max_child_prompts,
+            run_stage = functools.partial(self._run_stage, interrupt=interrupt)
+            found = extract(nodes, [texts[i] for i in kept], lang, run_stage, self.max_child_prompts,
                             [groups[i] for i in kept])
             for i, result in zip(kept, found):
                 outputs[i] = result
@@ -199,7 +203,7 @@ class InformationExtractor:
         return results
 
     def _run_stage(self, texts: List[str], prompts: List[str], max_prompts: List[str],
-                   groups: List[int]) -> List[List[Result]]:
+                   groups: List[int], interrupt: Optional[Callable[[], None]] = None) -> List[List[Result]]:
         """Results of each (text, prompt) pair of one schema stage, with Taskflow's pieces (their length set by the
         pair's call): each distinct (prompt, piece) is run once and each piece of each pair gets its own copies of
         its results."""
@@ -217,11 +221,12 @@ class InformationExtractor:
             for piece in pieces_of[text, max_text_len]:
                 pieces.append(Piece(index, piece.offset, piece.text))
                 piece_rows.append(rows.setdefault((prompt, piece.text), len(rows)))
-        row_results = self._run_rows(list(rows))
+        row_results = self._run_rows(list(rows), interrupt)
         results = [[dict(r) for r in row_results[row]] for row in piece_rows]
         return join_pieces(pieces, results, len(texts), groups)
 
-    def _run_rows(self, rows: List[Tuple[str, str]]) -> List[List[Result]]:
+    def _run_rows(self, rows: List[Tuple[str, str]],
+                  interrupt: Optional[Callable[[], None]] = None) -> List[List[Result]]:
         """Decoded results of each ``(prompt, piece text)`` row, relative to the piece. Rows are tokenized and run
         :data:`CHUNK_ROWS` at a time (sorted by length within a chunk), each distinct prompt and piece tokenized
         once per stage."""
@@ -234,6 +239,8 @@ class InformationExtractor:
             order = sorted(chunk, key=lambda k: len(encoded[k][0]))
             for start in range(0, len(order), self.batch_size):
                 batch = order[start:start + self.batch_size]
+                if interrupt is not None:
+                    interrupt()
                 start_probs, end_probs = self._probabilities([encoded[k][0] for k in batch])
                 for k, p_start, p_end in zip(batch, start_probs, end_probs):
                     prompt, text = rows[k]
