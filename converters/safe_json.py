@@ -63,7 +63,7 @@ def _name_the_place(text: str, max_depth: int, max_number_chars: int) -> None:
         head = token[0]
         if head in "[{":
             if len(frames) >= max_depth:
-                raise JSONLimitError(_path(frames), f"nested more than {max_depth} levels deep")
+                raise JSONLimitError(_path(frames), f"nested deeper than the limit of {max_depth} levels")
             frames.append(["[", 0, False] if head == "[" else ["{", None, True])
         elif head in "]}":
             if frames:
@@ -78,9 +78,11 @@ def _name_the_place(text: str, max_depth: int, max_number_chars: int) -> None:
                 frames[-1][1] = _key(token)
                 frames[-1][2] = False
         elif len(token) > max_number_chars:
-            raise JSONLimitError(_path(frames), f"a number of {len(token)} characters (at most {max_number_chars})")
-    raise JSONLimitError("", f"nested more than {max_depth} levels deep or a number of more than {max_number_chars} "
-                             f"characters")  # unreachable for well-formed JSON: the fast check and the walk agree
+            raise JSONLimitError(_path(frames),
+                                 f"a number of {len(token)} characters, more than the limit of {max_number_chars}")
+    # not reached for well-formed JSON (the fast check and the walk agree)
+    raise JSONLimitError("", f"nested deeper than the limit of {max_depth} levels or a number of more than "
+                             f"{max_number_chars} characters")
 
 
 def _key(token: str) -> Optional[str]:

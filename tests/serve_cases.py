@@ -9,12 +9,13 @@ import logging
 import os
 import random
 import re
+import resource
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .scripts import ROOT, load_script
 
@@ -34,16 +35,19 @@ def mixed_texts(lang: str, count: int, seed: int = 0, sentences: Sequence[int] =
 
 
 @contextlib.contextmanager
-def running_server(*options: str, threads: int = 1,
-                   startup_s: float = 120.0) -> Iterator[Tuple[str, subprocess.Popen, List[str]]]:
+def running_server(*options: str, threads: int = 1, startup_s: float = 120.0,
+                   file_limit: Optional[int] = None) -> Iterator[Tuple[str, subprocess.Popen, List[str]]]:
     """``(base url, process, log lines)`` of ``ernie-m serve`` on the demo model (any free loopback port, ``threads``
-    math threads), ready; killed on exit if still running (a test that stops it itself checks the exit code)."""
+    math threads, at most ``file_limit`` open files if given), ready; killed on exit if still running (a test that
+    stops it itself checks the exit code)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
            "OMP_NUM_THREADS": str(threads)}
     command = [sys.executable, "-m", "paddle_ernie_m.cli", "serve", "--model", str(DEMO), "--port", "0",
                "--threads", str(threads), *options]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, encoding="utf-8")
+    limit = None if file_limit is None else \
+        (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (file_limit, file_limit)))  # noqa: E731
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, encoding="utf-8", preexec_fn=limit)
     log: List[str] = []
     ready = threading.Event()
     where: List[str] = []
@@ -88,8 +92,9 @@ def _wait_for_health(url: str, process: subprocess.Popen, log: List[str], second
 
 async def run_clients(url: str, requests: Sequence[Sequence[Tuple[str, Dict[str, Any]]]],
                       timeout_s: float = 60.0) -> List[List[Tuple[int, Any, Dict[str, str], float]]]:
-    """Each client (one list of ``(path, body)``) sends its requests one after another, all clients at once;
-    returns ``(status, JSON body, headers, seconds)`` per request, per client."""
+    """Each client (one list of ``(path, body)``; a body is JSON-ready, or bytes sent as they are) sends its requests
+    one after another, all clients at once; returns ``(status, JSON body, headers, seconds)`` per request, per
+    client."""
     import httpx
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not one log line per request
@@ -99,7 +104,8 @@ async def run_clients(url: str, requests: Sequence[Sequence[Tuple[str, Dict[str,
             answers = []
             for path, body in calls:
                 began = time.perf_counter()
-                response = await client.post(path, json=body)
+                response = await (client.post(path, content=body, headers={"content-type": "application/json"})
+                                  if isinstance(body, bytes) else client.post(path, json=body))
                 answers.append((response.status_code, response.json(), dict(response.headers),
                                 time.perf_counter() - began))
             return answers

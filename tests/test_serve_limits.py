@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import subprocess
 import sys
 import threading
 import time
 
+import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
 from paddle_ernie_m.cli import main
 from paddle_ernie_m.serving.app import create_app
-from paddle_ernie_m.serving.batcher import Batcher, QueueFull, ShuttingDown
+from paddle_ernie_m.serving.batcher import Batcher, QueueFull, ShuttingDown, Stopped
 from paddle_ernie_m.serving.models import load_model
 from paddle_ernie_m.serving.settings import DEFAULTS, ServeSettings
 from paddle_ernie_m.uie.extractor import InformationExtractor
@@ -248,8 +250,12 @@ def test_a_request_that_fails_alone_fails_alone_in_its_batch():
 
 
 def test_a_prompt_that_leaves_no_room_for_text_is_422_naming_it(demo_client):
-    answer = demo_client.post("/v1/extract", json={"texts": ["张三在北京工作。"], "schema": ["地" * 600]})
-    assert answer.status_code == 422 and "leaves no room for text" in answer.json()["error"], answer.text
+    answer = demo_client.post("/v1/extract", json={"texts": ["张三在北京工作。"], "schema": ["地点", "地" * 600]})
+    assert answer.status_code == 422 and answer.json()["error"].startswith("schema[1]: label of 600 characters "
+                                                                           "leaves no room for text"), answer.text
+    child = {"texts": ["张三在北京工作。"], "schema": [{"人物": ["x" * 508]}]}  # with a parent span of 1: 511 + 3
+    answer = demo_client.post("/v1/extract", json=child)
+    assert answer.status_code == 422 and answer.json()["error"].startswith("schema[0]['人物'][0]: label"), answer.text
     assert demo_client.post("/v1/extract", json={"texts": ["张三在北京工作。"]}).status_code == 200
 
 
@@ -314,10 +320,13 @@ def test_serve_help_lists_every_option_with_its_default(capsys):
                             ("--batch-window-ms", "5"), ("--max-queue", DEFAULTS.max_queue),
                             ("--max-body-bytes", DEFAULTS.max_body_bytes), ("--max-texts", DEFAULTS.max_texts),
                             ("--max-chars", DEFAULTS.max_chars), ("--timeout-s", "30"),
+                            ("--max-labels", DEFAULTS.max_labels), ("--max-schema-depth", DEFAULTS.max_schema_depth),
+                            ("--max-model-rows", DEFAULTS.max_model_rows),
+                            ("--max-response-bytes", DEFAULTS.max_response_bytes), ("--header-timeout-s", "10"),
                             ("--schema-lang", DEFAULTS.schema_lang), ("--backend", DEFAULTS.backend),
                             ("--mode", DEFAULTS.mode)):
         assert option in text and f"default {default}" in text, option
-    for option in ("--model", "--schema", "--threads"):
+    for option in ("--model", "--schema", "--threads", "--max-connections"):
         assert option in text
 
 
@@ -352,3 +361,130 @@ def test_bad_serve_options_are_one_line_errors(argv, message, capsys):
     assert main(["serve", "--model", str(DEMO), *argv]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_a_failure_inside_a_batch_reaches_only_the_request_that_caused_it():
+    """Whatever the model raises for one request's texts (here a ValueError, as a tokenizer would) fails that
+    request alone; the requests batched with it get what they get alone."""
+    def run(context, calls, stop):
+        if any("POISON" in text for call in calls for text in call):
+            raise ValueError("text[3] contains something the model cannot take")
+        return [[text.upper() for text in call] for call in calls]
+
+    async def scenario():
+        batcher = Batcher(run, max_batch_texts=100, window_s=0.05, max_queue=100)
+        batcher.start()
+        requests = [["a", "b"], ["c", "POISON"], ["d"], ["e", "f", "g"]]
+        outcomes = await asyncio.gather(*(batcher.submit("k", None, texts) for texts in requests),
+                                        return_exceptions=True)
+        await batcher.stop()
+        return outcomes
+
+    outcomes = asyncio.run(scenario())
+    assert outcomes[0] == ["A", "B"] and outcomes[2] == ["D"] and outcomes[3] == ["E", "F", "G"]
+    assert isinstance(outcomes[1], ValueError)
+
+
+def test_a_request_nobody_waits_for_stops_the_model_and_its_batch_mates_run_again_without_it():
+    """The model checks ``stop`` between runs (as the extractor does before each model batch): once a request of
+    the running group is cancelled (timed out, client gone), the run ends and the others run again alone."""
+    runs = []
+
+    def run(context, calls, stop):
+        runs.append([list(call) for call in calls])
+        for _ in range(200):  # 10 s of "model batches" unless stopped
+            if stop.is_set():
+                raise Stopped()
+            time.sleep(0.05)
+            if not any("slow" in text for call in calls for text in call):
+                break
+        return [[text + "!" for text in call] for call in calls]
+
+    async def scenario():
+        batcher = Batcher(run, max_batch_texts=100, window_s=0.05, max_queue=100)
+        batcher.start()
+        slow = batcher.submit("k", None, ["slow"])
+        other = batcher.submit("k", None, ["fast"])
+        began = time.perf_counter()
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(slow, 0.5)
+        result = await asyncio.wait_for(other, 5)
+        waited = time.perf_counter() - began
+        await batcher.stop()
+        return result, waited
+
+    result, waited = asyncio.run(scenario())
+    assert result == ["fast!"] and waited < 2, waited
+    assert runs == [[["slow"], ["fast"]], [["fast"]]]
+
+
+@pytest.mark.parametrize("body,message", [
+    ({"texts": ["a"], "schema": [f"l{i}" for i in range(10000)]}, "schema: more than this service's limit of 64 "
+                                                                  "labels (--max-labels)"),
+    ({"texts": ["a"], "schema": [{"a": [{"b": [{"c": [{"d": ["e"]}]}]}]}]},
+     "schema[0]['a'][0]['b'][0]['c'][0]['d'][0]: nested 5 levels deep, more than this service's limit of 4 "
+     "(--max-schema-depth)"),
+    ({"texts": ["a" * 2000] * 64, "schema": [f"l{i}" for i in range(9)]},  # 9 x 64 x ceil(2000 / 507)
+     "texts: 2304 model inputs (labels x texts x pieces of 512 tokens), more than this service's limit of 2048"),
+    ({"texts": ["a"], "schema": ["x\udfff"]}, "schema[0]: a lone surrogate"),
+], ids=["labels", "depth", "cost", "surrogate_label"])
+def test_schema_and_cost_limits_are_422_naming_the_option_before_any_model_work(body, message):
+    calls = []
+    settings = ServeSettings(model="unused", schema=None)
+    with TestClient(create_app(settings, lambda context, texts, stop: calls.append(texts))) as client:
+        answer = client.post("/v1/extract", content=json.dumps(body).encode(),
+                             headers={"content-type": "application/json"})
+        assert answer.status_code == 422 and answer.json()["error"].startswith(message), answer.text
+        taskflow = client.post("/taskflow/uie", content=json.dumps(
+            {"data": {"text": body["texts"]}, "parameters": {"schema": body["schema"]}}).encode())
+        assert taskflow.status_code == 422
+    assert calls == []
+
+
+def test_the_cost_is_labels_times_texts_times_pieces_as_the_extractor_cuts_them():
+    """A text of n characters under a longest first-level prompt of p characters is cut into ceil(n / (509 - p))
+    pieces (Taskflow's piece length at max_seq_len 512); children count once."""
+    from paddle_ernie_m.serving.bodies import model_rows
+    from paddle_ernie_m.uie.decoding import max_text_length, split_texts
+    from paddle_ernie_m.uie.schema import build_schema
+
+    nodes = build_schema([{"人物": ["组织"]}, "地点名称"])
+    texts = ["甲" * 1, "乙" * 505, "丙" * 506, "丁" * 1200]
+    piece = max_text_length(512, ["地点名称"])
+    assert piece == 505
+    pieces = [len(split_texts([text], piece)) for text in texts]
+    assert pieces == [1, 1, 2, 3]
+    assert model_rows(nodes, texts) == 3 * sum(pieces)
+
+
+def test_non_finite_logits_fail_only_their_request_with_500_naming_the_texts():
+    """A classifier whose weights give NaN for some inputs: those requests get a 500 naming the texts, never
+    ``NaN`` in JSON; the requests batched with them get the softmax of their logits."""
+    from paddle_ernie_m.serving.models import ClassificationModel
+    from converters.configuration import ErnieMConfig
+
+    class Model(ClassificationModel):
+        def __init__(self):
+            self.config = ErnieMConfig(num_labels=2, id2label={0: "neg", 1: "pos"})
+
+        def logits(self, texts, interrupt=None):
+            return np.array([[float("nan"), 0.0] if "nan" in t else [0.0, float(len(t))] for t in texts])
+
+    settings = ServeSettings(model="unused", task="classify", batch_window_ms=200)
+    with TestClient(create_app(settings, Model())) as client:
+        answers = []
+        threads = [_post_in_thread(client, "/v1/classify", {"texts": texts}, answers)
+                   for texts in (["ab"], ["x", "nan here", "y", "nan"], ["abc"])]
+        for thread in threads:
+            thread.join(20)
+    assert len(answers) == 3
+    failed = [a for a in answers if a.status_code != 200]
+    assert len(failed) == 1 and failed[0].status_code == 500
+    assert failed[0].json()["error"] == ("model output: non-finite logits (NaN or inf) for texts[1, 3]: the "
+                                         "model's weights give no answer for them")
+    for answer in answers:
+        if answer.status_code == 200:
+            (text,) = json.loads(answer.request.content)["texts"]
+            p_pos = 1 / (1 + math.exp(-len(text)))  # softmax([0, len]) by hand
+            assert answer.json()["results"] == [{"label": "pos", "probabilities": {"neg": round(1 - p_pos, 6),
+                                                                                   "pos": round(p_pos, 6)}}]

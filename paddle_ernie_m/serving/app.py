@@ -169,6 +169,9 @@ def create_app(settings: ServeSettings, model: Callable) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
+        from .connections import quiet_accept_errors
+
+        quiet_accept_errors(asyncio.get_running_loop())
         batcher.start()
         try:
             yield

@@ -55,7 +55,7 @@ def parse_json(body: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise BodyError(400, f"body: not UTF-8 (byte {exc.start})") from None
     except JSONLimitError as exc:
-        raise BodyError(400, f"body: {exc} (this service's limit)") from None
+        raise BodyError(400, f"body: {exc}") from None
     except json.JSONDecodeError as exc:
         raise BodyError(400, f"body: malformed JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
 

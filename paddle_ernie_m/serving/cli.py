@@ -10,7 +10,7 @@ from ..uie.extractor import MODES
 from ..uie.runner import BACKENDS
 from ..uie.schema import SCHEMA_LANGS, build_schema
 from ..export import PRECISION_NAMES
-from .settings import DEFAULTS, RESERVED_FILES, TASKS, ServeSettings
+from .settings import DEFAULTS, TASKS, ServeSettings
 
 #: What ``[serve]`` installs (a missing one is reported by name).
 SERVER_MODULES = ("starlette", "uvicorn")
@@ -74,8 +74,9 @@ def register(subparsers) -> None:
                         help=f"answer 504 to a request not done within this many seconds and stop its work "
                              f"(default {d.timeout_s:g})")
     parser.add_argument("--max-connections", type=int, default=None,
-                        help=f"most open client connections per worker; beyond it the one waiting longest for its "
-                             f"request head is closed (default: the open-file limit minus {RESERVED_FILES})")
+                        help="most open client connections per worker; beyond it the one waiting longest for its "
+                             "request head is closed (default: what the open-file limit leaves, see "
+                             "docs/serving.md)")
     parser.add_argument("--header-timeout-s", type=float, default=d.header_timeout_s,
                         help=f"close a connection that sends no complete request head within this many seconds "
                              f"(default {d.header_timeout_s:g})")

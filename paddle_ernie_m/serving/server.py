@@ -16,6 +16,7 @@ as death by signal.)
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import os
 import signal
@@ -64,13 +65,13 @@ def serve(settings: ServeSettings) -> None:
     the workers), then serve until a shutdown signal. With several workers the model is loaded once in a child
     process (:func:`prepare_in_child`), so that uvicorn's supervisor holds neither the model nor Paddle."""
     from .app import create_app
-    from .connections import GuardedH11Protocol
+    from .connections import ACCEPT_BACKLOG, GuardedH11Protocol
     from .models import load_model
 
     sock = bind(settings)
     os.environ[SETTINGS_ENV] = settings.to_json()  # the protocol of every worker reads its limits there
     options = dict(host=settings.host, port=sock.getsockname()[1], log_level="info", http=GuardedH11Protocol,
-                   timeout_graceful_shutdown=settings.timeout_s + 10, workers=settings.workers)
+                   backlog=ACCEPT_BACKLOG, timeout_graceful_shutdown=settings.timeout_s + 10, workers=settings.workers)
     if settings.workers == 1:
         config = uvicorn.Config(create_app(settings, load_model(settings)), **options)
         _log_address(settings, sock)
@@ -81,7 +82,7 @@ def serve(settings: ServeSettings) -> None:
     config = uvicorn.Config("paddle_ernie_m.serving.app:app_from_environment", factory=True, **options)
     _log_address(settings, sock)
     with _signals_end_cleanly():
-        Supervisor(config, target=uvicorn.Server(config).run, sockets=[sock]).run()
+        Supervisor(config, sockets=[sock], **_supervisor_target(config)).run()
 
 
 def _log_address(settings: ServeSettings, sock: socket.socket) -> None:
@@ -89,6 +90,11 @@ def _log_address(settings: ServeSettings, sock: socket.socket) -> None:
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     logging.getLogger("uvicorn.error").info("Uvicorn running on http://%s:%d (Press CTRL+C to quit)", host,
                                             sock.getsockname()[1])
+
+
+def _supervisor_target(config) -> dict:
+    """Older uvicorn versions give the supervisor the server's ``run`` to start in each worker; newer ones make it."""
+    return {"target": uvicorn.Server(config).run} if "target" in inspect.signature(Multiprocess).parameters else {}
 
 
 class Supervisor(Multiprocess):

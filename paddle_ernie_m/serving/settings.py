@@ -11,8 +11,8 @@ from typing import Any, Optional
 TASKS = ("uie", "classify")
 #: How the parent process hands the settings to uvicorn's worker processes.
 SETTINGS_ENV = "ERNIE_M_SERVE_SETTINGS"
-#: Open files a worker keeps beyond its client connections (model files, logs, the listening socket, new clients).
-RESERVED_FILES = 64
+#: Open files a worker keeps free beyond its client connections and what it holds at start (logs, files opened later).
+RESERVED_FILES = 32
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,8 @@ class ServeSettings:
         timeout_s: a request not answered within this many seconds gets 504 and its model work is stopped; a body
             not received within it gets 408.
         max_connections: most open client connections per worker; a new one beyond it closes the connection that
-            has waited longest for its request head (or, if every one is busy, itself). None: the process's
-            open-file limit minus :data:`RESERVED_FILES`.
+            has waited longest for its request head (or, if every one is busy, itself). None: what the open-file
+            limit leaves (see :mod:`.connections`).
         header_timeout_s: a connection that has not sent a complete request head within this many seconds of
             opening (or of its previous answer) is closed.
     """
