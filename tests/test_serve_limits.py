@@ -97,7 +97,8 @@ def test_unknown_routes_and_methods_answer_json_naming_the_routes_of_the_task(de
 
 def test_requests_without_schema_need_one_when_the_service_has_none():
     settings = ServeSettings(model=str(DEMO), threads=1)
-    with TestClient(create_app(settings, lambda context, calls, stop: [[{} for _ in texts] for texts in calls])) as client:
+    model = lambda context, calls, stop: [[{} for _ in texts] for texts in calls]  # noqa: E731
+    with TestClient(create_app(settings, model)) as client:
         answer = client.post("/v1/extract", json={"texts": ["a"]})
         assert answer.status_code == 422 and answer.json()["error"].startswith("schema: required")
         assert client.post("/v1/extract", json={"texts": ["a"], "schema": ["x"]}).status_code == 200
