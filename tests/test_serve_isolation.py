@@ -94,7 +94,7 @@ def test_an_answer_larger_than_the_response_limit_is_413_naming_the_option_and_s
 
 
 @pytest.mark.slow
-def test_a_request_that_times_out_has_its_work_stopped_others_are_answered_in_time_and_sigterm_ends_promptly(
+def test_a_request_that_times_out_or_whose_client_left_has_its_work_stopped_and_sigterm_ends_promptly(
         offline):
     """The limits are lifted so that the heavy request (3,000 labels x 16 texts: minutes of model work) is taken;
     only its stopped work keeps the others' answers within the time limit. The normal requests come 1 s after it,
@@ -129,6 +129,13 @@ def test_a_request_that_times_out_has_its_work_stopped_others_are_answered_in_ti
                 assert response.status_code == 200, response.text
                 assert_same_results(response.json()["results"], offline([TEXTS[index]]), floats=float)
                 assert seconds < 3, f"a normal request waited {seconds:.1f} s behind the heavy one"
+        # a client that leaves: its work stops at once, not at its time limit (3 s)
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(url + "/v1/extract", json=heavy, timeout=0.5)
+        began = time.perf_counter()
+        answer = httpx.post(url + "/v1/extract", json={"texts": [TEXTS[5]]}, timeout=30)
+        assert answer.status_code == 200 and time.perf_counter() - began < 1.8, time.perf_counter() - began
+        assert 'status="499"} 1' in httpx.get(url + "/metrics").text
         began = time.perf_counter()
         process.send_signal(signal.SIGTERM)
         assert process.wait(15) == 0, "".join(log)
