@@ -9,12 +9,12 @@ processes hits them alike; throughput is the median over rounds, latency percent
 rounds. The clients run in this process (httpx, asyncio) and share the CPU with the server: on a 2-core machine
 that is part of what is measured.
 
-Heavy client (``--scenario heavy``): the p50 / p99 latency of normal clients (one text per request, as above) alone,
-and again while one more client sends, one after another, the heaviest request the default limits allow: 64 texts and
-the demo schema plus first-level labels up to ``--max-model-rows`` (2048) model inputs counted as the service counts
-them (labels x texts x pieces), texts as long as that allows (the demo schema's child labels then ask about every span
-found: the real work is above the count). The normal clients' requests wait behind the heavy one's model work, so
-their latency shows what one client within the limits can do to the others.
+Heavy client (``--scenario heavy``): the p50 / p99 latency of 8 normal clients (one text per request, as above)
+alone, and again while one more client sends, one after another, the heaviest request the default limits allow: the
+demo schema (4 labels and a child label, counted 64 times) and as many texts of one full piece (about 500
+characters of the synthetic data's sentences, full of persons) as ``--max-model-rows`` (1024) allows. The normal
+clients' requests wait behind the heavy one's model work, so their latency shows what one client within the limits
+can do to the others.
 
     python benchmarks/bench_serve.py [--scenario all|throughput|heavy] [--rounds 3] [--threads 2] [--requests 384]
 
@@ -46,32 +46,25 @@ def percentile(values: List[float], q: float) -> float:
 
 
 def heaviest_request() -> dict:
-    """The heaviest ``/v1/extract`` body the default limits take (see the module docstring)."""
+    """The heaviest ``/v1/extract`` body the default limits take (see the module docstring): the demo schema, and as
+    many texts of one full piece each as ``--max-model-rows`` allows, each a run of the synthetic data's sentences
+    (full of persons, so that the child label is asked about many spans)."""
     from paddle_ernie_m.serving.bodies import model_rows
     from paddle_ernie_m.serving.settings import DEFAULTS
     from paddle_ernie_m.uie.schema import build_schema
 
-    schema = list(SCHEMAS["ch"])
-    count = lambda nodes: sum(1 + count(node.children) for node in nodes)  # noqa: E731
-    per_text = DEFAULTS.max_model_rows // DEFAULTS.max_texts  # labels x pieces of one text
-    schema += [f"标签{i}" for i in range(max(0, 8 - count(build_schema(schema))))]
-    labels = count(build_schema(schema))
-    sentences = mixed_texts("ch", 4096, seed=5, sentences=(1,))
-    texts, k = [], 0
-    for _ in range(DEFAULTS.max_texts):  # texts just short enough for per_text // labels pieces each
-        text = ""
-        while True:
-            longer = text + sentences[k % len(sentences)]
-            if model_rows(build_schema(schema), [longer]) > labels * (per_text // labels) \
-                    or len(longer) > DEFAULTS.max_chars:
-                break
-            text, k = longer, k + 1
+    nodes = build_schema(SCHEMAS["ch"])
+    sentences = iter(mixed_texts("ch", 100000, seed=5, sentences=(1,)))
+    texts: List[str] = []
+    while len(texts) < DEFAULTS.max_texts and model_rows(nodes, texts + ["x"]) <= DEFAULTS.max_model_rows:
+        text = next(sentences)
+        while model_rows(nodes, [text + (more := next(sentences))]) == model_rows(nodes, ["x"]):
+            text += more
         texts.append(text)
-    body = {"texts": texts, "schema": schema}
-    rows = model_rows(build_schema(schema), texts)
+    body = {"texts": texts, "schema": SCHEMAS["ch"]}
     size = len(json.dumps(body, ensure_ascii=False).encode())
-    assert rows <= DEFAULTS.max_model_rows and size <= DEFAULTS.max_body_bytes, (rows, size)
-    return {"body": body, "labels": labels, "model_rows": rows, "bytes": size,
+    assert size <= DEFAULTS.max_body_bytes
+    return {"body": body, "texts": len(texts), "model_rows": model_rows(nodes, texts), "bytes": size,
             "characters_per_text": round(sum(map(len, texts)) / len(texts))}
 
 
@@ -84,6 +77,7 @@ def heavy_scenario(args) -> dict:
     plans = [[("/v1/extract", body(t)) for t in texts[c::clients]] for c in range(clients)]
     latencies: Dict[str, List[float]] = {"alone": [], "beside the heavy client": []}
     heavy_answers: List[tuple] = []
+    normal_statuses: List[int] = []
     with running_server(threads=args.threads) as (url, _, _):
         asyncio.run(run_clients(url, [[("/v1/extract", body(t))] for t in texts[:32]]))  # warm-up
         for _ in range(args.rounds):
@@ -111,15 +105,15 @@ def heavy_scenario(args) -> dict:
 
             answers = asyncio.run(beside())
             latencies["beside the heavy client"].extend(s for client in answers for _, _, _, s in client)
-            statuses = {status for client in answers for status, _, _, _ in client}
-            if statuses != {200}:
-                raise RuntimeError(f"normal clients beside the heavy one: statuses {sorted(statuses)}")
+            normal_statuses.extend(status for client in answers for status, _, _, _ in client)
     return {
-        "heavy_request": {key: heavy[key] for key in ("labels", "model_rows", "bytes", "characters_per_text")},
+        "heavy_request": {key: heavy[key] for key in ("texts", "model_rows", "bytes", "characters_per_text")},
         "heavy_answers": {"statuses": sorted({status for status, _ in heavy_answers}),
                           "count": len(heavy_answers),
                           "median_s": round(statistics.median(s for _, s in heavy_answers), 2)},
         "normal_clients": clients,
+        "normal_statuses_beside_the_heavy_client": {str(status): normal_statuses.count(status)
+                                                    for status in sorted(set(normal_statuses))},
         "normal_latency": {key: {"requests": len(values), "p50_ms": round(1000 * percentile(values, 0.5), 1),
                                  "p99_ms": round(1000 * percentile(values, 0.99), 1),
                                  "max_ms": round(1000 * max(values), 1)} for key, values in latencies.items()},

@@ -38,7 +38,8 @@ def offline():
 
 @pytest.fixture(scope="module")
 def server():
-    with running_server("--schema", json.dumps(SCHEMAS["ch"]), "--max-response-bytes", "20000") as running:
+    with running_server("--schema", json.dumps(SCHEMAS["ch"]), "--max-response-bytes", "20000",
+                        "--max-model-rows", "100000") as running:
         yield running
 
 

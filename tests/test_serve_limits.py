@@ -425,10 +425,12 @@ def test_a_request_nobody_waits_for_stops_the_model_and_its_batch_mates_run_agai
     ({"texts": ["a"], "schema": [{"a": [{"b": [{"c": [{"d": ["e"]}]}]}]}]},
      "schema[0]['a'][0]['b'][0]['c'][0]['d'][0]: nested 5 levels deep, more than this service's limit of 4 "
      "(--max-schema-depth)"),
-    ({"texts": ["a" * 2000] * 64, "schema": [f"l{i}" for i in range(9)]},  # 9 x 64 x ceil(2000 / 507)
-     "texts: 2304 model inputs (labels x texts x pieces of 512 tokens), more than this service's limit of 2048"),
+    ({"texts": ["a" * 2000] * 32, "schema": [f"l{i}" for i in range(9)]},  # 9 x 32 x ceil(2000 / 507)
+     "texts: up to 1152 model inputs (labels x texts x pieces of 512 tokens, a child label 64 times), more than "
+     "this service's limit of 1024"),
+    ({"texts": ["a"] * 16, "schema": [{"人物": ["组织"]}]}, "texts: up to 1040 model inputs"),  # (1 + 64) x 16
     ({"texts": ["a"], "schema": ["x\udfff"]}, "schema[0]: a lone surrogate"),
-], ids=["labels", "depth", "cost", "surrogate_label"])
+], ids=["labels", "depth", "cost", "child_cost", "surrogate_label"])
 def test_schema_and_cost_limits_are_422_naming_the_option_before_any_model_work(body, message):
     calls = []
     settings = ServeSettings(model="unused", schema=None)
@@ -444,7 +446,8 @@ def test_schema_and_cost_limits_are_422_naming_the_option_before_any_model_work(
 
 def test_the_cost_is_labels_times_texts_times_pieces_as_the_extractor_cuts_them():
     """A text of n characters under a longest first-level prompt of p characters is cut into ceil(n / (509 - p))
-    pieces (Taskflow's piece length at max_seq_len 512); children count once."""
+    pieces (Taskflow's piece length at max_seq_len 512); a child label counts 64 times (the most parent spans it is
+    asked about per text)."""
     from paddle_ernie_m.serving.bodies import model_rows
     from paddle_ernie_m.uie.decoding import max_text_length, split_texts
     from paddle_ernie_m.uie.schema import build_schema
@@ -455,7 +458,7 @@ def test_the_cost_is_labels_times_texts_times_pieces_as_the_extractor_cuts_them(
     assert piece == 505
     pieces = [len(split_texts([text], piece)) for text in texts]
     assert pieces == [1, 1, 2, 3]
-    assert model_rows(nodes, texts) == 3 * sum(pieces)
+    assert model_rows(nodes, texts) == (1 + 64 + 1) * sum(pieces)
 
 
 def test_non_finite_logits_fail_only_their_request_with_500_naming_the_texts():

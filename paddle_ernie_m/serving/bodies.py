@@ -15,6 +15,7 @@ from typing import Any, Hashable, List, Optional, Sequence
 
 from converters.safe_json import JSONLimitError, check_limits
 
+from ..uie.decoding import MAX_CHILD_PROMPTS
 from ..uie.schema import SCHEMA_LANGS, SchemaError, SchemaNode, build_schema, dbc2sbc
 from .settings import ServeSettings
 
@@ -126,26 +127,26 @@ def _check_schema_size(nodes: List[SchemaNode], field: str, settings: ServeSetti
 
 
 def model_rows(nodes: List[SchemaNode], texts: List[str]) -> int:
-    """The cost of a UIE request, as ``--max-model-rows`` counts it: labels x texts x pieces, i.e. the model inputs of
-    asking every label once about every piece of every text (a text is cut into pieces of ``max_seq_len`` minus the
-    longest first-level prompt minus 3 characters). Child labels are counted once per text, although they are asked
-    about every span their parent finds (up to 64 per text): their real cost shows in the time limit."""
-    labels, stack = 0, list(nodes)
+    """The cost of a UIE request, as ``--max-model-rows`` counts it: the most model inputs it can ask for, labels x
+    texts x pieces with each child label counted :data:`~paddle_ernie_m.uie.decoding.MAX_CHILD_PROMPTS` (64) times,
+    since the extractor asks it about each of up to that many spans its parent finds in a text. A text is cut into
+    pieces of ``max_seq_len`` minus the longest first-level prompt minus 3 characters, as the extractor cuts it."""
+    weight, stack = 0, [(node, 1) for node in nodes]
     while stack:
-        node = stack.pop()
-        labels += 1
-        stack.extend(node.children)
+        node, times = stack.pop()
+        weight += times
+        stack.extend((child, MAX_CHILD_PROMPTS) for child in node.children)
     piece = max(1, UIE_MAX_SEQ_LEN - max(len(dbc2sbc(node.name)) for node in nodes) - 3)
-    return labels * sum(max(1, math.ceil(len(text) / piece)) for text in texts)
+    return weight * sum(max(1, math.ceil(len(text) / piece)) for text in texts)
 
 
 def check_cost(nodes: List[SchemaNode], texts: List[str], field: str, settings: ServeSettings) -> None:
     """422 when :func:`model_rows` of the request passes ``max_model_rows``: refused before any model work."""
     rows = model_rows(nodes, texts)
     if rows > settings.max_model_rows:
-        raise BodyError(422, f"{field}: {rows} model inputs (labels x texts x pieces of {UIE_MAX_SEQ_LEN} tokens), "
-                             f"more than this service's limit of {settings.max_model_rows} per request "
-                             f"(--max-model-rows); send fewer texts or labels")
+        raise BodyError(422, f"{field}: up to {rows} model inputs (labels x texts x pieces of {UIE_MAX_SEQ_LEN} "
+                             f"tokens, a child label {MAX_CHILD_PROMPTS} times), more than this service's limit of "
+                             f"{settings.max_model_rows} per request (--max-model-rows); send fewer texts or labels")
 
 
 def uie_schema(schema: Any, schema_lang: str, settings: ServeSettings, field: str = "schema") -> Call:

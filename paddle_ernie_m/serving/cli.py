@@ -66,8 +66,9 @@ def register(subparsers) -> None:
     parser.add_argument("--max-schema-depth", type=int, default=d.max_schema_depth,
                         help=f"most levels of a UIE schema; beyond it 422 (default {d.max_schema_depth})")
     parser.add_argument("--max-model-rows", type=int, default=d.max_model_rows,
-                        help=f"most model inputs per UIE request, labels x texts x pieces of 512 tokens, checked "
-                             f"before any model work; beyond it 422 (default {d.max_model_rows})")
+                        help=f"most model inputs per UIE request, labels x texts x pieces of 512 tokens (a child "
+                             f"label 64 times), checked before any model work; beyond it 422 "
+                             f"(default {d.max_model_rows})")
     parser.add_argument("--max-response-bytes", type=int, default=d.max_response_bytes,
                         help=f"largest answer; a larger one is replaced by 413 (default {d.max_response_bytes})")
     parser.add_argument("--timeout-s", type=float, default=d.timeout_s,

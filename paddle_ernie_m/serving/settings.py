@@ -36,8 +36,8 @@ class ServeSettings:
         max_chars: most characters per text (422 above it).
         max_labels: most labels in a UIE schema, children included (422 above it).
         max_schema_depth: most levels of a UIE schema (422 above it).
-        max_model_rows: most model inputs a UIE request may ask for, counted as labels x texts x pieces before any
-            model work (422 above it; see :func:`~.bodies.model_rows`).
+        max_model_rows: most model inputs a UIE request may ask for, counted before any model work as labels x
+            texts x pieces, a child label 64 times (422 above it; see :func:`~.bodies.model_rows`).
         max_response_bytes: largest answer; a request whose results are larger gets 413 instead.
         timeout_s: a request not answered within this many seconds gets 504 and its model work is stopped; a body
             not received within it gets 408.
@@ -67,7 +67,7 @@ class ServeSettings:
     max_chars: int = 10000
     max_labels: int = 64
     max_schema_depth: int = 4
-    max_model_rows: int = 2048
+    max_model_rows: int = 1024
     max_response_bytes: int = 8 << 20
     timeout_s: float = 30.0
     max_connections: Optional[int] = None
