@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import httpx
@@ -208,16 +207,15 @@ def test_two_workers_on_sigterm_answer_every_request_in_flight_and_refuse_new_co
     texts = [[TEXTS[i]] for i in range(8)]
     with running_server("--workers", "2", "--schema", json.dumps(SCHEMAS["ch"]), "--batch-window-ms", "1500") \
             as (url, process, log):
-        answers = {}
-
-        def send(k):
-            answers[k] = httpx.post(url + "/v1/extract", json={"texts": texts[k]}, timeout=60,
-                                    headers={"connection": "close"})
-
-        clients = [threading.Thread(target=send, args=(k,)) for k in range(len(texts))]
-        for client in clients:
-            client.start()
-        time.sleep(0.5)
+        host, port = url.rsplit("/", 1)[1].split(":")
+        requests = []
+        for text in texts:  # each request sent whole before SIGTERM
+            body = json.dumps({"texts": text}).encode()
+            connection = socket.create_connection((host, int(port)), timeout=60)
+            connection.sendall(b"POST /v1/extract HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                               b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+            requests.append(connection)
+        time.sleep(0.5)  # accepted by a worker, waiting in its batching window
         process.send_signal(signal.SIGTERM)
         probes = []
         deadline = time.monotonic() + 1.5
@@ -229,10 +227,13 @@ def test_two_workers_on_sigterm_answer_every_request_in_flight_and_refuse_new_co
             except httpx.TransportError as exc:  # accepted by nobody, then reset: the failure this test is for
                 probes.append(type(exc).__name__)
             time.sleep(0.1)
-        for client in clients:
-            client.join(60)
+        answers = []
+        for connection in requests:
+            with connection, connection.makefile("rb") as reply:
+                answers.append(reply.read())
         assert process.wait(30) == 0, "".join(log)
     assert set(probes) <= {200, "refused"} and "refused" in probes, probes
-    for k, text in enumerate(texts):
-        assert answers[k].status_code == 200, answers[k].text
-        assert_same_results(answers[k].json()["results"], offline(text), floats=float)
+    for text, answer in zip(texts, answers):
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), answer[:300]
+        assert_same_results(json.loads(body)["results"], offline(text), floats=float)
