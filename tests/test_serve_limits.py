@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 
 from paddle_ernie_m.cli import main
 from paddle_ernie_m.serving.app import create_app
-from paddle_ernie_m.serving.batcher import Batcher, QueueFull, ShuttingDown, Stopped
+from paddle_ernie_m.serving.batcher import Batcher, QueueFull, ShuttingDown
 from paddle_ernie_m.serving.models import load_model
 from paddle_ernie_m.serving.settings import DEFAULTS, ServeSettings
 from paddle_ernie_m.uie.extractor import InformationExtractor
@@ -387,15 +387,14 @@ def test_a_failure_inside_a_batch_reaches_only_the_request_that_caused_it():
 
 
 def test_a_request_nobody_waits_for_stops_the_model_and_its_batch_mates_run_again_without_it():
-    """The model checks ``stop`` between runs (as the extractor does before each model batch): once a request of
+    """The model calls ``interrupt`` between runs (as the extractor does before each model batch): once a request of
     the running group is cancelled (timed out, client gone), the run ends and the others run again alone."""
     runs = []
 
-    def run(context, calls, stop):
+    def run(context, calls, interrupt):
         runs.append([list(call) for call in calls])
         for _ in range(200):  # 10 s of "model batches" unless stopped
-            if stop.is_set():
-                raise Stopped()
+            interrupt()
             time.sleep(0.05)
             if not any("slow" in text for call in calls for text in call):
                 break
@@ -492,3 +491,31 @@ def test_non_finite_logits_fail_only_their_request_with_500_naming_the_texts():
             p_pos = 1 / (1 + math.exp(-len(text)))  # softmax([0, len]) by hand
             assert answer.json()["results"] == [{"label": "pos", "probabilities": {"neg": round(1 - p_pos, 6),
                                                                                    "pos": round(p_pos, 6)}}]
+
+
+def test_a_long_run_serves_the_requests_that_arrive_meanwhile_in_time_slices():
+    """A heavy request (3 s of model runs, calling ``interrupt`` between them) must not hold back a light one that
+    arrives while it runs: the light one is answered within about a slice (0.25 s), the heavy one still gets its
+    own results."""
+    def run(context, calls, interrupt):
+        if context == "heavy":
+            for _ in range(60):
+                interrupt()
+                time.sleep(0.05)
+        return [[f"{context}:{text}" for text in call] for call in calls]
+
+    async def scenario():
+        batcher = Batcher(run, max_batch_texts=100, window_s=0.01, max_queue=100)
+        batcher.start()
+        heavy = batcher.submit("heavy", "heavy", ["h"])
+        await asyncio.sleep(0.5)
+        began = time.perf_counter()
+        light = await asyncio.wait_for(batcher.submit("light", "light", ["l1", "l2"]), 10)
+        light_s = time.perf_counter() - began
+        heavy_result = await asyncio.wait_for(heavy, 10)
+        await batcher.stop()
+        return light, light_s, heavy_result, heavy.done()
+
+    light, light_s, heavy_result, _ = asyncio.run(scenario())
+    assert light == ["light:l1", "light:l2"] and heavy_result == ["heavy:h"]
+    assert light_s < 1.0, f"the light request waited {light_s:.2f} s behind the heavy one"

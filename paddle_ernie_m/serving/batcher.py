@@ -5,15 +5,21 @@ that the event loop keeps accepting and answering. The model gets the texts of e
 
 The queue is bounded: :meth:`Batcher.submit` raises :class:`QueueFull` when ``max_queue`` requests are already
 waiting. A request whose future is cancelled (its timeout passed, its client left) while waiting is dropped before it
-runs; while it runs, the model is told to stop (the ``stop`` event of :data:`Runner`) and the other requests of its
+runs; while it runs, the model stops at its next ``interrupt`` (see :data:`Runner`) and the other requests of its
 group run again without it. A group that fails as a whole is run again one request at a time, so that a failure
 reaches only the request that causes it.
+
+Time slices: a model run that has gone on for ``slice_s`` serves the requests waiting meanwhile from its next
+``interrupt`` (they run to the end in the model thread, between two model runs of the long one, and are answered at
+once), so that one heavy request delays the others by about one slice, not by all of its work.
 """
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
+import time
 from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,11 +29,13 @@ from .metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
-#: ``run(context, [texts of each request], stop) -> [results of each request]``: one result per text, or an exception
-#: instance for a request that fails on its own (the others of the batch get their results). ``stop`` is a
-#: :class:`threading.Event` set when a request of the group no longer waits for its answer: the runner should raise
-#: :class:`Stopped` at its next chance (between model runs).
-Runner = Callable[[Any, List[List[str]], threading.Event], List[Any]]
+#: ``run(context, [texts of each request], interrupt) -> [results of each request]``: one result per text, or an
+#: exception instance for a request that fails on its own (the others of the batch get their results). The runner
+#: calls ``interrupt()`` between its model runs: it raises :class:`Stopped` once a request of the group no longer
+#: waits for its answer, and may run other requests' work meanwhile (time slices).
+Runner = Callable[[Any, List[List[str]], Callable[[], None]], List[Any]]
+#: Seconds a model run goes on before the requests waiting meanwhile are served from its next ``interrupt``.
+SLICE_S = 0.25
 
 
 class Stopped(Exception):
@@ -186,20 +194,80 @@ class Batcher:
                 job.future.set_result(list(job_results))
 
     async def _run_once(self, loop: asyncio.AbstractEventLoop, jobs: List[Job]) -> List[Any]:
-        """The runner's results for ``jobs``, its ``stop`` event set as soon as one of them is done elsewhere
-        (cancelled)."""
+        """The runner's results for ``jobs``; its ``interrupt`` stops it as soon as one of them is done elsewhere
+        (cancelled) and serves waiting requests once it has run for :data:`SLICE_S`."""
         stop = threading.Event()
         gone = lambda future: stop.set()  # noqa: E731 - results are set only after the run
         for job in jobs:
             job.future.add_done_callback(gone)
-        self.metrics.batch_run(sum(len(job.texts) for job in jobs))
+        slice_began = [time.monotonic()]
+
+        def interrupt() -> None:
+            if stop.is_set():
+                raise Stopped()
+            if time.monotonic() - slice_began[0] >= SLICE_S:
+                self._serve_waiting(loop)
+                slice_began[0] = time.monotonic()
+
         try:
-            results = await loop.run_in_executor(self._executor, self._run, jobs[0].context,
-                                                 [job.texts for job in jobs], stop)
+            return await loop.run_in_executor(self._executor, self._checked_run, jobs, interrupt)
         finally:
             for job in jobs:
                 job.future.remove_done_callback(gone)
+
+    def _checked_run(self, jobs: List[Job], interrupt: Callable[[], None]) -> List[Any]:
+        """(Model thread.) The runner's results for ``jobs``, checked to match their texts."""
+        self.metrics.batch_run(sum(len(job.texts) for job in jobs))
+        results = self._run(jobs[0].context, [job.texts for job in jobs], interrupt)
         if len(results) != len(jobs) or any(not isinstance(r, BaseException) and len(r) != len(job.texts)
                                             for r, job in zip(results, jobs)):
             raise RuntimeError("the model returned results that do not match the requests' texts")
         return results
+
+    def _serve_waiting(self, loop: asyncio.AbstractEventLoop) -> None:
+        """(Model thread, between two model runs of a long one.) Take the requests waiting now and run them to the
+        end, answering each at once."""
+        taken = asyncio.run_coroutine_threadsafe(self._take_waiting(), loop)
+        try:
+            groups = taken.result(timeout=10)
+        except concurrent.futures.TimeoutError:  # the event loop is busy: serve them later
+            taken.cancel()
+            return
+        for jobs in groups:
+            self._run_nested(loop, jobs)
+
+    async def _take_waiting(self) -> List[List[Job]]:
+        return [] if self._stopping or not self._pending else self._take_batch()
+
+    def _run_nested(self, loop: asyncio.AbstractEventLoop, jobs: List[Job]) -> None:
+        """(Model thread.) :meth:`_run_group` inside a long run: stopped when one of ``jobs`` is cancelled, one
+        request at a time after a failure; no time slices of its own."""
+        jobs = [job for job in jobs if not job.future.done()]
+        if not jobs:
+            return
+
+        def interrupt() -> None:
+            if any(job.future.done() for job in jobs):
+                raise Stopped()
+
+        try:
+            results: List[Any] = self._checked_run(jobs, interrupt)
+        except Stopped:
+            return self._run_nested(loop, jobs)
+        except Exception as exc:
+            if len(jobs) > 1:
+                for job in jobs:
+                    self._run_nested(loop, [job])
+                return
+            results = [exc]
+        for job, job_results in zip(jobs, results):
+            loop.call_soon_threadsafe(self._answer, job, job_results)
+
+    @staticmethod
+    def _answer(job: Job, results: Any) -> None:
+        if job.future.done():
+            return
+        if isinstance(results, BaseException):
+            job.future.set_exception(results)
+        else:
+            job.future.set_result(list(results))

@@ -1,12 +1,11 @@
 """The model behind the service: one instance per worker process, called by the batcher (from one thread) with the
-texts of several requests that share a schema, one list per request, and the batcher's ``stop`` event (checked before
-every model run: :class:`~.batcher.Stopped` ends the work of a request nobody waits for). Both return, per request,
-one JSON-ready result per text: what that request alone would get."""
+texts of several requests that share a schema, one list per request, and the batcher's ``interrupt`` (called before
+every model run: it ends the work of a request nobody waits for, and serves other requests in time slices). Both
+return, per request, one JSON-ready result per text: what that request alone would get."""
 from __future__ import annotations
 
-import threading
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
@@ -14,22 +13,12 @@ from converters.configuration import ErnieMConfig
 
 from ..predict import HEAD as CLASSIFIER_HEAD
 from ..predict import scores
-from .batcher import Stopped
 from .settings import ServeSettings
 
 
 class NonFiniteOutput(ArithmeticError):
     """The model gave NaN or infinite logits for a request's texts (broken weights, or an input they cannot take):
     the request gets a 500 naming them instead of numbers that are no answer (and no JSON)."""
-
-
-def stop_check(stop: threading.Event):
-    """The ``interrupt`` callback of a model call: raises :class:`~.batcher.Stopped` once ``stop`` is set."""
-    def check() -> None:
-        if stop.is_set():
-            raise Stopped()
-
-    return check
 
 
 class ExtractionModel:
@@ -46,11 +35,11 @@ class ExtractionModel:
                                               mode=settings.mode, backend=settings.backend, threads=settings.threads,
                                               precision=settings.precision)
 
-    def __call__(self, context: Any, calls: List[List[str]], stop: threading.Event) -> List[Any]:
+    def __call__(self, context: Any, calls: List[List[str]], interrupt: Callable[[], None]) -> List[Any]:
         """The results of each call (a call that fails, e.g. a prompt leaving no room for its texts, fails alone:
         the batcher runs the calls of a failed batch one at a time)."""
         nodes, schema_lang = context
-        return self.extractor.extract_calls(calls, schema=nodes, schema_lang=schema_lang, interrupt=stop_check(stop))
+        return self.extractor.extract_calls(calls, schema=nodes, schema_lang=schema_lang, interrupt=interrupt)
 
 
 class ClassificationModel:
@@ -77,11 +66,11 @@ class ClassificationModel:
         self.predictor = load_predictor(model_dir, threads=settings.threads, backend=settings.backend,
                                         precision=settings.precision)
 
-    def __call__(self, context: Any, calls: List[List[str]], stop: threading.Event) -> List[Any]:
+    def __call__(self, context: Any, calls: List[List[str]], interrupt: Callable[[], None]) -> List[Any]:
         """The results of each call; a call with a text whose logits are not finite gets :class:`NonFiniteOutput`
         naming its texts, the others their results."""
         texts = [text for call in calls for text in call]
-        logits = self.logits(texts, stop_check(stop))
+        logits = self.logits(texts, interrupt)
         finite = np.isfinite(logits).all(axis=1)
         results = scores(np.where(finite[:, None], logits, 0.0), self.config)
         out: List[Any] = []
@@ -99,7 +88,7 @@ class ClassificationModel:
         """One :func:`~paddle_ernie_m.predict.scores` result per text."""
         return scores(self.logits(texts), self.config)
 
-    def logits(self, texts: List[str], interrupt=None) -> np.ndarray:
+    def logits(self, texts: List[str], interrupt: Optional[Callable[[], None]] = None) -> np.ndarray:
         """``(texts, labels)`` logits; ``interrupt`` is called before each model run."""
         from ..predict import text_ids
 
