@@ -7,7 +7,8 @@ too large schema, a request costing more than ``max_model_rows`` (each ``{"error
 ``Retry-After`` when ``max_queue`` requests are waiting; 504 when a request is not answered within ``timeout_s`` (its
 model work is stopped); 404 / 405 an unknown route or method; 500 a model output that is not a number (NaN), or
 anything else (logged). Every request is checked alone before it joins a batch, and a batch that fails is run again
-one request at a time: one request's failure is never another's.
+one request at a time: one request's failure is never another's (:mod:`.batcher` also stops the work of requests
+nobody waits for, and serves waiting requests in the time slices of a long run).
 """
 from __future__ import annotations
 
