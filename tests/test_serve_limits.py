@@ -519,3 +519,25 @@ def test_a_long_run_serves_the_requests_that_arrive_meanwhile_in_time_slices():
     light, light_s, heavy_result, _ = asyncio.run(scenario())
     assert light == ["light:l1", "light:l2"] and heavy_result == ["heavy:h"]
     assert light_s < 1.0, f"the light request waited {light_s:.2f} s behind the heavy one"
+
+
+def test_a_heavy_request_runs_alone_after_the_light_ones_taken_with_it():
+    """Requests batched with a heavy one would wait for all of its work: a request costing ``heavy_cost`` or more
+    gets a run of its own, after the light ones that arrived with it (which still share one run)."""
+    runs = []
+
+    def run(context, calls, interrupt):
+        runs.append([list(call) for call in calls])
+        return [[text for text in call] for call in calls]
+
+    async def scenario():
+        batcher = Batcher(run, max_batch_texts=100, window_s=0.05, max_queue=100, heavy_cost=100)
+        batcher.start()
+        futures = [batcher.submit("k", None, ["light1"], cost=68), batcher.submit("k", None, ["heavy"], cost=1020),
+                   batcher.submit("k", None, ["light2"], cost=99)]
+        outcomes = await asyncio.gather(*futures)
+        await batcher.stop()
+        return outcomes
+
+    assert asyncio.run(scenario()) == [["light1"], ["heavy"], ["light2"]]
+    assert runs == [[["light1"], ["light2"]], [["heavy"]]]

@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 #: Seconds a client is asked to wait after a 503.
 RETRY_AFTER_S = 1
 ROUTES = {"uie": ("/taskflow/uie", "/v1/extract"), "classify": ("/taskflow/cls", "/v1/classify")}
+#: A request costing at least 1/HEAVY_SHARE of ``max_model_rows`` runs alone, never batched with others.
+HEAVY_SHARE = 4
 
 
 #: The status recorded (never sent) for a request whose client left before its answer (nginx's convention).
@@ -91,13 +93,13 @@ def create_app(settings: ServeSettings, model: Callable) -> Starlette:
     """The service for ``model`` (a :mod:`.models` instance, or any ``model(context, texts) -> results``)."""
     metrics = Metrics()
     batcher = Batcher(model, settings.max_batch_texts, settings.batch_window_ms / 1000.0, settings.max_queue,
-                      metrics)
+                      metrics, heavy_cost=max(1, settings.max_model_rows // HEAVY_SHARE))
     task = settings.task
 
     async def run(call: Call, request: Request) -> list:
         """The results of ``call``; 504 after ``timeout_s``, :class:`ClientGone` when the client leaves (either way
         the batcher drops the request, or stops the model if it is running)."""
-        future = batcher.submit(call.key, call.context, call.texts)
+        future = batcher.submit(call.key, call.context, call.texts, call.cost)
         left = asyncio.ensure_future(wait_for_disconnect(request))
         try:
             done, _ = await asyncio.wait((future, left), timeout=settings.timeout_s,

@@ -57,6 +57,7 @@ class Job:
     texts: List[str]
     future: asyncio.Future
     arrived: float = field(default=0.0)
+    cost: int = field(default=0)
 
 
 class Batcher:
@@ -64,8 +65,9 @@ class Batcher:
     to it."""
 
     def __init__(self, run: Runner, max_batch_texts: int, window_s: float, max_queue: int,
-                 metrics: Optional[Metrics] = None) -> None:
+                 metrics: Optional[Metrics] = None, heavy_cost: Optional[int] = None) -> None:
         self._run = run
+        self.heavy_cost = heavy_cost
         self.max_batch_texts = max_batch_texts
         self.window_s = window_s
         self.max_queue = max_queue
@@ -101,9 +103,9 @@ class Batcher:
             self._pending.clear()
             self._executor.shutdown(wait=True)
 
-    def submit(self, key: Hashable, context: Any, texts: List[str]) -> asyncio.Future:
-        """Queue one request; its future resolves to its own results. Raises :class:`QueueFull`, or
-        :class:`ShuttingDown` once :meth:`stop` has begun."""
+    def submit(self, key: Hashable, context: Any, texts: List[str], cost: int = 0) -> asyncio.Future:
+        """Queue one request (``cost``: see ``heavy_cost``); its future resolves to its own results. Raises
+        :class:`QueueFull`, or :class:`ShuttingDown` once :meth:`stop` has begun."""
         if self._stopping:
             raise ShuttingDown("the service is shutting down")
         if len(self._pending) >= self.max_queue:
@@ -111,7 +113,7 @@ class Batcher:
             if len(self._pending) >= self.max_queue:
                 raise QueueFull(f"{len(self._pending)} requests waiting (--max-queue {self.max_queue})")
         loop = asyncio.get_running_loop()
-        job = Job(key, context, list(texts), loop.create_future(), loop.time())
+        job = Job(key, context, list(texts), loop.create_future(), loop.time(), cost)
         self._pending.append(job)
         self.metrics.set_queue_depth(len(self._pending))
         self._arrival.set()
@@ -146,8 +148,10 @@ class Batcher:
                 await self._run_group(loop, jobs)
 
     def _take_batch(self) -> List[List[Job]]:
-        """Waiting jobs, oldest first, up to ``max_batch_texts`` texts (at least one job), grouped by key."""
+        """Waiting jobs, oldest first, up to ``max_batch_texts`` texts (at least one job), grouped by key; a heavy
+        job alone, after the others."""
         groups: "OrderedDict[Hashable, List[Job]]" = OrderedDict()
+        heavy: List[List[Job]] = []
         taken = 0
         while self._pending:
             job = self._pending[0]
@@ -157,10 +161,13 @@ class Batcher:
             if taken and taken + len(job.texts) > self.max_batch_texts:
                 break
             self._pending.popleft()
-            groups.setdefault(job.key, []).append(job)
+            if self.heavy_cost is not None and job.cost >= self.heavy_cost:
+                heavy.append([job])
+            else:
+                groups.setdefault(job.key, []).append(job)
             taken += len(job.texts)
         self.metrics.set_queue_depth(len(self._pending))
-        return list(groups.values())
+        return list(groups.values()) + heavy
 
     async def _run_group(self, loop: asyncio.AbstractEventLoop, jobs: List[Job]) -> None:
         """Run one group; again without the requests that left while it ran; one request at a time if it failed."""

@@ -39,11 +39,13 @@ class BodyError(Exception):
 @dataclass(frozen=True)
 class Call:
     """What one request asks the model: ``texts``, and for UIE the schema as ``context`` (root nodes and schema
-    language); requests with equal ``key`` run in one batch."""
+    language); requests with equal ``key`` run in one batch. ``cost``: its model inputs (:func:`model_rows`; the
+    number of texts for a classifier)."""
 
     texts: List[str]
     key: Hashable = None
     context: Any = None
+    cost: int = 0
 
 
 def parse_json(body: bytes) -> Any:
@@ -140,13 +142,14 @@ def model_rows(nodes: List[SchemaNode], texts: List[str]) -> int:
     return weight * sum(max(1, math.ceil(len(text) / piece)) for text in texts)
 
 
-def check_cost(nodes: List[SchemaNode], texts: List[str], field: str, settings: ServeSettings) -> None:
-    """422 when :func:`model_rows` of the request passes ``max_model_rows``: refused before any model work."""
+def check_cost(nodes: List[SchemaNode], texts: List[str], field: str, settings: ServeSettings) -> int:
+    """:func:`model_rows` of the request; 422 when it passes ``max_model_rows``: refused before any model work."""
     rows = model_rows(nodes, texts)
     if rows > settings.max_model_rows:
         raise BodyError(422, f"{field}: up to {rows} model inputs (labels x texts x pieces of {UIE_MAX_SEQ_LEN} "
                              f"tokens, a child label {MAX_CHILD_PROMPTS} times), more than this service's limit of "
                              f"{settings.max_model_rows} per request (--max-model-rows); send fewer texts or labels")
+    return rows
 
 
 def uie_schema(schema: Any, schema_lang: str, settings: ServeSettings, field: str = "schema") -> Call:
@@ -173,8 +176,7 @@ def extract_call(payload: Any, settings: ServeSettings) -> Call:
     if lang not in SCHEMA_LANGS:
         raise BodyError(422, f"schema_lang: expected one of {', '.join(SCHEMA_LANGS)}, got {lang!r}")
     schema = uie_schema(body.get("schema", settings.schema), lang, settings)
-    check_cost(schema.context[0], texts, "texts", settings)
-    return Call(texts, schema.key, schema.context)
+    return Call(texts, schema.key, schema.context, check_cost(schema.context[0], texts, "texts", settings))
 
 
 def classify_call(payload: Any, settings: ServeSettings) -> Call:
@@ -182,7 +184,8 @@ def classify_call(payload: Any, settings: ServeSettings) -> Call:
     body = _object(payload, ("texts",))
     if "texts" not in body:
         raise BodyError(422, "texts: required")
-    return Call(check_texts(body["texts"], "texts", settings))
+    texts = check_texts(body["texts"], "texts", settings)
+    return Call(texts, cost=len(texts))
 
 
 def taskflow_call(payload: Any, settings: ServeSettings, task: str) -> Optional[Call]:
@@ -204,11 +207,10 @@ def taskflow_call(payload: Any, settings: ServeSettings, task: str) -> Optional[
         return None
     texts = check_texts(data["text"], "data.text", settings, string_allowed=True)
     if task != "uie":
-        return Call(texts)
+        return Call(texts, cost=len(texts))
     schema = uie_schema(parameters.get("schema", settings.schema), settings.schema_lang, settings,
                         "parameters.schema")
-    check_cost(schema.context[0], texts, "data.text", settings)
-    return Call(texts, schema.key, schema.context)
+    return Call(texts, schema.key, schema.context, check_cost(schema.context[0], texts, "data.text", settings))
 
 
 def _type(value: Any) -> str:

@@ -234,6 +234,8 @@ class InformationExtractor:
         results: List[List[Result]] = [[] for _ in rows]
         for first in range(0, len(rows), CHUNK_ROWS):
             chunk = range(first, min(first + CHUNK_ROWS, len(rows)))
+            if interrupt is not None:
+                interrupt()
             encoder.prepare([part for k in chunk for part in rows[k]])
             encoded = {k: encoder(*rows[k]) for k in chunk}
             order = sorted(chunk, key=lambda k: len(encoded[k][0]))
