@@ -6,7 +6,8 @@ request and response bodies, the native ``POST /v1/extract`` and ``POST /v1/clas
 per worker process, off the event loop; every limit has its own status code (:mod:`.bodies`).
 
 Modules: :mod:`.settings` (every option and its default), :mod:`.bodies` (request parsing and validation),
-:mod:`.models` (the model behind a route), :mod:`.batcher`, :mod:`.metrics`, :mod:`.app` (the ASGI application),
-:mod:`.server` (uvicorn, workers, shutdown), :mod:`.cli`. Only :mod:`.app` and :mod:`.server` need the ``[serve]``
-extra (Starlette, uvicorn); :mod:`.cli` imports no framework at all.
+:mod:`.models` (the model behind a route), :mod:`.batcher` (batches, time slices, stopped work), :mod:`.metrics`,
+:mod:`.app` (the ASGI application), :mod:`.connections` (request-head deadline, connection cap), :mod:`.server`
+(uvicorn, workers, port, shutdown), :mod:`.cli`. Only :mod:`.app`, :mod:`.connections` and :mod:`.server` need the
+``[serve]`` extra (Starlette, uvicorn); :mod:`.cli` imports no framework at all.
 """
