@@ -37,6 +37,7 @@ _EXPORTS = {
     "UIEM": ".modeling",
     "ErnieMForPreTraining": ".pretraining.model",
     "ErnieMTokenizer": ".tokenizer",
+    "Predictor": ".engines.predictor",
 }
 
 __all__ = sorted(_EXPORTS)

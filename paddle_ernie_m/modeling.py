@@ -81,7 +81,7 @@ def check_input_ranges(config: ErnieMConfig, input_ids: Optional[Tensor], positi
     index (Paddle would read past the table: NaN or arbitrary values). One min/max reduction per tensor.
 
     Dygraph only: while ``paddle.jit`` traces an export the values are unknown, and a data-dependent raise cannot
-    be part of the program; the :class:`~paddle_ernie_m.inference.Predictor` checks the same on its inputs."""
+    be part of the program; the :class:`~paddle_ernie_m.engines.predictor.Predictor` checks the same on its inputs."""
     if not paddle.in_dynamic_mode():
         return
     checks = [("input_ids", input_ids, config.vocab_size, "vocab_size"),

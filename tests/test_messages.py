@@ -179,7 +179,7 @@ def test_export_prints_its_success_line_once_and_no_paddle_noise(classifier, tmp
 
 
 def test_the_native_stderr_filter_drops_only_the_named_line(capfd):
-    from paddle_ernie_m.export import PIR_OUT_WARNING
+    from paddle_ernie_m.engines.paddle_program import PIR_OUT_WARNING
     from paddle_ernie_m.runtime import native_stderr_without
 
     with native_stderr_without(PIR_OUT_WARNING):
@@ -199,7 +199,7 @@ def test_the_pir_warning_is_what_paddle_prints_without_the_filter(tmp_path):
     (tmp_path / "trace.py").write_text(script)
     done = subprocess.run([sys.executable, str(tmp_path / "trace.py")], capture_output=True, text=True,
                           timeout=300, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    from paddle_ernie_m.export import PIR_OUT_WARNING
+    from paddle_ernie_m.engines.paddle_program import PIR_OUT_WARNING
 
     assert PIR_OUT_WARNING in done.stderr and "No ccache found" in done.stderr
 

@@ -25,10 +25,11 @@ import numpy as np
 import pytest
 
 from paddle_ernie_m.cli import main as cli_main
-from paddle_ernie_m.export import ExportError, export_model
-from paddle_ernie_m.inference import Predictor
-from paddle_ernie_m.onnx_engine import EngineError
-from paddle_ernie_m.onnx_graph import INT8_WEIGHT_MAX, quantize_columns, quantize_rows
+from paddle_ernie_m.engines.export import export_model
+from paddle_ernie_m.engines.export_format import ExportError
+from paddle_ernie_m.engines.predictor import Predictor
+from paddle_ernie_m.engines.onnx_engine import EngineError
+from paddle_ernie_m.engines.onnx_graph import INT8_WEIGHT_MAX, quantize_columns, quantize_rows
 from paddle_ernie_m.uie import InformationExtractor
 from paddle_ernie_m.uie.demo import DEMO_MODEL, DEMO_TEXTS, demo_schemas
 
@@ -336,7 +337,7 @@ def guard(name, *a, **k):
 builtins.__import__ = guard
 import numpy as np, onnxruntime as ort
 from converters.configuration import ErnieMConfig
-from paddle_ernie_m.onnx_graph import build_graph
+from paddle_ernie_m.engines.onnx_graph import build_graph
 cfg = ErnieMConfig(vocab_size=20, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
                    max_position_embeddings=12, num_labels=2, hidden_act="relu")
 rng = np.random.default_rng(0)

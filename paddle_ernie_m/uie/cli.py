@@ -11,7 +11,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 from converters.files import UnsafeOutputError, atomic_open, check_outside, json_lines
 
-from ..export_cache import CACHE_ENV, DEFAULT_CACHE
+from ..engines.export_cache import CACHE_ENV, DEFAULT_CACHE
 from .decoding import MAX_CHILD_PROMPTS
 from .doccano import TASK_TYPES
 from .extractor import MODES

@@ -6,8 +6,8 @@ The runners take ``input_ids`` and ``position_ids`` (int64 ``[batch, seq]``) and
 ``log(n)`` to make one key stand for ``n`` identical ones), and return ``(start_prob, end_prob)`` as float32
 ``[batch, seq]`` arrays. A float bias is what lets the exact mode run PaddleNLP's padded inputs with one padding
 token per row (see ``extractor.py``); the project's standard export only takes a 0/1 mask, so the inference runner
-exports its own program with this third input (kept in the export cache, :mod:`paddle_ernie_m.export_cache`) and
-runs it through :meth:`paddle_ernie_m.inference.Predictor.run_program` (the predictor's device, thread and
+exports its own program with this third input (kept in the export cache, :mod:`paddle_ernie_m.engines.export_cache`) and
+runs it through :meth:`paddle_ernie_m.engines.predictor.Predictor.run_program` (the predictor's device, thread and
 precision set-up, none of its input handling); the onnxruntime runner does the same with an ONNX export.
 
 Each runner imports only its own framework: the torch runner works where Paddle is not installed.
@@ -20,7 +20,7 @@ from typing import Optional, Tuple, Union
 
 import numpy as np
 
-from ..export import BACKEND_FORMATS, FORMAT_PRECISIONS
+from ..engines.export_format import BACKEND_FORMATS, FORMAT_PRECISIONS
 
 INPUTS = ("input_ids", "position_ids", "attention_bias")
 OUTPUTS = ("start_prob", "end_prob")
@@ -122,7 +122,7 @@ class DygraphRunner:
 
 
 class InferenceRunner:
-    """A UIE-M program whose third input is a float bias, run by a :class:`~paddle_ernie_m.inference.Predictor`
+    """A UIE-M program whose third input is a float bias, run by a :class:`~paddle_ernie_m.engines.predictor.Predictor`
     (Paddle Inference or ONNX Runtime, whichever the export is for)."""
 
     def __init__(self, predictor) -> None:
@@ -140,8 +140,8 @@ class InferenceRunner:
              precision: str = "fp32") -> "InferenceRunner":
         """The runner of the checkpoint in ``model_dir``, exported once (per format and precision) into the
         export cache."""
-        from ..export_cache import cached_export
-        from ..inference import Predictor
+        from ..engines.export_cache import cached_export
+        from ..engines.predictor import Predictor
         from ..modeling import ErnieMForInformationExtraction
 
         def export(out_dir: Path) -> None:
@@ -229,18 +229,20 @@ def _torch_device(torch, device: Optional[str]):
 def export_uie(model, out_dir: Path, format: str = "paddle", precision: str = "fp32") -> Path:
     """Export the UIE-M model with inputs :data:`INPUTS` into ``out_dir`` (``paddle.jit.save``, or an ONNX graph
     with ``format="onnx"``), with the ``export.json`` and ``config.json`` that
-    :class:`~paddle_ernie_m.inference.Predictor` reads."""
+    :class:`~paddle_ernie_m.engines.predictor.Predictor` reads."""
     import paddle
     from paddle.static import InputSpec
 
-    from ..export import FORMATS, PROGRAM_PREFIX, save_program, write_export_files, write_onnx
+    from ..engines.export import write_onnx
+    from ..engines.export_format import FORMATS, write_export_files
+    from ..engines.paddle_program import PROGRAM_PREFIX, save_program
 
     outputs = [{"name": name, "per_token": True} for name in OUTPUTS]
     if format == "onnx":
         out_dir.mkdir(parents=True)
         model.eval()
         write_onnx(model, out_dir, OUTPUTS, precision, float_bias=True)
-        write_export_files(out_dir, model, INPUTS, 2, outputs, precision, FORMATS[format])
+        write_export_files(out_dir, model.config, model.head_name, INPUTS, 2, outputs, precision, FORMATS[format])
         return out_dir
 
     class UIEWithBias(paddle.nn.Layer):
@@ -257,5 +259,5 @@ def export_uie(model, out_dir: Path, format: str = "paddle", precision: str = "f
             InputSpec([None, None], "float32", INPUTS[2])]
     model.eval()
     save_program(UIEWithBias(model), str(out_dir / PROGRAM_PREFIX), spec)
-    write_export_files(out_dir, model, INPUTS, 2, outputs, "fp32")
+    write_export_files(out_dir, model.config, model.head_name, INPUTS, 2, outputs, "fp32")
     return out_dir

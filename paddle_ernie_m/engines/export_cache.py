@@ -77,20 +77,21 @@ def _digest(value: Any) -> str:
 
 
 #: The modules whose code decides what an export holds: an edited source checkout re-exports.
-EXPORTING_MODULES = ("modeling.py", "export.py", "onnx_graph.py", "uie/runner.py")
+EXPORTING_MODULES = ("modeling.py", "engines/export.py", "engines/export_format.py", "engines/paddle_program.py",
+                     "engines/onnx_graph.py", "uie/runner.py")
 
 
 @functools.lru_cache(maxsize=1)
 def _code_digest() -> str:
-    package = Path(__file__).parent
+    package = Path(__file__).parents[1]  # paddle_ernie_m
     return _digest([hashlib.sha256((package / name).read_bytes()).hexdigest() for name in EXPORTING_MODULES])
 
 
 def _key(model_dir: Path, kind: str) -> Dict[str, Any]:
     import paddle
 
-    from . import __version__
-    from .export import FORMAT_VERSION
+    from .. import __version__
+    from .export_format import FORMAT_VERSION
 
     return {"kind": kind, "source": str(model_dir), "state": checkpoint_state(model_dir),
             "paddle_version": paddle.__version__, "package_version": __version__, "export_format": FORMAT_VERSION,
@@ -146,7 +147,7 @@ def cached_export(
     """``load(export directory)`` of the ``kind`` export of ``model_dir``, from the cache when it holds a valid
     one; otherwise ``export(directory)`` writes it (into a directory that does not exist yet), it is loaded, and
     then it is put into the cache (see the module docstring)."""
-    from .export import ExportError
+    from .export_format import ExportError
 
     model_dir = Path(model_dir).resolve()
     key = _key(model_dir, kind)
