@@ -119,7 +119,7 @@ def load_predictor(model_dir: Union[str, os.PathLike], cache_dir: Optional[Union
     """A :class:`~paddle_ernie_m.engines.predictor.Predictor` (``precision`` and ``options``: its keyword
     arguments) of an ``ernie-m export`` directory, or of a checkpoint directory exported once (for ``backend``, see
     :data:`BACKENDS`) into the export cache."""
-    from .engines.export import export_model, load_pretrained
+    from .engines.export import export_pretrained
     from .engines.export_format import EXPORT_META
     from .engines.predictor import Predictor
 
@@ -139,10 +139,10 @@ def load_predictor(model_dir: Union[str, os.PathLike], cache_dir: Optional[Union
     kind = EXPORT_KIND if format == "paddle" else f"{EXPORT_KIND}-{format}-{exported}"
 
     def export(out: Path) -> None:
-        export_model(load_pretrained(model_dir, dtype="float32"), out, precision=exported, format=format)
+        export_pretrained(model_dir, out, precision=exported, format=format)
 
     return cached_export(model_dir, kind, export, lambda out: Predictor(out, precision=precision, **options),
-                         cache_dir)
+                         cache_dir, format=format)
 
 
 def _dygraph_logits(model, ids: np.ndarray, batch_size: int, threads: Optional[int]) -> np.ndarray:

@@ -6,7 +6,8 @@ Writes an export directory (:mod:`~paddle_ernie_m.engines.export_format`) that
 * ``paddle``: the ``paddle.jit.save`` program (:mod:`~paddle_ernie_m.engines.paddle_program`), run by Paddle
   Inference in fp32, or bf16 / fp16 where the device computes them;
 * ``onnx``: ``model.onnx``, written from the weights by :mod:`~paddle_ernie_m.engines.onnx_graph` in fp32 or int8,
-  run by ONNX Runtime.
+  run by ONNX Runtime. A checkpoint directory is exported to ONNX with numpy and ``onnx`` alone (its weights read
+  by :func:`read_checkpoint`): no Paddle, no torch.
 """
 from __future__ import annotations
 
@@ -15,18 +16,22 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
 from converters.configuration import ErnieMConfig
+from converters.convert import canonical_head, cast
 from converters.files import atomic_directory, check_outside, check_replaceable
-from converters.mapping import BASE, CHOICE
+from converters.formats import load_paddle_state
+from converters.mapping import BASE, CHOICE, IGNORED, PADDLE, infer_intermediate_size, normalise_names
+from ernie_m_tokenizer.tokenization_ernie_m_engine import (SENTENCEPIECE_MODEL_FILE, SPECIAL_TOKENS_MAP_FILE,
+                                                           TOKENIZER_CONFIG_FILE, VOCAB_FILE)
 
 from .export_format import (FORMATS, INPUT_NAMES, PRECISION_NAMES, ExportError, check_format, read_export_meta,
                             write_export_files)
 from .onnx_engine import check_export_packages
-from .onnx_graph import ONNX_FILE, build_graph, save_graph
+from .onnx_graph import HEAD_OUTPUTS, ONNX_FILE, build_graph, save_graph
 from .paddle_program import save_model_program
 
 logger = logging.getLogger(__name__)
@@ -43,12 +48,28 @@ def load_pretrained(directory: Union[str, os.PathLike], **kwargs: Any):
     return getattr(modeling, config.architecture or BASE).from_pretrained(directory, **kwargs)
 
 
-def _tokenizer_files() -> Tuple[str, ...]:
-    """Files a checkpoint directory may hold for its tokenizer (copied into the export when present)."""
-    from .. import tokenizer
+def read_checkpoint(directory: Union[str, os.PathLike], head: Optional[str] = None
+                    ) -> Tuple[ErnieMConfig, str, Dict[str, np.ndarray]]:
+    """``(config, head, weights)`` of the Paddle-layout checkpoint in ``directory``, read with numpy alone: the
+    weights as float32 arrays under the names the Paddle class of ``head`` (default: the config's, else the bare
+    model) gives them, ``config.intermediate_size`` taken from the weights as ``from_pretrained`` takes it. The one
+    place the engines read a checkpoint without Paddle."""
+    config = ErnieMConfig.from_pretrained(directory)
+    head = canonical_head(head or config.architecture or BASE)
+    stored = load_paddle_state(directory)
+    kept = [name for name in stored if not any(pattern.match(name) for pattern in IGNORED)]
+    state = {new: cast(stored[old], "float32") for old, new in normalise_names(kept, head).items()}
+    width = infer_intermediate_size({name: array.shape for name, array in state.items()}, PADDLE)
+    if width is not None and width != config.intermediate_size:  # PaddleNLP ignores the field: trust the weights
+        config = config.replace(intermediate_size=width)
+    return config, head, state
 
-    return (tokenizer.VOCAB_FILE, tokenizer.SENTENCEPIECE_MODEL_FILE, tokenizer.TOKENIZER_CONFIG_FILE,
-            tokenizer.SPECIAL_TOKENS_MAP_FILE)
+
+def copy_tokenizer_files(source: Union[str, os.PathLike], directory: Path) -> None:
+    """Copy the tokenizer files found in ``source`` into ``directory``."""
+    for name in (VOCAB_FILE, SENTENCEPIECE_MODEL_FILE, TOKENIZER_CONFIG_FILE, SPECIAL_TOKENS_MAP_FILE):
+        if (Path(source) / name).is_file():
+            shutil.copy2(Path(source) / name, directory / name)
 
 
 def _output_layout(model, input_rank: int) -> List[Dict[str, Any]]:
@@ -103,35 +124,39 @@ def export_model(
     was_training = model.training
     model.eval()
     try:
-        outputs = _output_layout(model, input_rank)
         with atomic_directory(out_dir, WRITER, force=force, inputs=(tokenizer_dir, model.pretrained_dir)) as tmp:
-            names = [o["name"] for o in outputs]
             if format == "onnx":
-                write_onnx(model, tmp, names, precision)
+                write_onnx_export(tmp, model.config, model.head_name, state_of(model), precision)
             else:
-                save_model_program(model, tmp, names, INPUT_NAMES, input_rank)
-            program = write_export_files(tmp, model.config, model.head_name, INPUT_NAMES, input_rank, outputs,
-                                         precision, FORMATS[format])
+                outputs = _output_layout(model, input_rank)
+                save_model_program(model, tmp, [o["name"] for o in outputs], INPUT_NAMES, input_rank)
+                write_export_files(tmp, model.config, model.head_name, INPUT_NAMES, input_rank, outputs, precision)
             if tokenizer_dir is not None:
-                for name in _tokenizer_files():
-                    if (Path(tokenizer_dir) / name).is_file():
-                        shutil.copy2(Path(tokenizer_dir) / name, tmp / name)
+                copy_tokenizer_files(tokenizer_dir, tmp)
     finally:
         if was_training:
             model.train()
-    logger.debug("exported %s to %s (%s)", model.head_name, out_dir, program.name)  # the CLI prints it
+    logger.debug("exported %s to %s (%s)", model.head_name, out_dir, format)  # the CLI prints it
     return Path(out_dir)
 
 
-def write_onnx(model, directory: Path, output_names: Sequence[str], precision: str,
-               float_bias: bool = False) -> None:
-    """Write the ONNX graph of ``model`` (:mod:`~paddle_ernie_m.engines.onnx_graph`) into ``directory``."""
+def write_onnx_export(directory: Path, config: ErnieMConfig, head: str, state: Dict[str, np.ndarray],
+                      precision: str, float_bias: bool = False, source: Optional[Path] = None) -> Path:
+    """Write the ONNX graph of ``head`` with the float32 weights ``state`` (Paddle names; see
+    :mod:`~paddle_ernie_m.engines.onnx_graph`), its ``export.json`` and ``config.json`` into the existing
+    ``directory``; return the graph file. ``float_bias``: a float ``attention_bias`` input in place of
+    ``attention_mask`` (the UIE runner's); ``source``: the checkpoint, named in errors."""
     check_export_packages()
-    graph = build_graph(state_of(model), model.config, model.head_name, precision, float_bias=float_bias)
-    produced = [o.name for o in graph.graph.output]
-    if produced != list(output_names):  # the graph must return what the dygraph head returns
-        raise AssertionError(f"ONNX outputs {produced} differ from the model's {list(output_names)}")
+    try:
+        graph = build_graph(state, config, head, precision, float_bias=float_bias)
+    except KeyError as exc:  # a checkpoint without the weights of its head (or of the model)
+        raise ExportError(f"{source or 'the model'}: cannot export {head}: {exc.args[0]} (a head must be trained "
+                          f"before it is exported)") from None
     save_graph(graph, directory / ONNX_FILE)
+    outputs = [{"name": name, "per_token": per_token} for name, per_token in HEAD_OUTPUTS[head].items()]
+    inputs = [i.name for i in graph.graph.input]
+    return write_export_files(directory, config, head, inputs, 3 if head == CHOICE else 2, outputs, precision,
+                              FORMATS["onnx"])
 
 
 def state_of(model) -> Dict[str, np.ndarray]:
@@ -146,14 +171,22 @@ def export_pretrained(
     force: bool = False,
     format: str = "paddle",
 ) -> Path:
-    """Export the checkpoint in ``model_dir`` (head from its config) with its tokenizer files."""
-    check_format(format, precision)  # fail before the slow load
+    """Export the checkpoint in ``model_dir`` (head from its config) with its tokenizer files into ``out_dir``
+    (written atomically; ``force`` as for :func:`export_model`). The ``onnx`` format reads the weights with numpy
+    (:func:`read_checkpoint`): Paddle need not be installed."""
+    precision = check_format(format, precision)  # fail before the slow load
     if format == "onnx":
         check_export_packages()
     check_outside(out_dir, (model_dir,))
     check_replaceable(out_dir, WRITER, force)
-    model = load_pretrained(model_dir, dtype="float32")
-    return export_model(model, out_dir, precision=precision, force=force, tokenizer_dir=model_dir, format=format)
+    if format == "paddle":
+        model = load_pretrained(model_dir, dtype="float32")
+        return export_model(model, out_dir, precision=precision, force=force, tokenizer_dir=model_dir)
+    config, head, state = read_checkpoint(model_dir)
+    with atomic_directory(out_dir, WRITER, force=force, inputs=(model_dir,)) as tmp:
+        write_onnx_export(tmp, config, head, state, precision, source=Path(model_dir))
+        copy_tokenizer_files(model_dir, tmp)
+    return Path(out_dir)
 
 
 # ---------------------------------------------------------------------------------------------------- CLI
@@ -171,7 +204,8 @@ def register(subparsers) -> None:
     parser.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="export directory to create")
     parser.add_argument("--format", choices=tuple(FORMATS), default="paddle",
                         help="paddle: a Paddle Inference program; onnx: an ONNX graph for ONNX Runtime, faster than "
-                             "Paddle Inference on the CPUs measured (needs the [onnx] extra) (default: paddle)")
+                             "Paddle Inference on the CPUs measured, written with numpy alone (needs the [onnx] extra, "
+                             "not Paddle) (default: paddle)")
     parser.add_argument("--precision", "--dtype", dest="precision", choices=PRECISION_NAMES, default="fp32",
                         help="paddle format: the predictor's default precision, fp32, bf16 (CPUs with avx512_bf16) "
                              "or fp16 (GPUs), weights stored in float32; onnx format: fp32, or int8 (int8 weights, "

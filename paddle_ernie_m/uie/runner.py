@@ -10,7 +10,7 @@ exports its own program with this third input (kept in the export cache, :mod:`p
 runs it through :meth:`paddle_ernie_m.engines.predictor.Predictor.run_program` (the predictor's device, thread and
 precision set-up, none of its input handling); the onnxruntime runner does the same with an ONNX export.
 
-Each runner imports only its own framework: the torch runner works where Paddle is not installed.
+Each runner imports only its own framework: the torch and onnxruntime runners work where Paddle is not installed.
 """
 from __future__ import annotations
 
@@ -20,12 +20,14 @@ from typing import Optional, Tuple, Union
 
 import numpy as np
 
+from converters.mapping import UIE
+
 from ..engines.export_format import BACKEND_FORMATS, FORMAT_PRECISIONS
 
 INPUTS = ("input_ids", "position_ids", "attention_bias")
 OUTPUTS = ("start_prob", "end_prob")
 BACKENDS = ("inference", "onnxruntime", "dygraph", "torch")
-#: The framework each backend runs, and so the weights layout it reads (onnxruntime: exported from Paddle's).
+#: The weights layout each backend reads (onnxruntime: Paddle's, read with numpy to write the ONNX graph).
 FRAMEWORKS = {"inference": "paddle", "onnxruntime": "paddle", "dygraph": "paddle", "torch": "torch"}
 #: The precisions each backend runs UIE-M in (the first is the default).
 BACKEND_PRECISIONS = {"inference": ("fp32",), "onnxruntime": FORMAT_PRECISIONS["onnx"], "dygraph": ("fp32",),
@@ -142,17 +144,15 @@ class InferenceRunner:
         export cache."""
         from ..engines.export_cache import cached_export
         from ..engines.predictor import Predictor
-        from ..modeling import ErnieMForInformationExtraction
 
         def export(out_dir: Path) -> None:
-            export_uie(ErnieMForInformationExtraction.from_pretrained(model_dir, dtype="float32"), out_dir,
-                       format, precision)
+            export_uie(model_dir, out_dir, format, precision)
 
         def load(export_dir: Path) -> InferenceRunner:
             return cls(Predictor(export_dir, device=device, threads=threads, precision=precision))
 
         kind = EXPORT_KIND if format == "paddle" else f"{EXPORT_KIND}-{format}-{precision}"
-        return cached_export(model_dir, kind, export, load, cache_dir)
+        return cached_export(model_dir, kind, export, load, cache_dir, format=format)
 
 
 class TorchRunner:
@@ -226,24 +226,26 @@ def _torch_device(torch, device: Optional[str]):
     return chosen
 
 
-def export_uie(model, out_dir: Path, format: str = "paddle", precision: str = "fp32") -> Path:
-    """Export the UIE-M model with inputs :data:`INPUTS` into ``out_dir`` (``paddle.jit.save``, or an ONNX graph
-    with ``format="onnx"``), with the ``export.json`` and ``config.json`` that
-    :class:`~paddle_ernie_m.engines.predictor.Predictor` reads."""
+def export_uie(model_dir: PathLike, out_dir: Path, format: str = "paddle", precision: str = "fp32") -> Path:
+    """Export the UIE-M checkpoint in ``model_dir`` with inputs :data:`INPUTS` into ``out_dir``
+    (``paddle.jit.save``, or with ``format="onnx"`` an ONNX graph written from the weights with numpy alone), with
+    the ``export.json`` and ``config.json`` that :class:`~paddle_ernie_m.engines.predictor.Predictor` reads."""
+    if format == "onnx":
+        from ..engines.export import read_checkpoint, write_onnx_export
+
+        config, head, state = read_checkpoint(model_dir, head=UIE)
+        out_dir.mkdir(parents=True)
+        write_onnx_export(out_dir, config, head, state, precision, float_bias=True, source=Path(model_dir))
+        return out_dir
     import paddle
     from paddle.static import InputSpec
 
-    from ..engines.export import write_onnx
-    from ..engines.export_format import FORMATS, write_export_files
+    from ..engines.export_format import write_export_files
     from ..engines.paddle_program import PROGRAM_PREFIX, save_program
+    from ..modeling import ErnieMForInformationExtraction
 
+    model = ErnieMForInformationExtraction.from_pretrained(model_dir, dtype="float32")
     outputs = [{"name": name, "per_token": True} for name in OUTPUTS]
-    if format == "onnx":
-        out_dir.mkdir(parents=True)
-        model.eval()
-        write_onnx(model, out_dir, OUTPUTS, precision, float_bias=True)
-        write_export_files(out_dir, model.config, model.head_name, INPUTS, 2, outputs, precision, FORMATS[format])
-        return out_dir
 
     class UIEWithBias(paddle.nn.Layer):
         def __init__(self, inner):
