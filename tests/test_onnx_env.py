@@ -1,11 +1,13 @@
 """ONNX Runtime without Paddle or torch: in the environment ``make onnx-env`` builds (the project with its
 ``[onnx,serve]`` extras), ``ernie-m export --format onnx``, ``ernie-m extract --backend onnxruntime`` and ``ernie-m
-serve --backend onnxruntime`` run on the embedded demo UIE-M checkpoint (PaddleNLP's layout). The export equals, byte
-for byte, the ONNX export of the same checkpoint loaded by Paddle here; the fp32 extraction equals PaddleNLP 2.8.1's
-Taskflow on that checkpoint (computed here, in the main environment)."""
+serve --backend onnxruntime`` run on the embedded demo UIE-M checkpoint (PaddleNLP's layout), ``ernie-m predict
+--backend onnxruntime`` on a classifier saved by PaddleNLP. The export equals, byte for byte, the ONNX export of the
+same checkpoint loaded by Paddle here; the fp32 results equal PaddleNLP 2.8.1's (Taskflow, the classifier), computed
+here, in the main environment."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 import httpx
 import pytest
@@ -16,6 +18,7 @@ from paddle_ernie_m.modeling import ErnieMForInformationExtraction
 from . import onnx_env
 from .serve_cases import DEMO, SCHEMAS, mixed_texts, running_server
 from .taskflow_compat import assert_same_results, paddle3_taskflow
+from .test_inference_cli import checkpoint  # noqa: F401  (the fixture: a PaddleNLP classifier, saved by PaddleNLP)
 from .uie_cases import CH_TEXTS
 
 TEXTS = mixed_texts("ch", 4, seed=21) + CH_TEXTS[:2]
@@ -32,7 +35,7 @@ def test_the_onnx_environment_has_onnx_runtime_and_the_serve_stack_but_neither_p
     probe = ("import importlib.util as u, json; print(json.dumps({m: u.find_spec(m) is not None for m in "
              "('paddle', 'paddlenlp', 'torch', 'transformers', 'onnx', 'onnxruntime', 'starlette', 'uvicorn', "
              "'sentencepiece', 'paddle_ernie_m')}))")
-    done = onnx_env.subprocess.run([str(onnx_env.python()), "-c", probe], env=onnx_env.environment(),
+    done = subprocess.run([str(onnx_env.python()), "-c", probe], env=onnx_env.environment(),
                                    capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout)
@@ -86,8 +89,20 @@ def test_an_onnx_cache_entry_is_keyed_alike_with_and_without_paddle_installed(tm
 
     probe = ("import sys; from paddle_ernie_m.engines.export_cache import entry_path; "
              "print(entry_path(sys.argv[1], 'uie-bias-onnx-fp32', sys.argv[2], format='onnx'))")
-    done = onnx_env.subprocess.run([str(onnx_env.python()), "-c", probe, str(DEMO), str(tmp_path)],
+    done = subprocess.run([str(onnx_env.python()), "-c", probe, str(DEMO), str(tmp_path)],
                                    env=onnx_env.environment(), capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(entry_path(DEMO, "uie-bias-onnx-fp32", tmp_path, format="onnx"))
     assert entry_path(DEMO, "uie-bias", tmp_path) != entry_path(DEMO, "uie-bias", tmp_path, format="onnx")
+
+
+@pytest.mark.slow
+def test_predict_with_onnxruntime_without_paddle_gives_paddlenlps_probabilities(checkpoint, tmp_path):
+    from .test_inference_cli import TEXTS as CLS_TEXTS, assert_predictions_match, paddlenlp_predictions
+
+    directory, model = checkpoint
+    done = onnx_env.ernie_m(["predict", "--model", str(directory), "--backend", "onnxruntime", "--threads", "1",
+                             "--cache-dir", str(tmp_path / "cache"), *CLS_TEXTS])
+    assert done.returncode == 0, done.stderr
+    results = [json.loads(line) for line in done.stdout.splitlines()]
+    assert_predictions_match(results, CLS_TEXTS, paddlenlp_predictions(model, CLS_TEXTS))
