@@ -25,7 +25,7 @@ import numpy as np
 
 from converters import cli as converters_cli, mapping
 from converters.configuration import ErnieMConfig
-from converters.convert import canonical_head
+from converters.tensors import canonical_head
 from converters.errors import ConversionError
 from converters.formats import PathLike
 
