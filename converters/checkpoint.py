@@ -16,12 +16,18 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from ernie_m_tokenizer.tokenization_ernie_m_engine import TOKENIZER_CONFIG_FILE
+from ernie_m_tokenizer.tokenization_ernie_m_engine import (
+    SENTENCEPIECE_MODEL_FILE,
+    SPECIAL_TOKENS_MAP_FILE,
+    TOKENIZER_CONFIG_FILE,
+    VOCAB_FILE,
+)
 
 from . import mapping
 from .configuration import CONFIG_NAME, LEGACY_CONFIG_NAME, ErnieMConfig
@@ -45,6 +51,8 @@ MASK_SEMANTICS = {
     "paddlenlp": ("paddlenlp", ("input_ids",)),
     "transformers": ("padding", ("input_ids", "attention_mask")),
 }
+#: The files of a checkpoint's tokenizer.
+TOKENIZER_FILES = (VOCAB_FILE, SENTENCEPIECE_MODEL_FILE, TOKENIZER_CONFIG_FILE, SPECIAL_TOKENS_MAP_FILE)
 #: The tokenization (``compat`` of the tokenizer) a directory that does not state one was trained with.
 LAYOUT_COMPAT = {PADDLE: "paddlenlp", HF: "transformers"}
 
@@ -212,6 +220,24 @@ def tokenizer_settings(directory: PathLike, layout: Optional[str] = None) -> Dic
         if layout is not None:
             settings["compat"] = LAYOUT_COMPAT[layout]
     return settings
+
+
+def copy_tokenizer_files(src: PathLike, dst: PathLike, layout: Optional[str] = None) -> List[str]:
+    """Copy the tokenizer files of the checkpoint in ``src`` (those present of :data:`TOKENIZER_FILES`) into
+    ``dst``; a ``tokenizer_config.json`` that does not state ``compat`` gets the one :func:`tokenizer_settings`
+    gives, so that the copy, without the weights beside it, still tokenizes as the source does. Returns the names
+    written."""
+    src, dst = Path(src), Path(dst)
+    copied = [name for name in TOKENIZER_FILES if (src / name).is_file()]
+    for name in copied:
+        shutil.copy2(src / name, dst / name)
+    if copied and not _states_compat(src):
+        compat = tokenizer_settings(src, layout)["compat"]
+        path = dst / TOKENIZER_CONFIG_FILE
+        data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        path.write_text(json.dumps({**data, "compat": compat}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        copied = list(dict.fromkeys(copied + [TOKENIZER_CONFIG_FILE]))
+    return copied
 
 
 def _states_compat(directory: Path) -> bool:

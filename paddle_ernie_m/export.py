@@ -21,13 +21,11 @@ import argparse
 import json
 import logging
 import os
-import shutil
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
-from converters.configuration import ErnieMConfig
+from converters.checkpoint import copy_tokenizer_files, read_checkpoint
 from converters.files import atomic_directory, check_outside, check_replaceable, write_atomic
-from converters.mapping import BASE
 
 from .onnx_graph import ONNX_PRECISIONS
 
@@ -67,19 +65,11 @@ class ExportError(ValueError):
 
 
 def load_pretrained(directory: Union[str, os.PathLike], **kwargs: Any):
-    """Load a checkpoint into the head its ``config.json`` names (the bare ``ErnieMModel`` when none)."""
+    """Load a checkpoint in either layout into the head its config names (the bare ``ErnieMModel`` when none)."""
     from . import modeling
 
-    config = ErnieMConfig.from_pretrained(directory)
-    return getattr(modeling, config.architecture or BASE).from_pretrained(directory, **kwargs)
-
-
-def _tokenizer_files() -> Tuple[str, ...]:
-    """Files a checkpoint directory may hold for its tokenizer (copied into the export when present)."""
-    from . import tokenizer
-
-    return (tokenizer.VOCAB_FILE, tokenizer.SENTENCEPIECE_MODEL_FILE, tokenizer.TOKENIZER_CONFIG_FILE,
-            tokenizer.SPECIAL_TOKENS_MAP_FILE)
+    checkpoint = read_checkpoint(directory)
+    return getattr(modeling, checkpoint.head).from_checkpoint(checkpoint, **kwargs)
 
 
 def program_file(directory: Path) -> Path:
@@ -212,9 +202,7 @@ def export_model(
                 save_program(_export_layer(model, [o["name"] for o in outputs]), str(tmp / PROGRAM_PREFIX), spec)
             program = write_export_files(tmp, model, INPUT_NAMES, input_rank, outputs, precision, FORMATS[format])
             if tokenizer_dir is not None:
-                for name in _tokenizer_files():
-                    if (Path(tokenizer_dir) / name).is_file():
-                        shutil.copy2(Path(tokenizer_dir) / name, tmp / name)
+                copy_tokenizer_files(tokenizer_dir, tmp)
     finally:
         if was_training:
             model.train()
