@@ -13,7 +13,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 import ernie_m_tokenizer
 import numpy as np
@@ -30,7 +30,7 @@ from .checkpoint import LAYOUT_NAMES, MASK_SEMANTICS, default_mask_semantics, re
 from .configuration import ErnieMConfig
 from .errors import ConversionError, VerificationError
 from .files import atomic_directory
-from .formats import LazyTensor, PathLike
+from .formats import LazyTensor, PathLike, TensorLike
 from .mapping import HF, PADDLE
 from .tensors import DTYPES, canonical_head, convert_tensors, dtype_name, resolve_head, target_config
 from .tokenizer_files import read_tokenizer_config, write_tokenizer_config
@@ -253,6 +253,26 @@ def convert_checkpoint(
                                         f"{report.atol:g}); {dst} not written", report)
     return Summary(direction, src, dst, head, files, len(out), sum(int(np.prod(t.shape)) for t in out.values()),
                    total, time.perf_counter() - start, notes, report)
+
+
+def save_transformers_layout(state: Mapping[str, TensorLike], config: ErnieMConfig, directory: PathLike) -> List[str]:
+    """Write a Paddle model's state dict (Paddle names and layout) and config into the existing ``directory`` in
+    transformers' layout, as ``ernie-m convert paddle2torch`` writes it: ``model.safetensors``, ``config.json``
+    (the model's ``attention_mask_mode`` stated) and the bundled code (tokenizer code too when ``directory`` holds
+    ``vocab.txt`` and ``sentencepiece.bpe.model``, whose ``tokenizer_config.json`` then names it). Returns the
+    names written."""
+    directory = Path(directory)
+    tensors = {name: formats.as_lazy(tensor) for name, tensor in state.items()}
+    head = config.architecture or mapping.BASE
+    config = target_config(config, head, {k: t.shape for k, t in tensors.items()}, PADDLE)
+    out, _ = convert_tensors(tensors, config, head, PADDLE, where=str(directory))
+    written = formats.save_state(out, directory, "torch", "safetensors")
+    write_config(config, directory, HF, dtype_name(next(iter(out.values())).dtype))
+    with_tokenizer = all((directory / name).is_file() for name in TOKENIZER_FILES)
+    if with_tokenizer:
+        settings = read_tokenizer_config(directory)
+        write_tokenizer_config(directory, **settings, bundled_code=True, force=True)
+    return [p.name for p in written] + ["config.json"] + copy_remote_code(directory, with_tokenizer)
 
 
 def _write(tensors: Dict[str, LazyTensor], directory: Path, target: str, fmt: str,

@@ -199,19 +199,20 @@ def classifier_layouts(tmp_path_factory):
     return layouts(tiny_classifier(root / "paddle"), root)
 
 
-def _paddlenlp_probabilities(directory: Path, texts):
-    """PaddleNLP's classifier and tokenizer on the original, called as PaddleNLP calls them (no mask)."""
+def _paddlenlp_probabilities(directory: Path, texts, batched: bool):
+    """PaddleNLP's classifier and tokenizer on the original, called as PaddleNLP calls them (no mask, so padding is
+    attended): on the padded batch of ``texts`` (what ``predict`` runs), or on each text alone (what ``serve`` runs
+    under PaddleNLP's mask semantics)."""
     from paddlenlp.transformers import ErnieMForSequenceClassification, ErnieMTokenizer
 
     model = ErnieMForSequenceClassification.from_pretrained(str(directory))
     model.eval()
     tokenizer = ErnieMTokenizer.from_pretrained(str(directory))
-    rows = []
-    for text in texts:
-        with paddle.no_grad():
-            logits = model(paddle.to_tensor([tokenizer(text)["input_ids"]])).numpy()[0]
-        rows.append(np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum())
-    return rows
+    batches = [tokenizer(texts, padding=True)["input_ids"]] if batched else [[tokenizer(t)["input_ids"]] for t in texts]
+    with paddle.no_grad():
+        logits = np.concatenate([model(paddle.to_tensor(ids)).numpy() for ids in batches])
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def _printed(capsys, argv):
@@ -229,7 +230,8 @@ def test_predict_export_and_serve_give_the_same_results_from_either_layout(class
     from paddle_ernie_m.serving.settings import ServeSettings
 
     texts = [t for t in CLS_TEXTS if t]
-    reference = _paddlenlp_probabilities(classifier_layouts["paddle"], texts)
+    references = {batched: _paddlenlp_probabilities(classifier_layouts["paddle"], texts, batched)
+                  for batched in (True, False)}
     results = {}
     for name, directory in classifier_layouts.items():
         results[name, "predict"] = _printed(capsys, ["predict", "--model", str(directory), "--threads", "1", *texts])
@@ -244,18 +246,22 @@ def test_predict_export_and_serve_give_the_same_results_from_either_layout(class
         results[name, "serve"] = [{"text": t, **r} for t, r in zip(texts, answer.json()["results"])]
     for (name, kind), result in results.items():
         assert result == results["paddle", kind], (name, kind)
-        for row, probs in zip(result, reference):
+        for row, probs in zip(result, references[kind != "serve"]):
             np.testing.assert_allclose([row["probabilities"][label] for label in CLS_LABELS.values()], probs,
                                        atol=1e-5)
 
 
 @pytest.mark.slow
-def test_verify_compares_either_layout_with_either(classifier_layouts, capsys):
-    for paddle_side, torch_side in (("hf", "paddle"), ("tf5", "paddle"), ("paddle", "tf5")):
+def test_verify_compares_either_layout_with_either(tmp_path, capsys):
+    dirs = layouts(paddlenlp_checkpoint(tmp_path / "pd", "ErnieMForSequenceClassification"), tmp_path, tf5=False)
+    reports = {}
+    for paddle_side, torch_side in (("paddle", "hf"), ("hf", "paddle"), ("hf-bin", "hf-bin"), ("paddle", "paddle")):
         capsys.readouterr()
-        assert main(["verify", str(classifier_layouts[paddle_side]), str(classifier_layouts[torch_side])]) == 0
-        out = capsys.readouterr().out
-        assert "OK: max abs diff" in out and "logits" in out
+        assert main(["verify", str(dirs[paddle_side]), str(dirs[torch_side])]) == 0
+        reports[paddle_side, torch_side] = capsys.readouterr().out
+        assert "OK: max abs diff" in reports[paddle_side, torch_side]
+    # the Paddle side's outputs do not depend on the layout it was read from: the same rows, the same numbers
+    assert reports["hf", "paddle"].split("default")[1:] == reports["paddle", "paddle"].split("default")[1:]
 
 
 # ------------------------------------------------------------------------------------------------ UIE-M
@@ -302,3 +308,48 @@ def test_extract_and_serve_commands_take_a_transformers5_directory(uie_layouts, 
         answer = client.post("/taskflow/uie", json={"data": {"text": UIE_TEXTS}})
     assert answer.status_code == 200, answer.text
     assert_same_results(answer.json()["result"], taskflow_results)
+
+
+# ------------------------------------------------------------------------------------------------ training
+@pytest.mark.slow
+def test_fine_tuning_from_a_transformers_directory_trains_as_from_the_paddle_one_and_saves_either_layout(tmp_path):
+    """``--model`` in transformers' layout trains exactly as the Paddle original (same losses, same weights);
+    ``best/`` is PaddleNLP's layout (PaddleNLP loads it), or transformers' with ``--save_layout transformers``
+    (transformers 4.57 loads it with the bundled code and gives PaddleNLP's logits)."""
+    import transformers
+    from paddlenlp.transformers import ErnieMForSequenceClassification as PaddleNLPClassifier
+
+    from .scripts import DATA, QUICK, load_script, make_tiny_model
+
+    tiny = make_tiny_model(tmp_path / "tiny")
+    convert_checkpoint(tiny, tmp_path / "tiny-hf", "paddle2torch")
+    runs = {}
+    for name, model, extra in (("paddle", tiny, []), ("hf", tmp_path / "tiny-hf", []),
+                               ("hf-kept", tmp_path / "tiny-hf", ["--save_layout", "transformers"])):
+        runs[name] = tmp_path / f"run-{name}"
+        load_script("examples/train_seq_cls.py").main([
+            "--model", str(model), "--train_file", str(DATA / "seq_cls" / "train.jsonl"),
+            "--eval_file", str(DATA / "seq_cls" / "dev.jsonl"), "--text_column", "premise",
+            "--text_pair_column", "hypothesis", "--output_dir", str(runs[name]), "--num_train_epochs", "1", *QUICK,
+            *extra])
+    metrics = {name: [{k: v for k, v in json.loads(line).items() if "second" not in k}  # timings vary
+                      for line in (out / "metrics.jsonl").read_text().splitlines()] for name, out in runs.items()}
+    assert metrics["hf"] == metrics["paddle"] == metrics["hf-kept"]
+    assert (runs["hf"] / "best" / "model_state.pdparams").is_file()
+    kept = json.loads((runs["hf-kept"] / "best" / "config.json").read_text())
+    assert "auto_map" in kept and not (runs["hf-kept"] / "best" / "model_state.pdparams").exists()
+
+    ids, mask = batch(runs["paddle"] / "best", "ErnieMForSequenceClassification")
+    reference = PaddleNLPClassifier.from_pretrained(str(runs["paddle"] / "best"))
+    reference.eval()
+    expected = run_paddle(reference, "ErnieMForSequenceClassification", ids, mask)
+    from_hf_run = run_paddle(paddlenlp_model(runs["hf"] / "best", "ErnieMForSequenceClassification"),
+                             "ErnieMForSequenceClassification", ids, mask)
+    np.testing.assert_array_equal(from_hf_run[0], expected[0])
+    import torch
+
+    hf_model = transformers.AutoModelForSequenceClassification.from_pretrained(
+        str(runs["hf-kept"] / "best"), trust_remote_code=True).eval()
+    with torch.no_grad():
+        logits = hf_model(torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits.numpy()
+    np.testing.assert_allclose(logits, expected[0], atol=1e-5)
