@@ -1,28 +1,28 @@
 """Weight initialisation, ``from_pretrained`` and ``save_pretrained`` for every ERNIE-M model class.
 
-Checkpoints use PaddleNLP's layout: ``config.json`` (or the legacy ``model_config.json``) next to
-``model_state.pdparams``, ``model.safetensors`` or a sharded index of either. ``.pdparams`` files are read by
-the converters' restricted unpickler, never by plain ``pickle``.
+``from_pretrained`` reads a checkpoint directory in either layout through :mod:`converters.checkpoint` (Paddle's:
+``config.json`` or the legacy ``model_config.json`` next to ``model_state.pdparams``, ``model.safetensors`` or a
+sharded index of either; transformers': ``model.safetensors`` or ``pytorch_model.bin``, mapped in memory).
+``.pdparams`` files are read by the converters' restricted unpickler, never by plain ``pickle``;
+``pytorch_model.bin`` by ``torch.load(weights_only=True)``. ``save_pretrained`` writes PaddleNLP's layout.
 """
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
-import warnings
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple, Union
+from typing import Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
-import numpy as np
 import paddle
 import paddle.nn as nn
 
+from converters.checkpoint import Checkpoint, read_checkpoint
 from converters.configuration import ErnieMConfig
-from converters.convert import DTYPES, dtype_name
 from converters.files import atomic_files, check_outside
-from converters.formats import load_paddle_state, save_paddle_state
-from converters.mapping import HEAD_PREFIXES, IGNORED, PADDLE, PREFIX as BASE_PREFIX, infer_intermediate_size, \
-    normalise_names
+from converters.formats import LazyTensor, save_paddle_state
+from converters.mapping import HEAD_PREFIXES, IGNORED, PADDLE, PREFIX as BASE_PREFIX, normalise_names
+from converters.tensors import DTYPES, dtype_name
 
 from .runtime import configure_cpu_threads
 
@@ -88,11 +88,13 @@ class ErnieMPretrainedModel(nn.Layer):
         reset_head: bool = False,
         **config_changes,
     ) -> "ErnieMPretrainedModel":
-        """Load a model from a local PaddleNLP-layout directory.
+        """Load a model from a local checkpoint directory in either layout: Paddle's (PaddleNLP's or ours) or
+        transformers' (``ernie-m convert paddle2torch``, transformers 4.x or 5.x ``save_pretrained``), read by
+        :func:`converters.checkpoint.read_checkpoint`, which tells them apart by their tensor names.
 
         Args:
             directory: holds ``config.json`` (either ecosystem's dialect) or ``model_config.json``, and
-                ``model_state.pdparams``, ``model.safetensors`` or a sharded index of either.
+                ``model_state.pdparams``, ``model.safetensors``, ``pytorch_model.bin`` or a sharded index of one.
             dtype: ``"float32"`` (default), ``"float16"``, ``"bfloat16"``, or ``"auto"`` for the checkpoint's.
             strict: raise on missing base-model weights, unknown keys and shape mismatches (listing them all);
                 with ``strict=False`` they are logged and the affected weights keep their initial values.
@@ -103,16 +105,28 @@ class ErnieMPretrainedModel(nn.Layer):
             config_changes: config fields to override (e.g. ``num_labels=3``,
                 ``attention_mask_mode="paddlenlp"``).
         """
-        directory = Path(directory)
-        config = ErnieMConfig.from_pretrained(directory)
-        if config_changes:
-            config = config.replace(**config_changes)
-        state = load_paddle_state(directory)
-        state = _adapt_prefix(state, cls.__name__)
+        checkpoint = read_checkpoint(directory, PADDLE, head=cls.__name__)
+        return cls.from_checkpoint(checkpoint, dtype=dtype, strict=strict, reset_head=reset_head, **config_changes)
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        checkpoint: Checkpoint,
+        dtype: Optional[str] = None,
+        strict: bool = True,
+        reset_head: bool = False,
+        **config_changes,
+    ) -> "ErnieMPretrainedModel":
+        """:meth:`from_pretrained` on a checkpoint already read for the Paddle side (``read_checkpoint(dir)``).
+        The tensors are read one at a time into the model's parameters."""
+        if checkpoint.side != PADDLE:
+            raise ValueError(f"{checkpoint.directory}: read for the {checkpoint.side} side; Paddle models need "
+                             f"read_checkpoint(directory, side='paddle')")
+        config = checkpoint.config.replace(**config_changes) if config_changes else checkpoint.config
+        state = _adapt_prefix(checkpoint.tensors, cls.__name__)
         if reset_head:
             state = {k: v for k, v in state.items() if k.startswith(BASE_PREFIX) or not k.startswith(HEAD_PREFIXES)}
-        config = _config_matching_weights(config, state, directory)
-        checkpoint_dtype = _checkpoint_dtype(state, directory)
+        checkpoint_dtype = _checkpoint_dtype(state, checkpoint.weights)
         target_dtype = checkpoint_dtype if dtype == "auto" else (dtype or "float32")
         if target_dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)} or 'auto', got {dtype!r}")
@@ -121,14 +135,14 @@ class ErnieMPretrainedModel(nn.Layer):
             model = cls(config)
         if checkpoint_dtype != "float32":
             model.to(dtype=checkpoint_dtype)
-        model._load_checkpoint_state(state, strict, source=directory)
+        model._load_checkpoint_state(state, strict, source=checkpoint.directory)
         if target_dtype != checkpoint_dtype:
             model.to(dtype=target_dtype)
         model.eval()
-        model.pretrained_dir = directory
+        model.pretrained_dir = checkpoint.directory
         return model
 
-    def _load_checkpoint_state(self, state: Dict[str, np.ndarray], strict: bool, source: Path) -> None:
+    def _load_checkpoint_state(self, state: Mapping[str, LazyTensor], strict: bool, source: Path) -> None:
         expected = self.state_dict()
         missing, unexpected, mismatched = compare_state(expected, state)
         new_head = [k for k in missing if not k.startswith(BASE_PREFIX) and k.startswith(HEAD_PREFIXES)]
@@ -152,9 +166,9 @@ class ErnieMPretrainedModel(nn.Layer):
         if other_head:
             logger.warning("%s: weights of another head not used by %s: %s", source, type(self).__name__,
                            ", ".join(other_head))
-        with warnings.catch_warnings():  # Paddle warns of each weight left out: reported above, once
-            warnings.filterwarnings("ignore", message="Skip loading for ", category=UserWarning)
-            self.set_state_dict({k: v for k, v in state.items() if k in expected and k not in mismatched})
+        for name, parameter in expected.items():  # one tensor in memory at a time, beside the model
+            if name in state and name not in mismatched:
+                parameter.set_value(state[name].read())
         fresh = new_head + missing + mismatched
         if fresh:
             if new_head:
@@ -193,7 +207,7 @@ def _listing(what: str, items: List[str]) -> str:
     return f"{what} ({len(items)}): {shown}"
 
 
-def compare_state(expected: Dict[str, object], state: Dict[str, np.ndarray]) -> Tuple[List[str], List[str], List[str]]:
+def compare_state(expected: Dict[str, object], state: Mapping[str, object]) -> Tuple[List[str], List[str], List[str]]:
     """``(missing, unexpected, mismatched)``: names of ``expected`` (a model's state dict) absent from ``state``,
     names of ``state`` the model lacks, and names present in both with other shapes (in ``expected``'s order)."""
     missing = [k for k in expected if k not in state]
@@ -202,25 +216,14 @@ def compare_state(expected: Dict[str, object], state: Dict[str, np.ndarray]) -> 
     return missing, unexpected, mismatched
 
 
-def _adapt_prefix(state: Dict[str, np.ndarray], head: str) -> Dict[str, np.ndarray]:
+def _adapt_prefix(state: Mapping[str, LazyTensor], head: str) -> Dict[str, LazyTensor]:
     """Give base-model keys the ``ernie_m.`` prefix a head expects, or strip it for the bare model; drop
     legacy buffers."""
     kept = [k for k in state if not any(pattern.match(k) for pattern in IGNORED)]
     return {new: state[old] for old, new in normalise_names(kept, head).items()}
 
 
-def _config_matching_weights(config: ErnieMConfig, state: Dict[str, np.ndarray], source: Path) -> ErnieMConfig:
-    """Trust the weights for ``intermediate_size``: PaddleNLP ignores the field and always builds 4 * hidden,
-    so its config files often say 3072 whatever the width."""
-    width = infer_intermediate_size({k: v.shape for k, v in state.items()}, PADDLE)
-    if width is not None and width != config.intermediate_size:
-        logger.info("%s: config says intermediate_size=%d, weights say %d; using the weights",
-                    source, config.intermediate_size, width)
-        config = config.replace(intermediate_size=width)
-    return config
-
-
-def _checkpoint_dtype(state: Dict[str, np.ndarray], source: Path) -> str:
+def _checkpoint_dtype(state: Mapping[str, LazyTensor], source: Path) -> str:
     dtypes: List[str] = sorted({dtype_name(v.dtype) for v in state.values()})
     if len(dtypes) != 1 or dtypes[0] not in DTYPES:
         raise ValueError(f"{source}: checkpoint tensors must share one of {', '.join(DTYPES)}; found {dtypes}")

@@ -44,8 +44,9 @@ from ernie_m_tokenizer.tokenization_ernie_m_engine import (
     check_text,
 )
 
+from converters.checkpoint import tokenizer_settings
 from converters.files import check_outside, write_atomic
-from converters.tokenizer_files import read_tokenizer_config, refuse_overwrite, write_tokenizer_config
+from converters.tokenizer_files import refuse_overwrite, write_tokenizer_config
 
 _TRUNCATION = ("longest_first", "only_first", "only_second")
 _PADDING = ("longest", "max_length")
@@ -111,12 +112,14 @@ class ErnieMTokenizer:
         """Load a tokenizer directory written by this project, PaddleNLP or transformers.
 
         ``tokenizer_config.json`` is optional; ``compat``, ``do_lower_case`` and ``model_max_length`` passed here
-        override it. A directory that does not state ``compat`` gets the PaddleNLP tokenization.
+        override it. A directory that does not state ``compat`` gets the tokenization of its checkpoint's layout:
+        transformers' beside transformers-layout weights, else PaddleNLP's
+        (:func:`converters.checkpoint.tokenizer_settings`).
         """
         directory = Path(directory)
         if not directory.is_dir():
             raise FileNotFoundError(f"tokenizer directory not found: {directory}")
-        settings = read_tokenizer_config(directory)
+        settings = tokenizer_settings(directory)
         unknown = set(overrides) - {"compat", "do_lower_case", "model_max_length"}
         if unknown:
             raise TypeError(f"from_pretrained got unexpected arguments: {', '.join(sorted(unknown))}")

@@ -7,7 +7,7 @@ Writes an export directory (:mod:`~paddle_ernie_m.engines.export_format`) that
   Inference in fp32, or bf16 / fp16 where the device computes them;
 * ``onnx``: ``model.onnx``, written from the weights by :mod:`~paddle_ernie_m.engines.onnx_graph` in fp32 or int8,
   run by ONNX Runtime. A checkpoint directory is exported to ONNX with numpy and ``onnx`` alone (its weights read
-  by :func:`read_checkpoint`): no Paddle, no torch.
+  by :func:`read_weights`, in either layout): no Paddle, no torch.
 """
 from __future__ import annotations
 
@@ -20,13 +20,11 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
+from converters.checkpoint import copy_tokenizer_files, read_checkpoint
 from converters.configuration import ErnieMConfig
-from converters.convert import canonical_head, cast
+from converters.tensors import canonical_head, cast
 from converters.files import atomic_directory, check_outside, check_replaceable
-from converters.formats import load_paddle_state
-from converters.mapping import BASE, CHOICE, IGNORED, PADDLE, infer_intermediate_size, normalise_names
-from ernie_m_tokenizer.tokenization_ernie_m_engine import (SENTENCEPIECE_MODEL_FILE, SPECIAL_TOKENS_MAP_FILE,
-                                                           TOKENIZER_CONFIG_FILE, VOCAB_FILE)
+from converters.mapping import CHOICE, IGNORED, PADDLE, normalise_names
 
 from .export_format import (FORMATS, INPUT_NAMES, PRECISION_NAMES, ExportError, check_format, read_export_meta,
                             write_export_files)
@@ -41,35 +39,24 @@ WRITER = "ernie-m export"
 
 
 def load_pretrained(directory: Union[str, os.PathLike], **kwargs: Any):
-    """Load a checkpoint into the head its ``config.json`` names (the bare ``ErnieMModel`` when none)."""
+    """Load a checkpoint in either layout into the head its config names (the bare ``ErnieMModel`` when none)."""
     from .. import modeling
 
-    config = ErnieMConfig.from_pretrained(directory)
-    return getattr(modeling, config.architecture or BASE).from_pretrained(directory, **kwargs)
+    checkpoint = read_checkpoint(directory)
+    return getattr(modeling, checkpoint.head).from_checkpoint(checkpoint, **kwargs)
 
 
-def read_checkpoint(directory: Union[str, os.PathLike], head: Optional[str] = None
-                    ) -> Tuple[ErnieMConfig, str, Dict[str, np.ndarray]]:
-    """``(config, head, weights)`` of the Paddle-layout checkpoint in ``directory``, read with numpy alone: the
-    weights as float32 arrays under the names the Paddle class of ``head`` (default: the config's, else the bare
-    model) gives them, ``config.intermediate_size`` taken from the weights as ``from_pretrained`` takes it. The one
-    place the engines read a checkpoint without Paddle."""
-    config = ErnieMConfig.from_pretrained(directory)
-    head = canonical_head(head or config.architecture or BASE)
-    stored = load_paddle_state(directory)
-    kept = [name for name in stored if not any(pattern.match(name) for pattern in IGNORED)]
-    state = {new: cast(stored[old], "float32") for old, new in normalise_names(kept, head).items()}
-    width = infer_intermediate_size({name: array.shape for name, array in state.items()}, PADDLE)
-    if width is not None and width != config.intermediate_size:  # PaddleNLP ignores the field: trust the weights
-        config = config.replace(intermediate_size=width)
-    return config, head, state
-
-
-def copy_tokenizer_files(source: Union[str, os.PathLike], directory: Path) -> None:
-    """Copy the tokenizer files found in ``source`` into ``directory``."""
-    for name in (VOCAB_FILE, SENTENCEPIECE_MODEL_FILE, TOKENIZER_CONFIG_FILE, SPECIAL_TOKENS_MAP_FILE):
-        if (Path(source) / name).is_file():
-            shutil.copy2(Path(source) / name, directory / name)
+def read_weights(directory: Union[str, os.PathLike], head: Optional[str] = None
+                 ) -> Tuple[ErnieMConfig, str, Dict[str, np.ndarray]]:
+    """``(config, head, weights)`` of the checkpoint in ``directory``, in either layout, read with numpy alone
+    (:func:`~converters.checkpoint.read_checkpoint`): the weights as float32 arrays under the names the Paddle
+    class of ``head`` (default: the config's, else the bare model) gives them. The one place the engines read a
+    checkpoint without Paddle."""
+    checkpoint = read_checkpoint(directory, PADDLE, head=head)
+    head = canonical_head(head or checkpoint.head)
+    kept = [name for name in checkpoint.tensors if not any(pattern.match(name) for pattern in IGNORED)]
+    state = {new: cast(checkpoint.tensors[old].read(), "float32") for old, new in normalise_names(kept, head).items()}
+    return checkpoint.config, head, state
 
 
 def _output_layout(model, input_rank: int) -> List[Dict[str, Any]]:
@@ -173,7 +160,7 @@ def export_pretrained(
 ) -> Path:
     """Export the checkpoint in ``model_dir`` (head from its config) with its tokenizer files into ``out_dir``
     (written atomically; ``force`` as for :func:`export_model`). The ``onnx`` format reads the weights with numpy
-    (:func:`read_checkpoint`): Paddle need not be installed."""
+    (:func:`read_weights`): Paddle need not be installed."""
     precision = check_format(format, precision)  # fail before the slow load
     if format == "onnx":
         check_export_packages()
@@ -182,7 +169,7 @@ def export_pretrained(
     if format == "paddle":
         model = load_pretrained(model_dir, dtype="float32")
         return export_model(model, out_dir, precision=precision, force=force, tokenizer_dir=model_dir)
-    config, head, state = read_checkpoint(model_dir)
+    config, head, state = read_weights(model_dir)
     with atomic_directory(out_dir, WRITER, force=force, inputs=(model_dir,)) as tmp:
         write_onnx_export(tmp, config, head, state, precision, source=Path(model_dir))
         copy_tokenizer_files(model_dir, tmp)

@@ -6,7 +6,7 @@ Each export kind (the standard ``ernie-m export`` program, the UIE program with 
 ``$ERNIE_M_CACHE``, else ``~/.cache/paddle-ernie-m``.
 
 The key is computed from ``os.stat`` of the checkpoint's config and weight files (every top-level ``*.json``,
-``*.pdparams`` and ``*.safetensors``: name, size, mtime, ctime, inode), its resolved path, and the versions of
+``*.pdparams``, ``*.safetensors`` and ``*.bin``: name, size, mtime, ctime, inode), its resolved path, and the versions of
 Paddle, of this package and of the export format. A content hash would read the whole checkpoint (1.1 GB for
 ernie-m-base) on every start, which is what the cache is there to avoid; any rewrite of a file changes its stat (an
 atomic save makes a new inode, an in-place one moves mtime and ctime, and ctime cannot be set back by hand), so the
@@ -48,7 +48,7 @@ MANIFEST = "cache.json"
 #: The export inside an entry.
 EXPORT_DIR = "export"
 #: Files of a checkpoint whose state keys its entries: config, weights, shard indexes.
-KEYED_SUFFIXES = (".json", ".pdparams", ".safetensors")
+KEYED_SUFFIXES = (".json", ".pdparams", ".safetensors", ".bin")
 
 T = TypeVar("T")
 PathLike = Union[str, os.PathLike]
