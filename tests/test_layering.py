@@ -1,6 +1,8 @@
 """The dependency graph points one way: ``converters`` (formats, the tensor table, configs, tokenizer files, file
 I/O, the conversion and its command) stands on numpy alone; ``paddle_ernie_m`` (the Paddle model, verification,
-the ``ernie-m`` command) stands on ``converters``, never the other way round."""
+the ``ernie-m`` command) stands on ``converters``, never the other way round. Inside ``paddle_ernie_m``, the
+``engines`` package imports only its own lower layers and no framework at import time, and no module forms an
+import circle."""
 from __future__ import annotations
 
 import ast

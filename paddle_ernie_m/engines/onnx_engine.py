@@ -1,4 +1,4 @@
-"""The ONNX Runtime engine of :class:`~paddle_ernie_m.engines.predictor.Predictor` (`ernie-m export --format onnx`).
+"""The ONNX Runtime engine of :class:`~paddle_ernie_m.engines.predictor.Predictor`, for ``--format onnx`` exports.
 
 CPU: ONNX Runtime's CPU provider with ``threads`` intra-op threads (default: every core available to the
 process). GPU: the CUDA provider, when the installed ``onnxruntime`` has it (``onnxruntime-gpu``); int8 exports
