@@ -363,6 +363,10 @@ class ErnieMConfig:
         data["architectures"] = [PADDLENLP_HEAD_NAMES.get(a, a) for a in self.architectures]
         return dict(sorted(data.items()))
 
+    def to_dict(self) -> Dict[str, Any]:
+        """PaddleNLP's name for the dict it writes: :meth:`to_paddle_dict`."""
+        return self.to_paddle_dict()
+
     def to_hf_dict(self) -> Dict[str, Any]:
         """The transformers ``config.json`` dialect."""
         data = self._common_dict()

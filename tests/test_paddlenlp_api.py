@@ -9,6 +9,7 @@ import numpy as np
 import paddle
 import paddlenlp.transformers as pnlp
 import pytest
+import transformers
 
 import paddle_ernie_m as ours
 from converters.configuration import ErnieMConfig
@@ -180,9 +181,9 @@ def test_config_keeps_paddlenlps_unknown_keys_and_aliases_and_writes_them_back(t
     mine.save_pretrained(tmp_path)
     written = json.loads((tmp_path / "config.json").read_text())
     assert written["num_class"] == 3 and written["type_vocab_size"] == 2
-    read_back = pnlp.ErnieMConfig.from_pretrained(str(tmp_path))
-    for name in ("num_labels", "classifier_dropout", "num_class", "type_vocab_size", "num_choices"):
-        assert getattr(read_back, name) == getattr(theirs, name), name
+    from_file, from_dict = pnlp.ErnieMConfig.from_pretrained(str(tmp_path)), pnlp.ErnieMConfig.from_dict(mine.to_dict())
+    for name in ("num_labels", "classifier_dropout", "num_class", "type_vocab_size", "num_choices", "hidden_size"):
+        assert getattr(from_file, name) == getattr(from_dict, name) == getattr(theirs, name), name
 
 
 def test_config_unpacks_into_the_constructor_as_paddlenlps_older_model_api_does():
@@ -198,6 +199,10 @@ def test_paddlenlp_and_transformers_config_objects_build_our_models():
     # PaddleNLP ignores intermediate_size (3072 by default) and builds 4 * hidden_size: so do we, from its config
     assert model.config.intermediate_size == 4 * TINY["hidden_size"]
     assert set(model.state_dict()) == set(pnlp.ErnieMForSequenceClassification(theirs).state_dict())
+    hf = transformers.ErnieMConfig(**TINY, intermediate_size=100, num_labels=4, layer_norm_eps=1e-6)
+    model = ours.ErnieMForSequenceClassification(hf)  # transformers honours intermediate_size: so do we
+    assert (model.config.intermediate_size, model.config.num_labels, model.config.layer_norm_eps) == (100, 4, 1e-6)
+    assert model.ernie_m.encoder.layers[0].linear1.weight.shape == [TINY["hidden_size"], 100]
 
 
 # -------------------------------------------------------------------------------------------- construction
