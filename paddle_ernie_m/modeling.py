@@ -102,6 +102,21 @@ def check_input_ranges(config: ErnieMConfig, input_ids: Optional[Tensor], positi
         check_sequence_length(seq_len, config)
 
 
+def check_cache(config: ErnieMConfig, past_key_values, attention_mask: Optional[Tensor], seq_len: int) -> int:
+    """The number of cached positions; a ``ValueError`` naming the argument when the cache does not have one
+    (keys, values) pair per layer or a ``[batch, key]`` mask does not cover the cached and the new positions."""
+    if past_key_values is None:
+        return 0
+    if len(past_key_values) != config.num_hidden_layers or any(len(kv) != 2 for kv in past_key_values):
+        raise ValueError(f"past_key_values must hold one (keys, values) pair per layer "
+                         f"({config.num_hidden_layers}), got {len(past_key_values)} items")
+    past_length = past_key_values[0][0].shape[2]
+    if attention_mask is not None and attention_mask.ndim == 2 and attention_mask.shape[1] != past_length + seq_len:
+        raise ValueError(f"attention_mask covers {attention_mask.shape[1]} positions; with {past_length} cached "
+                         f"and {seq_len} new ones it must cover {past_length + seq_len}")
+    return past_length
+
+
 class ErnieMEmbeddings(nn.Layer):
     """Word plus position embeddings (no token types), then LayerNorm and dropout."""
 
@@ -269,9 +284,9 @@ class ErnieMModel(ErnieMPretrainedModel):
     ):
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids and inputs_embeds")
-        past_length = 0 if past_key_values is None else past_key_values[0][0].shape[2]
-        check_input_ranges(self.config, input_ids, position_ids,
-                           past_length + (input_ids if inputs_embeds is None else inputs_embeds).shape[1])
+        seq_len = (input_ids if inputs_embeds is None else inputs_embeds).shape[1]
+        past_length = check_cache(self.config, past_key_values, attention_mask, seq_len)
+        check_input_ranges(self.config, input_ids, position_ids, past_length + seq_len)
         embeddings = self.embeddings(input_ids, position_ids, inputs_embeds, past_length)
         bias = attention_bias(self.config, input_ids, attention_mask, embeddings.dtype, past_length)
         sequence_output, caches, hidden_states, attentions = self.encoder(

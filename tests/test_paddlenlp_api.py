@@ -169,6 +169,16 @@ def test_a_cache_changes_the_output_and_shifts_the_positions():
     assert not np.allclose(implicit.last_hidden_state.numpy(), without.last_hidden_state.numpy(), atol=1e-3)
 
 
+def test_a_cache_of_the_wrong_depth_or_a_mask_not_covering_it_is_refused_naming_the_argument():
+    model = ours.ErnieMModel(ErnieMConfig(**TINY))
+    ids = paddle.to_tensor(padded_batch(seq=5))
+    cache = random_cache(ids.shape[0], 3)
+    with pytest.raises(ValueError, match=r"past_key_values must hold one \(keys, values\) pair per layer \(3\)"):
+        model(ids, past_key_values=cache[:2])
+    with pytest.raises(ValueError, match="attention_mask covers 5 positions; with 3 cached and 5 new ones"):
+        model(ids, past_key_values=cache, attention_mask=paddle.ones([3, 5]))
+
+
 # ---------------------------------------------------------------------------------------------- the config
 def test_config_keeps_paddlenlps_unknown_keys_and_aliases_and_writes_them_back(tmp_path):
     kwargs = dict(TINY, type_vocab_size=2, num_class=3, num_classes=4, dropout=0.2, num_choices=5)
