@@ -78,6 +78,14 @@ class ErnieMPretrainedModel(nn.Layer):
         configure_cpu_threads()
 
     @classmethod
+    def from_config(cls, config: Any, dtype: Optional[str] = None, **config_changes: Any) -> "ErnieMPretrainedModel":
+        """PaddleNLP's ``from_config``: a freshly initialised model, its weights in ``dtype`` when given."""
+        model = cls(config, **config_changes)
+        if dtype is not None:
+            model.to(dtype=dtype)
+        return model
+
+    @classmethod
     def constructed_from_pretrained_config(cls, init_func=None) -> bool:
         """PaddleNLP's test for models built from a config object: always True here."""
         return True

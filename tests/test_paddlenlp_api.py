@@ -3,6 +3,7 @@ object and on ours, with the same weights, gives the same result (same structure
 returns a Tensor, a tuple of the same length where it returns a tuple)."""
 from __future__ import annotations
 
+import inspect
 import json
 
 import numpy as np
@@ -247,6 +248,21 @@ def test_pretrained_model_attributes_equal_paddlenlps(head):
     if head != "base":
         assert model.base_model is model.ernie_m
     assert isinstance(model.config, ours_class.config_class)
+
+
+@pytest.mark.parametrize("head", list(HEADS))
+def test_forward_takes_paddlenlps_arguments_in_paddlenlps_order(head):
+    """Positional calls written for PaddleNLP (``model(ids, None, mask)``) mean the same here."""
+    ours_class, their_class = HEADS[head]
+    theirs = list(inspect.signature(their_class.forward).parameters)
+    assert list(inspect.signature(ours_class.forward).parameters)[:len(theirs)] == theirs
+
+
+def test_from_config_builds_a_fresh_model_in_the_dtype_asked_for_as_paddlenlp_does():
+    theirs = pnlp.ErnieMModel.from_config(pnlp.ErnieMConfig(**TINY), dtype="float16")
+    mine = ours.ErnieMModel.from_config(ErnieMConfig(**TINY), dtype="float16")
+    assert {p.dtype for p in mine.parameters()} == {p.dtype for p in theirs.parameters()} == {paddle.float16}
+    assert [p.shape for p in mine.parameters()] == [p.shape for p in theirs.parameters()]
 
 
 def test_input_embeddings_are_the_word_embeddings_and_can_be_replaced():
