@@ -296,6 +296,26 @@ def test_resize_token_embeddings_keeps_the_first_rows_and_updates_the_vocabulary
         model(new_ids)
 
 
+def test_resizing_a_pretraining_model_resizes_its_tied_decoder_and_output_bias():
+    """Hand-checked: after growing the vocabulary the logits of the old tokens are unchanged (the decoder is the
+    word-embedding matrix, its bias is padded with zeros); shrinking trims both."""
+    model = ours.ErnieMForPreTraining(ErnieMConfig(**TINY))
+    model.eval()
+    with paddle.no_grad():
+        model.lm_head.bias.set_value(paddle.arange(TINY["vocab_size"], dtype="float32") / 100)
+    ids = paddle.to_tensor(padded_batch(vocab=TINY["vocab_size"] - 5))  # ids that stay in the shrunk vocabulary
+    with paddle.no_grad():
+        before = model(ids).logits.numpy()
+        model.resize_token_embeddings(TINY["vocab_size"] + 7)
+        grown = model(ids).logits.numpy()
+        model.resize_token_embeddings(TINY["vocab_size"] - 5)
+        shrunk = model(ids).logits.numpy()
+    assert grown.shape[-1] == TINY["vocab_size"] + 7 and shrunk.shape[-1] == TINY["vocab_size"] - 5
+    np.testing.assert_allclose(grown[..., :TINY["vocab_size"]], before, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(shrunk, before[..., :TINY["vocab_size"] - 5], rtol=0, atol=1e-6)
+    assert model.lm_head.bias.shape == [TINY["vocab_size"] - 5]
+
+
 def test_overriding_init_weights_hook_changes_the_initialisation_as_in_paddlenlp():
     def constant_linears(self, layer):
         if isinstance(layer, paddle.nn.Linear):
