@@ -343,6 +343,12 @@ def test_from_pretrained_accepts_paddlenlps_keywords(tmp_path):
     mine = ours.ErnieMForSequenceClassification.from_pretrained(
         tmp_path / "sub", config=pnlp.ErnieMConfig(**TINY, num_classes=NUM_LABELS, dropout=0.3))
     assert mine.config.classifier_dropout == 0.3
+    # another number of labels: the mismatched classifier is initialised afresh, the encoder loaded
+    kwargs = dict(num_classes=NUM_LABELS + 2, ignore_mismatched_sizes=True, force_download=False)
+    theirs = pnlp.ErnieMForSequenceClassification.from_pretrained(str(tmp_path / "sub"), **kwargs)
+    mine = ours.ErnieMForSequenceClassification.from_pretrained(tmp_path / "sub", **kwargs)
+    assert mine.classifier.weight.shape == theirs.classifier.weight.shape == [TINY["hidden_size"], NUM_LABELS + 2]
+    np.testing.assert_array_equal(mine.ernie_m.pooler.dense.weight.numpy(), theirs.ernie_m.pooler.dense.weight.numpy())
 
 
 def test_from_pretrained_refuses_a_remote_source_in_one_line(tmp_path):
