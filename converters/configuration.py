@@ -333,6 +333,7 @@ class ErnieMConfig:
     # ------------------------------------------------------------------------------------------ writing
     def _common_dict(self) -> Dict[str, Any]:
         return {
+            **self.extra,  # first: a kept key never overrides what the config itself writes (``model_type``)
             "vocab_size": self.vocab_size,
             "hidden_size": self.hidden_size,
             "num_hidden_layers": self.num_hidden_layers,
@@ -354,7 +355,6 @@ class ErnieMConfig:
             # PaddleNLP's multiple-choice head needs it; transformers keeps it as an unknown key
             **({"num_choices": self.num_choices} if self.num_choices is not None else {}),
             **({"attention_mask_mode": self.attention_mask_mode} if self.attention_mask_mode != "padding" else {}),
-            **self.extra,
         }
 
     def to_paddle_dict(self) -> Dict[str, Any]:
