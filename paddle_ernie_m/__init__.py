@@ -28,6 +28,7 @@ warnings.filterwarnings("ignore", message="No ccache found", category=UserWarnin
 
 _EXPORTS = {
     "ErnieMConfig": "converters.configuration",
+    "ErnieMPretrainedModel": ".pretrained",
     "ErnieMModel": ".modeling",
     "ErnieMForSequenceClassification": ".modeling",
     "ErnieMForMultipleChoice": ".modeling",
