@@ -13,7 +13,8 @@ Parameter names are those of transformers 4.57's ErnieM, so the same weights loa
 Unlike transformers' ErnieM, the mask built when a call passes none follows ``config.attention_mask_mode``
 (:func:`attention_bias`), so a PaddleNLP checkpoint run on its tokenizer's ``input_ids`` alone gives PaddleNLP's
 outputs. Otherwise it keeps transformers 4's ErnieM API (``prune_heads``, ``head_mask``, tuples) on transformers 5
-too, and transformers 5's conventions (encoder layers are ``GradientCheckpointingLayer``\ s) wherever they exist.
+too, and transformers 5's conventions (the encoder layers subclass ``GradientCheckpointingLayer``) wherever they
+exist.
 """
 from functools import partial
 from typing import Dict, Iterable, List, Optional, Tuple
@@ -351,6 +352,7 @@ class ErnieMModel(ErnieMPreTrainedModel):
         self.post_init()
 
     def _prune_heads(self, heads_to_prune: Dict[int, List[int]]) -> None:
+        """Remove ``{layer: [head, ...]}`` from the encoder (``prune_heads`` also records them in the config)."""
         for layer, heads in heads_to_prune.items():
             self.encoder.layers[layer].self_attn.prune_heads(heads)
 
