@@ -273,6 +273,9 @@ class ErnieMConfig:
     def from_dict(cls, data: Mapping[str, Any], source: str = "config") -> "ErnieMConfig":
         """Build a config from any of the three dialects. ``source`` names the origin in error messages."""
         flat = _flatten_legacy(dict(data))
+        if flat.get("pruned_heads"):  # transformers' prune_heads: layers of other widths than the config says
+            raise ValueError(f"{source}: pruned_heads {flat['pruned_heads']}: a model with pruned attention heads "
+                             f"has no Paddle (PaddleNLP) equivalent; load it in transformers with its bundled code")
         known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         values: Dict[str, Any] = {}
         extra: Dict[str, Any] = {}
