@@ -251,9 +251,9 @@ class ErnieMModel(ErnieMPretrainedModel):
         attention_mask: see :func:`attention_bias`.
         output_hidden_states / output_attentions: also return the embedding output and every layer's
             states / attention probabilities.
-        return_dict: True (default) returns a named output; False returns what PaddleNLP returns: the tuple
-            of the tensors that are set, loss first, or the tensor itself when it is alone (a classifier's
-            logits).
+        return_dict: False (the default, as in PaddleNLP) returns what PaddleNLP returns: the tuple of the
+            tensors that are set, loss first, or the tensor itself when it is alone (a classifier's logits);
+            True returns a named output (``.logits``, ``.loss``, ...).
 
     The bare model also takes PaddleNLP's cache arguments:
         past_key_values: per layer, the (keys, values) of earlier positions, ``[batch, heads, past, head_dim]``
@@ -280,7 +280,7 @@ class ErnieMModel(ErnieMPretrainedModel):
         use_cache: Optional[bool] = None,
         output_hidden_states: bool = False,
         output_attentions: bool = False,
-        return_dict: bool = True,
+        return_dict: bool = False,
     ):
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids and inputs_embeds")
@@ -330,7 +330,7 @@ class ErnieMForSequenceClassification(_ErnieMWithHead):
         self.init_weights(self.classifier)
 
     def forward(self, input_ids=None, position_ids=None, attention_mask=None, labels=None, inputs_embeds=None,
-                output_hidden_states=False, output_attentions=False, return_dict=True):
+                output_hidden_states=False, output_attentions=False, return_dict=False):
         encoded = self._encode(input_ids, position_ids, attention_mask, inputs_embeds,
                                output_hidden_states, output_attentions)
         logits = self.classifier(self.dropout(encoded.pooler_output))
@@ -367,7 +367,7 @@ class ErnieMForTokenClassification(_ErnieMWithHead):
         self.init_weights(self.classifier)
 
     def forward(self, input_ids=None, position_ids=None, attention_mask=None, labels=None, inputs_embeds=None,
-                output_hidden_states=False, output_attentions=False, return_dict=True):
+                output_hidden_states=False, output_attentions=False, return_dict=False):
         encoded = self._encode(input_ids, position_ids, attention_mask, inputs_embeds,
                                output_hidden_states, output_attentions)
         logits = self.classifier(self.dropout(encoded.last_hidden_state))
@@ -391,7 +391,7 @@ class ErnieMForQuestionAnswering(_ErnieMWithHead):
 
     def forward(self, input_ids=None, position_ids=None, attention_mask=None, start_positions=None,
                 end_positions=None, inputs_embeds=None, output_hidden_states=False, output_attentions=False,
-                return_dict=True):
+                return_dict=False):
         encoded = self._encode(input_ids, position_ids, attention_mask, inputs_embeds,
                                output_hidden_states, output_attentions)
         logits = self.classifier(encoded.last_hidden_state)
@@ -419,7 +419,7 @@ class ErnieMForMultipleChoice(_ErnieMWithHead):
         self.init_weights(self.classifier)
 
     def forward(self, input_ids=None, position_ids=None, attention_mask=None, labels=None, inputs_embeds=None,
-                output_hidden_states=False, output_attentions=False, return_dict=True):
+                output_hidden_states=False, output_attentions=False, return_dict=False):
         reference = input_ids if input_ids is not None else inputs_embeds
         if reference is None or reference.ndim < 3:
             raise ValueError("multiple choice inputs must be shaped [batch, num_choices, seq]")
@@ -453,7 +453,7 @@ class ErnieMForInformationExtraction(_ErnieMWithHead):
 
     def forward(self, input_ids=None, position_ids=None, attention_mask=None, start_positions=None,
                 end_positions=None, inputs_embeds=None, output_hidden_states=False, output_attentions=False,
-                return_dict=True):
+                return_dict=False):
         encoded = self._encode(input_ids, position_ids, attention_mask, inputs_embeds,
                                output_hidden_states, output_attentions)
         start_logits = self.linear_start(encoded.last_hidden_state).squeeze(-1)

@@ -153,7 +153,7 @@ def _dygraph_logits(model, ids: np.ndarray, batch_size: int, threads: Optional[i
     if threads is not None:
         configure_cpu_threads(threads)
     with paddle.no_grad():
-        return np.concatenate([model(paddle.to_tensor(ids[i:i + batch_size])).logits.numpy()
+        return np.concatenate([model(paddle.to_tensor(ids[i:i + batch_size])).numpy()
                                for i in range(0, len(ids), batch_size)])
 
 

@@ -152,7 +152,7 @@ def verify_dirs(paddle_dir: PathLike, torch_dir: PathLike, atol: float = 1e-4, a
             keep = None if keep is None else keep.reshape(-1, 2, ids.shape[1])
         with paddle.no_grad():
             a = mine(paddle.to_tensor(inputs), attention_mask=None if keep is None else paddle.to_tensor(keep),
-                     output_hidden_states=True)
+                     output_hidden_states=True, return_dict=True)
         with torch.no_grad():
             b = theirs(input_ids=torch.from_numpy(inputs),
                        attention_mask=None if keep is None else torch.from_numpy(keep), output_hidden_states=True)

@@ -75,7 +75,7 @@ CASES = {
 
 @pytest.mark.parametrize("head, case", [(h, c) for h in HEADS for c in CASES
                                         if h != "uie" and not (h == "base" and "labels" in CASES[c])])
-def test_return_dict_false_returns_exactly_what_paddlenlp_returns(head, case):
+def test_return_dict_false_and_the_default_return_exactly_what_paddlenlp_returns(head, case):
     """The logits Tensor itself for the classifiers without labels, (loss, logits) with them, PaddleNLP's tuples
     for the bare model and QA, with the hidden states and attentions appended when asked for. (The bare model
     takes no labels; UIE-M: see the next test.)"""
@@ -87,7 +87,8 @@ def test_return_dict_false_returns_exactly_what_paddlenlp_returns(head, case):
     with paddle.no_grad():
         want = reference(**inputs, **kwargs, return_dict=False)
         got = model(**inputs, **kwargs, return_dict=False)
-    assert_same(want, got)
+        assert_same(want, got)
+        assert_same(reference(**inputs, **kwargs), model(**inputs, **kwargs))  # the default is PaddleNLP's
 
 
 def test_uie_returns_paddlenlps_pair_of_probabilities():
@@ -96,7 +97,8 @@ def test_uie_returns_paddlenlps_pair_of_probabilities():
     with paddle.no_grad():
         want = reference(**inputs)  # PaddleNLP's UIEM has no return_dict: always (start_prob, end_prob)
         assert_same(want, model(**inputs, return_dict=False))
-        assert_same(want, tuple(model(**inputs)))
+        assert_same(want, model(**inputs))
+        assert_same(want, tuple(model(**inputs, return_dict=True)))
 
 
 # ------------------------------------------------------------------------------------------ past_key_values
@@ -162,10 +164,10 @@ def test_a_cache_changes_the_output_and_shifts_the_positions():
     ids = paddle.to_tensor(padded_batch(seq=5))
     cache = random_cache(ids.shape[0], 3)
     with paddle.no_grad():
-        implicit = model(ids, past_key_values=cache, output_hidden_states=True)
-        explicit = model(ids, past_key_values=cache, output_hidden_states=True,
+        implicit = model(ids, past_key_values=cache, output_hidden_states=True, return_dict=True)
+        explicit = model(ids, past_key_values=cache, output_hidden_states=True, return_dict=True,
                          position_ids=paddle.arange(3, 8, dtype="int64").unsqueeze(0).expand([3, 5]))
-        without = model(ids)
+        without = model(ids, return_dict=True)
     np.testing.assert_allclose(implicit.hidden_states[0].numpy(), explicit.hidden_states[0].numpy(), atol=0)
     assert not np.allclose(implicit.last_hidden_state.numpy(), without.last_hidden_state.numpy(), atol=1e-3)
 
@@ -305,11 +307,11 @@ def test_resizing_a_pretraining_model_resizes_its_tied_decoder_and_output_bias()
         model.lm_head.bias.set_value(paddle.arange(TINY["vocab_size"], dtype="float32") / 100)
     ids = paddle.to_tensor(padded_batch(vocab=TINY["vocab_size"] - 5))  # ids that stay in the shrunk vocabulary
     with paddle.no_grad():
-        before = model(ids).logits.numpy()
+        before = model(ids, return_dict=True).logits.numpy()
         model.resize_token_embeddings(TINY["vocab_size"] + 7)
-        grown = model(ids).logits.numpy()
+        grown = model(ids, return_dict=True).logits.numpy()
         model.resize_token_embeddings(TINY["vocab_size"] - 5)
-        shrunk = model(ids).logits.numpy()
+        shrunk = model(ids, return_dict=True).logits.numpy()
     assert grown.shape[-1] == TINY["vocab_size"] + 7 and shrunk.shape[-1] == TINY["vocab_size"] - 5
     np.testing.assert_allclose(grown[..., :TINY["vocab_size"]], before, rtol=0, atol=1e-6)
     np.testing.assert_allclose(shrunk, before[..., :TINY["vocab_size"] - 5], rtol=0, atol=1e-6)

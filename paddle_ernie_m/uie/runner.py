@@ -85,7 +85,7 @@ class DygraphRunner:
 
         with paddle.no_grad():
             output = self.model(paddle.to_tensor(input_ids), paddle.to_tensor(position_ids),
-                                attention_mask=paddle.to_tensor(attention_bias[:, None, None, :]))
+                                attention_mask=paddle.to_tensor(attention_bias[:, None, None, :]), return_dict=True)
         return output.start_prob.numpy(), output.end_prob.numpy()
 
 
@@ -206,7 +206,8 @@ def export_uie(model_dir: PathLike, out_dir: Path, format: str = "paddle", preci
             self.model = inner
 
         def forward(self, input_ids, position_ids, attention_bias):  # argument names become the input names
-            output = self.model(input_ids, position_ids, attention_mask=attention_bias.unsqueeze([1, 2]))
+            output = self.model(input_ids, position_ids, attention_mask=attention_bias.unsqueeze([1, 2]),
+                                return_dict=True)
             return output.start_prob, output.end_prob
 
     out_dir.mkdir(parents=True)
