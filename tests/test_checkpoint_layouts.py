@@ -273,8 +273,9 @@ def uie_layouts(tmp_path_factory):
 @pytest.fixture(scope="module")
 def taskflow_results(tmp_path_factory):
     with paddle3_taskflow() as build:
-        task = build(DEMO, tmp_path_factory.mktemp("taskflow"), SCHEMAS["ch"])
-        return task(UIE_TEXTS)
+        results = build(DEMO, tmp_path_factory.mktemp("taskflow"), SCHEMAS["ch"])(UIE_TEXTS)
+    assert all(results), "the demo model finds spans in each text"
+    return results
 
 
 @pytest.mark.slow
