@@ -101,6 +101,13 @@ class Checkpoint:
         """Whether the tensors were mapped from the other layout."""
         return self.layout != self.side
 
+    def tensors_for(self, head: Optional[str] = None) -> Dict[str, LazyTensor]:
+        """:attr:`tensors` named as the model of ``head`` (default: the checkpoint's) names them: the encoder's
+        with the ``ernie_m.`` prefix under a head and without it in the bare ``ErnieMModel``; legacy buffers left
+        out. Tensors of another head keep their names (the model reports them)."""
+        kept = [name for name in self.tensors if not any(pattern.match(name) for pattern in mapping.IGNORED)]
+        return {new: self.tensors[old] for old, new in mapping.normalise_names(kept, head or self.head).items()}
+
     def state(self) -> Dict[str, np.ndarray]:
         """Every tensor read into memory (for a state dict consumer; models read :attr:`tensors` one by one)."""
         return {name: tensor.read() for name, tensor in self.tensors.items()}
