@@ -190,6 +190,10 @@ def test_the_tokenizer_of_a_transformers_directory_tokenizes_as_transformers(tmp
     assert ours.compat == "transformers"
     assert [ours(t)["input_ids"] for t in texts] == [theirs(t)["input_ids"] for t in texts]
     assert paddle_ernie_m.ErnieMTokenizer.from_pretrained(hf_dir, compat="paddlenlp").compat == "paddlenlp"
+    # an export carries no weights to tell the layout: its tokenizer_config.json states the compat
+    assert main(["export", str(hf_dir), str(tmp_path / "export"), "--format", "onnx"]) == 0
+    exported = paddle_ernie_m.ErnieMTokenizer.from_pretrained(tmp_path / "export")
+    assert [exported(t)["input_ids"] for t in texts] == [theirs(t)["input_ids"] for t in texts]
 
 
 # ------------------------------------------------------------------------------------------------ commands
