@@ -122,6 +122,8 @@ class ErnieMPretrainedModel(nn.Layer):
         if checkpoint.side != PADDLE:
             raise ValueError(f"{checkpoint.directory}: read for the {checkpoint.side} side; Paddle models need "
                              f"read_checkpoint(directory, side='paddle')")
+        for note in checkpoint.notes:  # what mapping a transformers directory did (a dropped or created tensor)
+            logger.info("%s: %s", checkpoint.directory, note)
         config = checkpoint.config.replace(**config_changes) if config_changes else checkpoint.config
         state = checkpoint.tensors_for(cls.__name__)
         if reset_head:

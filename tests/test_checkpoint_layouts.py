@@ -361,3 +361,13 @@ def test_fine_tuning_from_a_transformers_directory_trains_as_from_the_paddle_one
     with torch.no_grad():
         logits = hf_model(torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits.numpy()
     np.testing.assert_allclose(logits, expected[0], atol=1e-5)
+    # resuming reads a checkpoint of either layout back into the model, bit for bit
+    from paddle_ernie_m.training.checkpoint import load_model_weights
+
+    resumed = paddle_ernie_m.ErnieMForSequenceClassification.from_pretrained(runs["paddle"] / "best")
+    for parameter in resumed.parameters():
+        parameter.set_value(paddle.zeros_like(parameter))
+    load_model_weights(resumed, runs["hf-kept"] / "best")
+    for name, value in paddle_ernie_m.ErnieMForSequenceClassification.from_pretrained(
+            runs["paddle"] / "best").state_dict().items():
+        np.testing.assert_array_equal(resumed.state_dict()[name].numpy(), value.numpy())
