@@ -101,6 +101,13 @@ class Checkpoint:
         """Whether the tensors were mapped from the other layout."""
         return self.layout != self.side
 
+    def tensors_for(self, head: Optional[str] = None) -> Dict[str, LazyTensor]:
+        """:attr:`tensors` named as the model of ``head`` (default: the checkpoint's) names them: the encoder's
+        with the ``ernie_m.`` prefix under a head and without it in the bare ``ErnieMModel``; legacy buffers left
+        out. Tensors of another head keep their names (the model reports them)."""
+        kept = [name for name in self.tensors if not any(pattern.match(name) for pattern in mapping.IGNORED)]
+        return {new: self.tensors[old] for old, new in mapping.normalise_names(kept, head or self.head).items()}
+
     def state(self) -> Dict[str, np.ndarray]:
         """Every tensor read into memory (for a state dict consumer; models read :attr:`tensors` one by one)."""
         return {name: tensor.read() for name, tensor in self.tensors.items()}
@@ -135,7 +142,7 @@ def read_checkpoint(directory: PathLike, side: str = PADDLE, head: Optional[str]
         notes = tuple(converted_notes)
         if side == HF:
             config = config.replace(attention_mask_mode=MASK_SEMANTICS[mask_semantics][0])
-    compat = tokenizer_settings(directory, layout)["compat"]
+    compat = _stated_compat(directory) or LAYOUT_COMPAT[layout]  # the tokenizer validates its files when loaded
     return Checkpoint(directory, layout, side, config, tensors, weights, mask_semantics, compat, notes)
 
 
@@ -180,17 +187,17 @@ def detect_layout(names: Sequence[str], weights: Path, metadata: Optional[Dict[s
 
 
 def weights_layout(directory: PathLike) -> Optional[str]:
-    """The layout of the weights in ``directory``, or None when it holds none (a tokenizer directory). Reads
-    only names (a safetensors header, a ``.pdparams`` pickle's structure); a ``pytorch_model.bin``, which only
-    transformers writes, is not opened (that would import torch)."""
+    """The layout of the weights in ``directory``, or None when it holds none (a tokenizer directory) or none that
+    can be read (loading the model says why). Reads only names (a safetensors header, a ``.pdparams`` pickle's
+    structure); a ``pytorch_model.bin``, which only transformers writes, is not opened (that would import torch)."""
     try:
         weights = shards.find_weights(directory, WEIGHT_FILES)
-    except CheckpointError:  # no weights here: a tokenizer directory
+        if weights.name.startswith("pytorch_model"):
+            return HF
+        tensors, metadata = read_weights_file(weights)
+        return detect_layout(list(tensors), weights, metadata)
+    except (CheckpointError, ConversionError):
         return None
-    if weights.name.startswith("pytorch_model"):
-        return HF
-    tensors, metadata = read_weights_file(weights)
-    return detect_layout(list(tensors), weights, metadata)
 
 
 def default_mask_semantics(src: Path) -> str:
@@ -215,7 +222,7 @@ def tokenizer_settings(directory: PathLike, layout: Optional[str] = None) -> Dic
     directory, PaddleNLP's otherwise). ``layout``: the checkpoint's, when the caller knows it."""
     directory = Path(directory)
     settings = read_tokenizer_config(directory)
-    if not _states_compat(directory):
+    if _stated_compat(directory) is None:
         layout = layout or weights_layout(directory)
         if layout is not None:
             settings["compat"] = LAYOUT_COMPAT[layout]
@@ -231,7 +238,7 @@ def copy_tokenizer_files(src: PathLike, dst: PathLike, layout: Optional[str] = N
     copied = [name for name in TOKENIZER_FILES if (src / name).is_file()]
     for name in copied:
         shutil.copy2(src / name, dst / name)
-    if copied and not _states_compat(src):
+    if copied and _stated_compat(src) is None:
         compat = tokenizer_settings(src, layout)["compat"]
         path = dst / TOKENIZER_CONFIG_FILE
         data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
@@ -240,9 +247,12 @@ def copy_tokenizer_files(src: PathLike, dst: PathLike, layout: Optional[str] = N
     return copied
 
 
-def _states_compat(directory: Path) -> bool:
-    path = directory / TOKENIZER_CONFIG_FILE
-    if not path.is_file():
-        return False
-    data = json.loads(path.read_text(encoding="utf-8"))  # already validated by read_tokenizer_config
-    return "compat" in data
+def _stated_compat(directory: Path) -> Optional[str]:
+    """The ``compat`` that ``tokenizer_config.json`` in ``directory`` states, or None (no file, no such key, or a
+    file the tokenizer itself will refuse with a message when it loads)."""
+    try:
+        data = json.loads((directory / TOKENIZER_CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    compat = data.get("compat") if isinstance(data, dict) else None
+    return compat if isinstance(compat, str) else None

@@ -26,7 +26,7 @@ from ernie_m_tokenizer.tokenization_ernie_m_engine import (
 )
 
 from . import formats, mapping, remote_code
-from .checkpoint import LAYOUT_NAMES, MASK_SEMANTICS, default_mask_semantics, read_files
+from .checkpoint import LAYOUT_COMPAT, LAYOUT_NAMES, MASK_SEMANTICS, default_mask_semantics, read_files
 from .configuration import ErnieMConfig
 from .errors import ConversionError, VerificationError
 from .files import atomic_directory
@@ -106,7 +106,7 @@ def copy_tokenizer(src: Path, dst: Path, source: str, config: ErnieMConfig,
     settings = read_tokenizer_config(src)  # validated: a ValueError names the file and key otherwise
     stated = json.loads(config_file.read_text(encoding="utf-8")) if config_file.is_file() else {}
     if "compat" not in stated:
-        settings["compat"] = "paddlenlp" if source == PADDLE else "transformers"
+        settings["compat"] = LAYOUT_COMPAT[source]
     if not isinstance(stated.get("model_max_length"), int) or stated["model_max_length"] >= NO_LIMIT:
         settings["model_max_length"] = config.max_text_positions
     for name in copied:

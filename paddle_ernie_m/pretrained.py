@@ -21,7 +21,7 @@ from converters.checkpoint import Checkpoint, read_checkpoint
 from converters.configuration import PRETRAINED_INIT_CONFIGURATION, ErnieMConfig
 from converters.files import atomic_files, check_outside
 from converters.formats import LazyTensor, save_paddle_state
-from converters.mapping import HEAD_PREFIXES, IGNORED, PADDLE, PREFIX as BASE_PREFIX, normalise_names
+from converters.mapping import HEAD_PREFIXES, PADDLE, PREFIX as BASE_PREFIX
 from converters.tensors import DTYPES, dtype_name
 
 from .runtime import configure_cpu_threads
@@ -200,8 +200,10 @@ class ErnieMPretrainedModel(nn.Layer):
         if checkpoint.side != PADDLE:
             raise ValueError(f"{checkpoint.directory}: read for the {checkpoint.side} side; Paddle models need "
                              f"read_checkpoint(directory, side='paddle')")
+        for note in checkpoint.notes:  # what mapping a transformers directory did (a dropped or created tensor)
+            logger.info("%s: %s", checkpoint.directory, note)
         config = checkpoint.config.replace(**config_changes) if config_changes else checkpoint.config
-        state = _adapt_prefix(checkpoint.tensors, cls.__name__)
+        state = checkpoint.tensors_for(cls.__name__)
         if reset_head:
             state = {k: v for k, v in state.items() if k.startswith(BASE_PREFIX) or not k.startswith(HEAD_PREFIXES)}
         checkpoint_dtype = _checkpoint_dtype(state, checkpoint.weights)
@@ -342,13 +344,6 @@ def compare_state(expected: Dict[str, object], state: Mapping[str, object]) -> T
     unexpected = [k for k in state if k not in expected]
     mismatched = [k for k in expected if k in state and list(state[k].shape) != list(expected[k].shape)]
     return missing, unexpected, mismatched
-
-
-def _adapt_prefix(state: Mapping[str, LazyTensor], head: str) -> Dict[str, LazyTensor]:
-    """Give base-model keys the ``ernie_m.`` prefix a head expects, or strip it for the bare model; drop
-    legacy buffers."""
-    kept = [k for k in state if not any(pattern.match(k) for pattern in IGNORED)]
-    return {new: state[old] for old, new in normalise_names(kept, head).items()}
 
 
 def _checkpoint_dtype(state: Mapping[str, LazyTensor], source: Path) -> str:

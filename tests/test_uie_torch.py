@@ -173,6 +173,9 @@ def _job(models, extractors, workdir: Path):
             runs.append({"schema": schema, "schema_lang": lang, "mode": mode, "max_seq_len": 64,
                          "texts": case_texts(lang)})
             expected.append(extract(extractors("tiny", "inference", mode, 64), schema, lang, case_texts(lang)))
+    # the Paddle-layout checkpoint itself, read without Paddle (.pdparams through the restricted unpickler)
+    runs += [{**run, "model": str(models["tiny"][0])} for run in runs[:2]]
+    expected += expected[:2]
     workdir.mkdir(parents=True, exist_ok=True)
     texts = workdir / "texts.jsonl"
     texts.write_text("".join(json.dumps(t, ensure_ascii=False) + "\n" for t in CH_TEXTS), encoding="utf-8")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
@@ -24,7 +23,7 @@ from converters.checkpoint import copy_tokenizer_files, read_checkpoint
 from converters.configuration import ErnieMConfig
 from converters.tensors import canonical_head, cast
 from converters.files import atomic_directory, check_outside, check_replaceable
-from converters.mapping import CHOICE, IGNORED, PADDLE, normalise_names
+from converters.mapping import CHOICE, PADDLE
 
 from .export_format import (FORMATS, INPUT_NAMES, PRECISION_NAMES, ExportError, check_format, read_export_meta,
                             write_export_files)
@@ -54,8 +53,7 @@ def read_weights(directory: Union[str, os.PathLike], head: Optional[str] = None
     checkpoint without Paddle."""
     checkpoint = read_checkpoint(directory, PADDLE, head=head)
     head = canonical_head(head or checkpoint.head)
-    kept = [name for name in checkpoint.tensors if not any(pattern.match(name) for pattern in IGNORED)]
-    state = {new: cast(checkpoint.tensors[old].read(), "float32") for old, new in normalise_names(kept, head).items()}
+    state = {name: cast(tensor.read(), "float32") for name, tensor in checkpoint.tensors_for(head).items()}
     return checkpoint.config, head, state
 
 

@@ -22,8 +22,7 @@ import paddle.nn as nn
 from converters.checkpoint import read_checkpoint
 from converters.convert import save_transformers_layout
 from converters.files import atomic_directory, remove_output, written_by
-from converters.formats import save_paddle_state
-from converters.mapping import IGNORED, normalise_names
+from converters.formats import load_paddle_state, save_paddle_state
 from converters.formats.safetensors import read_safetensors, write_safetensors
 
 from ..pretrained import compare_state
@@ -90,11 +89,11 @@ def save_model(model: nn.Layer, directory: Path, tokenizer: Any = None, layout: 
 def load_model_weights(model: nn.Layer, directory: Path) -> None:
     """Load the weights a :func:`save_model` wrote (either layout) into ``model`` of the same architecture
     (strict)."""
-    checkpoint = read_checkpoint(directory, head=type(model).__name__)
-    state = {name: tensor.read() for name, tensor in checkpoint.tensors.items()
-             if not any(pattern.match(name) for pattern in IGNORED)}
-    if hasattr(model, "head_name"):
-        state = {new: state[old] for old, new in normalise_names(list(state), model.head_name).items()}
+    if hasattr(model, "head_name"):  # an ERNIE-M model: its directory may be in either layout
+        tensors = read_checkpoint(directory, head=model.head_name).tensors_for(model.head_name)
+        state = {name: tensor.read() for name, tensor in tensors.items()}
+    else:  # any other layer: its state dict as save_model wrote it
+        state = load_paddle_state(directory)
     missing, unexpected, shapes = compare_state(model.state_dict(), state)
     if missing or unexpected or shapes:
         raise CheckpointMismatchError(
