@@ -67,10 +67,10 @@ class Checkpoint:
         directory: the directory read.
         layout: the layout of its files, ``"paddle"`` or ``"hf"`` (transformers').
         side: the layout of :attr:`tensors`: the one asked for.
-        config: the model's config: the source's fields, with ``intermediate_size`` read from the weights; when
-            converted, the head in ``architectures`` (the bare ``ErnieMModel`` for a head transformers lacks) and,
-            for the transformers side, ``attention_mask_mode`` set by :attr:`mask_semantics`, as
-            ``ernie-m convert`` writes them.
+        config: the model's config: the source's fields, with ``intermediate_size`` read from the weights and
+            ``attention_mask_mode`` set by :attr:`mask_semantics` (a PaddleNLP checkpoint that states no mode keeps
+            PaddleNLP's default mask, on either side); when converted, the head in ``architectures`` (the bare
+            ``ErnieMModel`` for a head transformers lacks), as ``ernie-m convert`` writes them.
         tensors: name -> lazy array, in ``side``'s names and layout (bfloat16 as ``uint16``). Same-side
             checkpoints keep their names as they are (``ernie_m.`` prefix or not, legacy buffers): the model class
             adapts them.
@@ -140,8 +140,7 @@ def read_checkpoint(directory: PathLike, side: str = PADDLE, head: Optional[str]
         config = target_config(config, resolved, shapes, layout)
         tensors, converted_notes = convert_tensors(tensors, config, resolved, layout, where=str(weights))
         notes = tuple(converted_notes)
-        if side == HF:
-            config = config.replace(attention_mask_mode=MASK_SEMANTICS[mask_semantics][0])
+    config = config.replace(attention_mask_mode=MASK_SEMANTICS[mask_semantics][0])
     compat = _stated_compat(directory) or LAYOUT_COMPAT[layout]  # the tokenizer validates its files when loaded
     return Checkpoint(directory, layout, side, config, tensors, weights, mask_semantics, compat, notes)
 

@@ -89,10 +89,12 @@ def test_our_checkpoint_loads_into_paddlenlp_with_identical_outputs(head, tmp_pa
 
 
 @pytest.mark.parametrize("head", ["base", "seq_cls", "uie"])
-def test_paddlenlp_default_mask_is_reproduced_by_the_paddlenlp_mask_mode(head, tmp_path):
+@pytest.mark.parametrize("stated", [True, False], ids=["stated", "from_paddlenlps_config"])
+def test_paddlenlp_default_mask_is_reproduced_by_the_paddlenlp_mask_mode(head, stated, tmp_path):
+    """Stated, or left to the checkpoint: a directory PaddleNLP wrote (no ``attention_mask_mode``) keeps its mask."""
     reference = paddlenlp_model(head)
     reference.save_pretrained(str(tmp_path))
-    model = HEADS[head][0].from_pretrained(tmp_path, attention_mask_mode="paddlenlp")
+    model = HEADS[head][0].from_pretrained(tmp_path, **({"attention_mask_mode": "paddlenlp"} if stated else {}))
     ids = paddle.to_tensor(padded_batch())
     want = reference(ids) if head == "uie" else reference(ids, return_dict=True)
     got = model(ids, return_dict=True)
