@@ -393,9 +393,9 @@ def test_missing_unreadable_and_mismatched_files_are_named(tmp_path):
     (d / "vocab.txt").write_bytes("[CLS]\n\xe9t\xe9\n".encode("latin-1"))
     with pytest.raises(ValueError, match="vocab.txt: not UTF-8"):
         ErnieMTokenizer.from_pretrained(d)
-    d = _copy_fixture(tmp_path / "no_mask")
-    (d / "vocab.txt").write_text("\n".join(VOCAB_LINES[:-1]) + "\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"\[MASK\] are missing"):
+    d = _copy_fixture(tmp_path / "no_unk")
+    (d / "vocab.txt").write_text("\n".join(t for t in VOCAB_LINES if t != "[UNK]") + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"vocab.txt: the unknown token '\[UNK\]' is not in the vocabulary"):
         ErnieMTokenizer.from_pretrained(d)
     d = _copy_fixture(tmp_path / "mismatch")
     other = VOCAB_LINES[:4] + [f"x{i}" for i in range(300)] + ["[MASK]"]
