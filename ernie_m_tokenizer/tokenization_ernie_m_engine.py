@@ -18,7 +18,8 @@ lower-cased and matches the text whatever its case, as in PaddleNLP.
 
 The special tokens default to ``[CLS]`` ``[PAD]`` ``[SEP]`` ``[UNK]`` ``[MASK]``; an engine can be told other spellings
 (``special_tokens={"unk_token": "<unk>"}``). The unknown token must be in ``vocab.txt``; a special token that is not
-is added after the vocabulary (as PaddleNLP's ``from_pretrained`` adds it: separator, padding, classifier, mask).
+has the unknown token's id until it is added (:meth:`TokenizerEngine.add_tokens`, as PaddleNLP's ``from_pretrained``
+adds it), and is kept whole meanwhile.
 
 Character offsets (``return_offsets_mapping``) follow PaddleNLP; their rules live in
 ``tokenization_ernie_m_offsets.py``.
@@ -75,8 +76,6 @@ NO_LIMIT = 10**29
 # SPIECE_UNDERLINE, the word-boundary mark, is imported from the offsets module (which cannot import this one).
 _SPLIT_PUNCT = frozenset(",;:.?!~，；：。？！《》【】")
 _CJK_RE = re.compile("[\u4e00-\u9fff]")
-#: The order in which PaddleNLP's ``from_pretrained`` adds special tokens missing from the vocabulary.
-_ROLE_ORDER = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 _CACHE_LIMIT = 1 << 20
 #: ``decode(clean_up_tokenization_spaces=True)`` replacements (both reference libraries use these).
 _CLEAN_UP = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
@@ -194,9 +193,6 @@ class TokenizerEngine:
         self._underline_id = self.vocab.get(SPIECE_UNDERLINE, self.vocab[self.special_tokens["unk_token"]])
         self._set_special_ids()
         self._init_caches()
-        missing = [self.special_tokens[r] for r in _ROLE_ORDER if self.special_tokens[r] not in self.vocab]
-        if missing:
-            self.add_tokens(missing, special=True)
 
     def _set_special_ids(self) -> None:
         ids = {**self.vocab, **self.added_tokens}
@@ -207,6 +203,11 @@ class TokenizerEngine:
         self.mask_token_id = ids.get(self.special_tokens["mask_token"], self.unk_token_id)
         #: id -> token of the five special tokens
         self.special_ids = {ids[t]: t for t in self.special_tokens.values() if t in ids}
+
+    @property
+    def missing_special_tokens(self) -> List[str]:
+        """The special tokens that are neither in the vocabulary nor added (they have the unknown token's id)."""
+        return [t for t in self.special_tokens.values() if t not in self._ids]
 
     def _init_caches(self) -> None:
         self._ids = {**self.vocab, **self.added_tokens} if self.added_tokens else self.vocab
@@ -278,6 +279,17 @@ class TokenizerEngine:
         self._set_special_ids()
         self._init_caches()
         return new
+
+    def set_special_token(self, role: str, token: str) -> None:
+        """Make ``token`` the special token of ``role`` (``"pad_token"``, ...); a token not yet known is added after
+        the vocabulary. The token it replaces stays unsplittable."""
+        self.special_tokens = _check_special_tokens({**self.special_tokens, role: token})
+        if token in self._ids:
+            self.no_split_tokens[token] = True
+            self._set_special_ids()
+            self._init_caches()
+        else:
+            self.add_tokens([token], special=True)
 
     def token(self, index: int) -> str:
         """The token of an id; ``ValueError`` outside the vocabulary and the added tokens."""

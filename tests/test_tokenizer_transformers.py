@@ -50,7 +50,7 @@ def test_batches_match_transformers_with_truncation_and_padding(hf_class, ours, 
     second = CORPUS[1:] + CORPUS[:1] if pairs else None
     for setting in SETTINGS:
         expected = reference(CORPUS, second, return_attention_mask=True, return_special_tokens_mask=True, **setting)
-        got = ours(CORPUS, second, return_special_tokens_mask=True, **setting)
+        got = ours(CORPUS, second, return_attention_mask=True, return_special_tokens_mask=True, **setting)
         assert dict(got) == dict(expected), setting
     only_second = dict(max_length=48, truncation="only_second", padding=True)
     if pairs:
