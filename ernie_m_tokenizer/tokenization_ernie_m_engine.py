@@ -281,15 +281,12 @@ class TokenizerEngine:
         return new
 
     def set_special_token(self, role: str, token: str) -> None:
-        """Make ``token`` the special token of ``role`` (``"pad_token"``, ...); a token not yet known is added after
-        the vocabulary. The token it replaces stays unsplittable."""
+        """Make ``token`` the special token of ``role`` (``"pad_token"``, ...), kept whole. A token not yet known has
+        the unknown token's id until :meth:`add_tokens` adds it. The token it replaces stays unsplittable."""
         self.special_tokens = _check_special_tokens({**self.special_tokens, role: token})
-        if token in self._ids:
-            self.no_split_tokens[token] = True
-            self._set_special_ids()
-            self._init_caches()
-        else:
-            self.add_tokens([token], special=True)
+        self.no_split_tokens[token] = True
+        self._set_special_ids()
+        self._init_caches()
 
     def token(self, index: int) -> str:
         """The token of an id; ``ValueError`` outside the vocabulary and the added tokens."""

@@ -355,6 +355,11 @@ class ErnieMTokenizer(PaddleNLPTokenizerAPI):
 
     encode_plus = encode
 
+    def prepare_for_model(self, ids: Sequence[int], pair_ids: Optional[Sequence[int]] = None,
+                          **kwargs: Any) -> BatchEncoding:
+        """Ids (and a pair's) truncated, with special tokens, padded: ``encode`` of ids (PaddleNLP's name)."""
+        return self.encode(list(ids), None if pair_ids is None else list(pair_ids), **kwargs)
+
     def batch_encode(self, batch_text_or_text_pairs: Sequence[Any], **kwargs: Any) -> BatchEncoding:
         """A batch of texts or of ``(text, text_pair)`` pairs, as PaddleNLP's ``batch_encode``. Keywords as for
         ``__call__``; ``return_dict=False`` gives one dict per output row."""
@@ -448,6 +453,10 @@ class ErnieMTokenizer(PaddleNLPTokenizerAPI):
         (ids_0, offsets_0), (ids_1, offsets_1) = first, second if second is not None else (None, None)
         if options["truncation"] == "only_second" and ids_1 is None:
             raise ValueError("truncation='only_second' needs text pairs (text_pair)")
+        if options["return_overflowing_tokens"] and options["truncation"] == "longest_first" and ids_1 is not None:
+            raise ValueError("Not possible to return overflowing tokens for pair of sequences with the "
+                             "`longest_first`. Please select another truncation strategy than `longest_first`, "
+                             "for instance `only_second` or `only_first`.")  # PaddleNLP's words
         special = options["add_special_tokens"]
         truncation, max_length, stride = options["truncation"], options["max_length"], options["stride"]
         row: Dict[str, list] = {}

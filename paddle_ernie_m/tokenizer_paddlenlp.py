@@ -102,19 +102,16 @@ class PaddleNLPTokenizerAPI:
         return self._extra_special[role]
 
     def _set_special_token(self, role: str, token: Any) -> None:
+        """Set a special-token attribute as PaddleNLP does: the token is not added (``add_special_tokens`` and
+        ``sanitize_special_tokens`` add it)."""
         if role == "additional_special_tokens":
-            tokens = [str(t) for t in (token or [])]
-            self._extra_special[role] = tokens
-            self._engine.add_tokens(tokens, special=True)
+            self._extra_special[role] = [str(t) for t in (token or [])]
         elif token is None and role in _ENGINE_ROLES:
-            raise ValueError(f"{role} cannot be removed: ERNIE-M needs it")
-        elif token is None:
-            self._extra_special[role] = None
+            raise ValueError(f"{role} cannot be unset: ERNIE-M's encoding needs it")
         elif role in _ENGINE_ROLES:
             self._engine.set_special_token(role, str(token))
         else:
-            self._extra_special[role] = str(token)
-            self._engine.add_tokens([str(token)], special=True)
+            self._extra_special[role] = None if token is None else str(token)
 
     @property
     def special_tokens_map(self) -> Dict[str, Union[str, List[str]]]:
@@ -176,9 +173,9 @@ class PaddleNLPTokenizerAPI:
             if role not in SPECIAL_TOKENS_ATTRIBUTES:
                 raise ValueError(f"{role!r} is not a special token attribute; known: "
                                  f"{', '.join(SPECIAL_TOKENS_ATTRIBUTES)}")
-            before = len(self)
             setattr(self, role, value)
-            added += len(self) - before
+            added += self.add_tokens(list(value) if role == "additional_special_tokens" else [value],
+                                     special_tokens=True)
         return added
 
     def sanitize_special_tokens(self) -> int:
@@ -316,6 +313,9 @@ def encoding_options(tokenizer: Any, kwargs: Dict[str, Any]) -> Dict[str, Any]:
         raise ValueError(f"truncation must be a bool or one of {', '.join(_TRUNCATION)}, got {truncation!r}")
     if max_length is None and (padding == "max_length" or truncation):
         max_length = tokenizer.model_max_length
+    multiple = options["pad_to_multiple_of"]
+    if truncation and padding and multiple and max_length is not None and max_length % multiple:
+        raise ValueError(f"truncation length ({max_length}) is not a multiple of pad_to_multiple_of ({multiple})")
     for name in ("return_attention_mask", "return_token_type_ids", "return_position_ids"):
         if options[name] is None:
             options[name] = name[len("return_"):] in tokenizer.model_input_names
