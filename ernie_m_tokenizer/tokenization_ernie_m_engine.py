@@ -271,7 +271,7 @@ class TokenizerEngine:
                 continue
             if not special and self.do_lower_case:
                 token = _lower(token)
-            if token not in self._ids:
+            if token not in self._ids and token not in self.added_tokens:
                 self.added_tokens[token] = len(self)
                 new += 1
             if special or token in self.added_tokens:

@@ -393,9 +393,10 @@ class ErnieMTokenizer(PaddleNLPTokenizerAPI):
             name, index = ("text", k) if k < n else ("text_pair", k - n)
             return f"{name}[{index}]" if batched else name
 
-        inputs = firsts + (seconds or [])
-        encoded = self._encode_each(inputs, options, name_of)
         windows = batched and seconds is not None and options["stride"] > 0
+        if windows:  # PaddleNLP's windows always carry their offsets
+            options = {**options, "return_offsets_mapping": True}
+        encoded = self._encode_each(firsts + (seconds or []), options, name_of)
         if windows:
             rows = self._windows(encoded[:n], encoded[n:], options)
         else:

@@ -316,6 +316,10 @@ def encoding_options(tokenizer: Any, kwargs: Dict[str, Any]) -> Dict[str, Any]:
     multiple = options["pad_to_multiple_of"]
     if truncation and padding and multiple and max_length is not None and max_length % multiple:
         raise ValueError(f"truncation length ({max_length}) is not a multiple of pad_to_multiple_of ({multiple})")
+    if options["return_token_type_ids"] and not options["add_special_tokens"]:
+        raise ValueError("Asking to return token_type_ids while setting add_special_tokens to False results in an "
+                         "undefined behavior. Please set add_special_tokens to True or set return_token_type_ids to "
+                         "None.")  # PaddleNLP's refusal, in its words
     for name in ("return_attention_mask", "return_token_type_ids", "return_position_ids"):
         if options[name] is None:
             options[name] = name[len("return_"):] in tokenizer.model_input_names
