@@ -106,8 +106,8 @@ def classifier(threads: int, epochs: int, work: Path) -> bool:
     import paddle
 
     from paddle_ernie_m import ErnieMForSequenceClassification
-    from paddle_ernie_m.export import export_model
-    from paddle_ernie_m.inference import Predictor
+    from paddle_ernie_m.engines.export import export_model
+    from paddle_ernie_m.engines.predictor import Predictor
     from paddle_ernie_m.tokenizer import ErnieMTokenizer
     from paddle_ernie_m.training import DynamicPaddingCollator
     from paddle_ernie_m.training.data import Problems

@@ -47,11 +47,11 @@ from ernie_m_tokenizer.tokenization_ernie_m_engine import (
     check_text,
 )
 
+from converters.checkpoint import tokenizer_settings
 from converters.files import check_outside, write_atomic
 from converters.tokenizer_files import (
     ADDED_TOKENS_FILE,
     read_added_tokens,
-    read_tokenizer_config,
     read_tokenizer_extras,
     refuse_overwrite,
     write_added_tokens,
@@ -148,16 +148,17 @@ class ErnieMTokenizer(PaddleNLPTokenizerAPI):
 
         ``tokenizer_config.json`` is optional; keywords passed here override it (PaddleNLP's, such as
         ``padding_side="left"`` or ``unk_token="<unk>"``, included). A directory that does not state ``compat`` gets
-        the PaddleNLP tokenization. ``added_tokens.json`` is read as PaddleNLP reads it: each token's id must be the
-        next one; then the special tokens the vocabulary lacks are added after them (PaddleNLP's
-        ``sanitize_special_tokens``).
+        the tokenization of its checkpoint's layout: transformers' beside transformers-layout weights, else
+        PaddleNLP's (:func:`converters.checkpoint.tokenizer_settings`). ``added_tokens.json`` is read as PaddleNLP
+        reads it: each token's id must be the next one; then the special tokens the vocabulary lacks are added after
+        them (PaddleNLP's ``sanitize_special_tokens``).
         """
         if args:
             raise TypeError("from_pretrained takes the directory and keyword arguments only")
         directory = Path(directory)
         if not directory.is_dir():
             raise FileNotFoundError(f"tokenizer directory not found: {directory}")
-        settings = read_tokenizer_config(directory)
+        settings = tokenizer_settings(directory)
         settings.update(settings.pop("special_tokens"))
         settings.update(read_tokenizer_extras(directory))
         settings.update(overrides)

@@ -9,7 +9,7 @@ import pytest
 
 import paddle_ernie_m as ours
 from paddle_ernie_m import ErnieMConfig
-from paddle_ernie_m.inference import Predictor
+from paddle_ernie_m.engines.predictor import Predictor
 
 from .conftest import TINY, padded_batch
 
@@ -86,7 +86,7 @@ def test_inputs_embeds_still_get_their_positions_checked(model):
 def test_the_check_is_absent_from_the_exported_program(model, tmp_path):
     """A data-dependent raise cannot live in a static program: tracing skips it (the export still works and the
     program holds no reduction over the ids), and the Predictor checks its numpy inputs instead."""
-    from paddle_ernie_m.export import export_model
+    from paddle_ernie_m.engines.export import export_model
 
     export_model(model, tmp_path / "export")
     ops = set(re.findall(r'"#":"\d+\.(\w+)"', (tmp_path / "export" / "inference.json").read_text()))

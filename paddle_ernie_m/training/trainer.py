@@ -383,7 +383,7 @@ class Trainer:
             if better:
                 record_output(self.output_dir, ckpt.WRITER, ckpt.BEST_DIR)
                 ckpt.write_best(self.output_dir / ckpt.BEST_DIR, self.model,
-                                {"step": state.global_step, **metrics}, self.tokenizer)
+                                {"step": state.global_step, **metrics}, self.tokenizer, self.args.save_layout)
 
     def _save(self, sampler: dist.StepSampler, total: int) -> None:
         if not self.is_main:
@@ -391,5 +391,5 @@ class Trainer:
         directory = self.output_dir / f"{ckpt.CHECKPOINT_PREFIX}{self.state.global_step}"
         record_output(self.output_dir, ckpt.WRITER, directory.name)
         ckpt.write_checkpoint(directory, self.model, self.optimizer, self._run_state(sampler, total),
-                              self.tokenizer)
+                              self.tokenizer, self.args.save_layout)
         ckpt.rotate_checkpoints(self.output_dir, self.args.save_total_limit)
