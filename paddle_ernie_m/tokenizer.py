@@ -60,8 +60,6 @@ from converters.tokenizer_files import (
 
 from .tokenizer_paddlenlp import PaddleNLPTokenizerAPI, encoding_options
 
-_TRUNCATION = ("longest_first", "only_first", "only_second")
-_PADDING = ("longest", "max_length")
 #: What one input may be: a text, its words (``is_split_into_words``), its tokens, or its ids.
 TextInput = Union[str, Sequence[str], Sequence[int]]
 
@@ -367,14 +365,15 @@ class ErnieMTokenizer(PaddleNLPTokenizerAPI):
         options = encoding_options(self, kwargs)
         words = options["is_split_into_words"]
         firsts, seconds = [], []
-        for item in batch_text_or_text_pairs:
+        for k, item in enumerate(batch_text_or_text_pairs):
+            name = f"batch_text_or_text_pairs[{k}]"
             if isinstance(item, (list, tuple)) and not (words and not isinstance(item[0], (list, tuple))):
                 if len(item) != 2:
-                    raise ValueError(f"a pair in batch_text_or_text_pairs must have 2 items, got {len(item)}")
-                firsts.append(_tokens_as_input(self, item[0], options, f"batch_text_or_text_pairs[{len(firsts)}][0]"))
-                seconds.append(_tokens_as_input(self, item[1], options, f"batch_text_or_text_pairs[{len(firsts) - 1}][1]"))
+                    raise ValueError(f"{name} must be a text or a pair of 2 texts, got {len(item)} items")
+                firsts.append(_tokens_as_input(self, item[0], options, f"{name}[0]"))
+                seconds.append(_tokens_as_input(self, item[1], options, f"{name}[1]"))
             else:
-                firsts.append(_tokens_as_input(self, item, options, f"batch_text_or_text_pairs[{len(firsts)}]"))
+                firsts.append(_tokens_as_input(self, item, options, name))
                 seconds.append(None)
         if any(s is not None for s in seconds) and any(s is None for s in seconds):
             raise ValueError("batch_text_or_text_pairs mixes single texts and pairs")
@@ -408,10 +407,7 @@ class ErnieMTokenizer(PaddleNLPTokenizerAPI):
             self._warned_too_long = True
             warnings.warn(f"a sequence of {longest} tokens is longer than model_max_length ({self.model_max_length})"
                           " and truncation is off: the model cannot run it", stacklevel=3)
-        padding, max_length, multiple = options["padding"], options["max_length"], options["pad_to_multiple_of"]
-        width = max_length if padding == "max_length" else longest if padding == "longest" else None
-        if width is not None and multiple and width % multiple:
-            width += multiple - width % multiple
+        width = _pad_width(longest, options)
         output: Dict[str, list] = {}
         for row in rows:
             _pad_row(row, width, self.pad_token_id, self.pad_token_type_id, self.padding_side,
@@ -540,17 +536,13 @@ class ErnieMTokenizer(PaddleNLPTokenizerAPI):
             raise ValueError("pad needs input_ids among the encoded inputs")
         ids = encoded_inputs["input_ids"]
         batched = bool(ids) and isinstance(ids[0], (list, tuple, np.ndarray))
-        rows = [{k: list(v[i]) if isinstance(v[i], (list, tuple, np.ndarray)) else v[i]
-                 for k, v in encoded_inputs.items()} for i in range(len(ids))] if batched else \
-            [{k: list(v) if isinstance(v, (list, tuple, np.ndarray)) else v for k, v in encoded_inputs.items()}]
+        columns = encoded_inputs if batched else {k: [v] for k, v in encoded_inputs.items()}
+        rows = [{k: list(v[i]) if isinstance(v[i], (list, tuple, np.ndarray)) else v[i] for k, v in columns.items()}
+                for i in range(len(columns["input_ids"]))]
         options = encoding_options(self, {"padding": padding, "max_length": max_length,
                                           "pad_to_multiple_of": pad_to_multiple_of,
                                           "return_attention_mask": return_attention_mask})
-        longest = max((len(r["input_ids"]) for r in rows), default=0)
-        padding, max_length = options["padding"], options["max_length"]
-        width = max_length if padding == "max_length" else longest if padding == "longest" else None
-        if width is not None and pad_to_multiple_of and width % pad_to_multiple_of:
-            width += pad_to_multiple_of - width % pad_to_multiple_of
+        width = _pad_width(max((len(r["input_ids"]) for r in rows), default=0), options)
         output: Dict[str, list] = {}
         for row in rows:
             _pad_row(row, width, self.pad_token_id, self.pad_token_type_id, self.padding_side,
@@ -604,6 +596,15 @@ def _window(ids: List[int], removed: int, stride: int, left: bool) -> List[int]:
     """PaddleNLP's ``overflowing_tokens``: the removed ids and ``stride`` more next to them."""
     size = min(len(ids), removed + stride)
     return ids[:size] if left else ids[len(ids) - size:]
+
+
+def _pad_width(longest: int, options: Dict[str, Any]) -> Optional[int]:
+    """The width rows are padded to (None: no padding), rounded up to ``pad_to_multiple_of``."""
+    padding, multiple = options["padding"], options["pad_to_multiple_of"]
+    width = options["max_length"] if padding == "max_length" else longest if padding == "longest" else None
+    if width is not None and multiple and width % multiple:
+        width += multiple - width % multiple
+    return width
 
 
 def _pad_row(row: Dict[str, list], width: Optional[int], pad_id: int, pad_type_id: int, side: str,

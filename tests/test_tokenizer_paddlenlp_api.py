@@ -88,7 +88,8 @@ def test_encode_returns_paddlenlps_dict_under_every_keyword(paddlenlp_class, pai
             if strategy == "only_second" and not pair:
                 continue
             other = (PAIR if strategy == "only_first" else TEXT) if pair else ""
-            setting = {**setting, "max_length": len(theirs.tokenize(other)) + (4 if pair else 2) + setting["max_length"]}
+            specials = 4 if pair else 2
+            setting = {**setting, "max_length": len(theirs.tokenize(other)) + specials + setting["max_length"]}
         args = (TEXT, PAIR) if pair else (TEXT,)
         expected, got = theirs.encode(*args, **setting), ours.encode(*args, **setting)
         assert plain(dict(got)) == plain(dict(expected)), setting
@@ -267,7 +268,7 @@ def test_from_pretrained_refuses_a_name_it_cannot_download_and_a_gap_in_added_to
     directory = tmp_path / "d"
     shutil.copytree(FIXTURE, directory)
     (directory / "added_tokens.json").write_text(json.dumps({"Qubit": 1503}), encoding="utf-8")
-    with pytest.raises(ValueError, match=r"added_tokens.json: added token 'Qubit' has id 1503, but the next id is 1502"):
+    with pytest.raises(ValueError, match=r"added_tokens.json: added token 'Qubit' has id 1503, but the next id is"):
         ErnieMTokenizer.from_pretrained(directory)
     (directory / "added_tokens.json").write_text(json.dumps(["Qubit"]), encoding="utf-8")
     with pytest.raises(ValueError, match="added_tokens.json: expected a JSON object"):
