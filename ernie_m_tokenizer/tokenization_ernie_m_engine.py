@@ -204,11 +204,6 @@ class TokenizerEngine:
         #: id -> token of the five special tokens
         self.special_ids = {ids[t]: t for t in self.special_tokens.values() if t in ids}
 
-    @property
-    def missing_special_tokens(self) -> List[str]:
-        """The special tokens that are neither in the vocabulary nor added (they have the unknown token's id)."""
-        return [t for t in self.special_tokens.values() if t not in self._ids]
-
     def _init_caches(self) -> None:
         self._ids = {**self.vocab, **self.added_tokens} if self.added_tokens else self.vocab
         self._no_split_re = _no_split_pattern(self.no_split_tokens, self.do_lower_case)

@@ -25,6 +25,7 @@ This module imports only numpy and sentencepiece (Paddle only for ``return_tenso
 """
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from itertools import chain
@@ -45,6 +46,7 @@ from ernie_m_tokenizer.tokenization_ernie_m_engine import (
     TokenizerEngine,
     check_compat,
     check_text,
+    read_vocab,
 )
 
 from converters.checkpoint import tokenizer_settings
@@ -160,6 +162,8 @@ class ErnieMTokenizer(PaddleNLPTokenizerAPI):
         settings.update(settings.pop("special_tokens"))
         settings.update(read_tokenizer_extras(directory))
         settings.update(overrides)
+        if "unk_token" not in overrides:
+            _check_stated_unk_token(directory, settings["unk_token"])
         tokenizer = cls(directory / VOCAB_FILE, directory / SENTENCEPIECE_MODEL_FILE, **settings)
         tokenizer.name_or_path = os.fspath(directory)
         for token, index in read_added_tokens(directory).items():
@@ -585,6 +589,17 @@ def _tokens_as_input(tokenizer: "ErnieMTokenizer", item: Any, options: Dict[str,
             return [int(t) for t in items]
     raise TypeError(f"{name} must be a str, a list of str (tokens or words) or a list of int ids, "
                     f"got {type(item).__name__}")
+
+
+def _check_stated_unk_token(directory: Path, unk: str) -> None:
+    """``ValueError`` naming the file that states an unknown token ``vocab.txt`` does not hold (the engine would
+    only name ``vocab.txt``)."""
+    if unk == SPECIAL_TOKENS["unk_token"] or unk in read_vocab(directory / VOCAB_FILE):
+        return
+    for name in (TOKENIZER_CONFIG_FILE, SPECIAL_TOKENS_MAP_FILE):
+        path = directory / name
+        if path.is_file() and "unk_token" in json.loads(path.read_text(encoding="utf-8")):
+            raise ValueError(f"{path}: unk_token {unk!r} is not in {directory / VOCAB_FILE}")
 
 
 def _keep(items: list, count: int, left: bool) -> list:

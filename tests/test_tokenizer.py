@@ -408,7 +408,7 @@ def test_missing_unreadable_and_mismatched_files_are_named(tmp_path):
     ({"tokenizer_class": "XLMRobertaTokenizer"}, "tokenizer_class"),
     ({"compat": "hf"}, "compat"),
     ({"mask_token": 5}, "mask_token"),
-    ({"unk_token": "<unk>"}, "unknown token '<unk>' is not in the vocabulary"),
+    ({"unk_token": "<unk>"}, "tokenizer_config.json: unk_token '<unk>' is not in .*vocab.txt"),
     ({"do_lower_case": "yes"}, "do_lower_case"),
     ({"model_max_length": 2}, "model_max_length"),
 ])
