@@ -509,17 +509,17 @@ class ErnieMTokenizer(PaddleNLPTokenizerAPI):
 
     def _fill_row(self, row: Dict[str, list], ids_0: List[int], ids_1: Optional[List[int]],
                   offsets_0: Optional[list], offsets_1: Optional[list], options: Dict[str, Any]) -> None:
-        if options["add_special_tokens"]:
+        special = options["add_special_tokens"]
+        if special:
             row["input_ids"] = self.build_inputs_with_special_tokens(ids_0, ids_1)
-            types = self.create_token_type_ids_from_sequences(ids_0, ids_1)
-            mask = self.get_special_tokens_mask(ids_0, ids_1)
         else:
             row["input_ids"] = list(ids_0) + (list(ids_1) if ids_1 is not None else [])
-            types = mask = [0] * len(row["input_ids"])
         if options["return_token_type_ids"]:
-            row["token_type_ids"] = types
+            row["token_type_ids"] = (self.create_token_type_ids_from_sequences(ids_0, ids_1) if special
+                                     else [0] * len(row["input_ids"]))
         if options["return_special_tokens_mask"]:
-            row["special_tokens_mask"] = mask
+            row["special_tokens_mask"] = (self.get_special_tokens_mask(ids_0, ids_1) if special
+                                          else [0] * len(row["input_ids"]))
         if options["return_offsets_mapping"]:
             if options["add_special_tokens"]:
                 row["offset_mapping"] = self.build_offset_mapping_with_special_tokens(
