@@ -250,7 +250,7 @@ def test_saved_fixture_loads_in_paddlenlp_with_the_same_ids_and_init_kwargs(padd
         assert getattr(ErnieMTokenizer, name) == getattr(paddlenlp_class, name), name
 
 
-def test_added_token_ids_follow_vocab_txt_where_paddlenlps_would_reuse_its_last_ids(paddlenlp_class):
+def test_added_token_ids_follow_vocab_txt_where_paddlenlps_would_reuse_its_last_ids(paddlenlp_class, tmp_path):
     theirs, ours = both(paddlenlp_class, FIXTURE)
     lines = (FIXTURE / "vocab.txt").read_text(encoding="utf-8").split("\n")[:-1]  # one token a line
     theirs.add_tokens(["Qubit"])
@@ -260,6 +260,10 @@ def test_added_token_ids_follow_vocab_txt_where_paddlenlps_would_reuse_its_last_
     assert theirs.vocab_size == 1500 and theirs.get_added_vocab()["Qubit"] < len(lines)
     assert ours.vocab_size == len(lines) and ours.get_added_vocab() == {"Qubit": len(lines)} and len(ours) == 1503
     assert ours.convert_ids_to_tokens(theirs.get_added_vocab()["Qubit"]) == lines[1500]
+    # PaddleNLP refuses our added_tokens.json there rather than load other ids
+    ours.save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="Non-consecutive added token 'Qubit'"):
+        paddlenlp_class.from_pretrained(str(tmp_path))
 
 
 def test_from_pretrained_refuses_a_name_it_cannot_download_and_a_gap_in_added_tokens(tmp_path):
