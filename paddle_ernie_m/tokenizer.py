@@ -17,8 +17,8 @@ or Paddle outputs and the files of a tokenizer directory; the rest of PaddleNLP'
 trained with; ``converters.tokenizer_files`` reads and writes it.
 
 Outputs differ from PaddleNLP's on purpose in a few places (docs/tokenizer.md lists them): a truncation that cannot
-be done raises ``ValueError`` instead of logging an error and returning an over-long sequence, a text longer than
-``model_max_length`` warns with ``warnings.warn``, and ``model_max_length`` defaults to 512 rather than "no limit".
+be done raises ``ValueError`` instead of logging an error and returning an over-long sequence, and
+``model_max_length`` defaults to 512 rather than "no limit".
 ``position_ids`` count from 0 like PaddleNLP's: the model adds ``POSITION_OFFSET``.
 
 This module imports only numpy and sentencepiece (Paddle only for ``return_tensors="pd"``).
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from itertools import chain
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -128,7 +127,6 @@ class ErnieMTokenizer(PaddleNLPTokenizerAPI):
         self.model_max_length = model_max_length
         self.vocab_file = Path(vocab_file)
         self.sentencepiece_model_file = Path(sentencepiece_model_file)
-        self._warned_too_long = False
         self._init_paddlenlp_api(dict(vocab_file=os.fspath(vocab_file),
                                       sentencepiece_model_file=os.fspath(sentencepiece_model_file),
                                       do_lower_case=do_lower_case, encoding=encoding, **special, compat=compat,
@@ -407,10 +405,7 @@ class ErnieMTokenizer(PaddleNLPTokenizerAPI):
             rows = [self._row(encoded[k], encoded[n + k] if seconds is not None else None, k, options)
                     for k in range(n)]
         longest = max((len(r["input_ids"]) for r in rows), default=0)
-        if not options["truncation"] and longest > self.model_max_length and not self._warned_too_long:
-            self._warned_too_long = True
-            warnings.warn(f"a sequence of {longest} tokens is longer than model_max_length ({self.model_max_length})"
-                          " and truncation is off: the model cannot run it", stacklevel=3)
+        self._warn_if_too_long(longest, options)
         width = _pad_width(longest, options)
         output: Dict[str, list] = {}
         for row in rows:

@@ -15,6 +15,7 @@ Imports only the standard library.
 from __future__ import annotations
 
 import copy
+import logging
 import warnings
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -40,6 +41,8 @@ _CALL_DEFAULTS = {
 }
 _TRUNCATION = ("longest_first", "only_first", "only_second")
 _PADDING = ("longest", "max_length")
+#: PaddleNLP's logger: its warnings about inputs go there, so that code that watches PaddleNLP's log sees ours.
+PADDLENLP_LOGGER = logging.getLogger("PaddleNLP")
 
 
 class PaddleNLPTokenizerAPI:
@@ -225,6 +228,17 @@ class PaddleNLPTokenizerAPI:
     def max_len_sentences_pair(self) -> int:
         return self.model_max_length - self.num_special_tokens_to_add(pair=True)
 
+    def _warn_if_too_long(self, length: int, options: Dict[str, Any]) -> None:
+        """PaddleNLP's warning, once per tokenizer, when a sequence is longer than ``model_max_length`` and the call
+        gave no length to keep to (no ``max_length``, no truncation, no padding to ``"max_length"``)."""
+        key = "sequence-length-is-longer-than-the-specified-maximum"
+        if options["length_unbounded"] and length > self.model_max_length and not self.deprecation_warnings.get(key):
+            self.deprecation_warnings[key] = True
+            PADDLENLP_LOGGER.warning(
+                "Token indices sequence length is longer than the specified maximum sequence length for this model "
+                f"({length} > {self.model_max_length}). Running this sequence through the model will result in "
+                "indexing errors")
+
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(name_or_path={self.name_or_path!r}, vocab_size={self.vocab_size}, "
                 f"model_max_len={self.model_max_length}, compat={self.compat!r}, padding_side={self.padding_side!r}, "
@@ -267,7 +281,8 @@ def encoding_options(tokenizer: Any, kwargs: Dict[str, Any]) -> Dict[str, Any]:
     PaddleNLP's ``_get_padding_truncation_strategies``: ``max_length`` alone truncates ``"longest_first"``,
     ``truncation_strategy`` and ``pad_to_max_seq_len`` are the old spellings, and truncating or padding to
     ``"max_length"`` without a length uses ``model_max_length``. ``max_seq_len`` is ``max_length``'s old name. The
-    ``return_*`` keywords left None follow ``model_input_names``. Keywords PaddleNLP accepts and ignores (it passes
+    ``return_*`` keywords left None follow ``model_input_names``; ``length_unbounded`` says that the call gave no
+    length to keep to (PaddleNLP then warns about over-long sequences). Keywords PaddleNLP accepts and ignores (it passes
     them down to methods that do not use them) warn once and are ignored.
     """
     unknown = sorted(set(kwargs) - set(_CALL_DEFAULTS))
@@ -324,5 +339,5 @@ def encoding_options(tokenizer: Any, kwargs: Dict[str, Any]) -> Dict[str, Any]:
         if options[name] is None:
             options[name] = name[len("return_"):] in tokenizer.model_input_names
     options.update(max_length=max_length if max_length is not None else tokenizer.model_max_length,
-                   padding=padding, truncation=truncation)
+                   padding=padding, truncation=truncation, length_unbounded=max_length is None and options["verbose"])
     return options

@@ -11,7 +11,6 @@ import pickle
 import subprocess
 import sys
 import unicodedata
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -229,15 +228,6 @@ def test_padding_strategies(tok):
     assert len(tok("a", padding="max_length")["input_ids"]) == 512
     with pytest.raises(ValueError, match="padding"):
         tok(texts, padding="left")
-
-
-def test_too_long_input_warns_when_truncation_is_off():
-    tok = ErnieMTokenizer.from_pretrained(FIXTURE, model_max_length=8)
-    with pytest.warns(UserWarning, match="longer than model_max_length"):
-        assert len(tok("one two three four five six seven eight nine")["input_ids"]) > 8
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        tok("one two three four five six seven eight nine", truncation=True)
 
 
 def test_empty_texts_and_empty_batches(tok):

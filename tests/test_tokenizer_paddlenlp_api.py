@@ -8,6 +8,7 @@ at all), which both tokenizers load when told ``unk_token="<unk>"``, adding the 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 
 import numpy as np
@@ -277,3 +278,32 @@ def test_from_pretrained_refuses_a_name_it_cannot_download_and_a_gap_in_added_to
     (directory / "added_tokens.json").write_text(json.dumps(["Qubit"]), encoding="utf-8")
     with pytest.raises(ValueError, match="added_tokens.json: expected a JSON object"):
         ErnieMTokenizer.from_pretrained(directory)
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def test_an_over_long_sequence_is_logged_once_on_paddlenlps_logger_as_paddlenlp_logs_it(paddlenlp_class):
+    long_text = " ".join(["one two three four five"] * 4)
+    logs = []
+    for tokenizer in both(paddlenlp_class, FIXTURE, model_max_length=8):
+        records = _Records()
+        logging.getLogger("PaddleNLP").addHandler(records)
+        try:
+            tokenizer(long_text, max_length=30)  # a length was given: no warning
+            tokenizer(long_text, truncation=True)
+            tokenizer([long_text, "x"], padding=True)  # warns
+            tokenizer(long_text)  # once per tokenizer
+            tokenizer.deprecation_warnings = {}
+            tokenizer.encode(long_text, PAIR)  # warns again after a reset, as PaddleNLP's test expects
+        finally:
+            logging.getLogger("PaddleNLP").removeHandler(records)
+        logs.append(records.messages)
+    assert len(logs[0]) == 2 and logs[1] == logs[0]
+    assert logs[0][0].startswith("Token indices sequence length is longer than the specified maximum sequence length")
