@@ -1,6 +1,7 @@
 """ONNX Runtime without Paddle or torch: in the environment ``make onnx-env`` builds (the project with its
 ``[onnx,serve]`` extras), ``ernie-m export --format onnx``, ``ernie-m extract --backend onnxruntime`` and ``ernie-m
-serve --backend onnxruntime`` run on the embedded demo UIE-M checkpoint (PaddleNLP's layout), ``ernie-m predict
+serve --backend onnxruntime`` run on the embedded demo UIE-M checkpoint, in PaddleNLP's layout and converted to
+transformers' (``paddle2torch``, safetensors), ``ernie-m predict
 --backend onnxruntime`` on a classifier saved by PaddleNLP. The export equals, byte for byte, the ONNX export of the
 same checkpoint loaded by Paddle here; the fp32 results equal PaddleNLP 2.8.1's (Taskflow, the classifier), computed
 here, in the main environment."""
@@ -12,6 +13,7 @@ import subprocess
 import httpx
 import pytest
 
+from converters.convert import convert_checkpoint
 from paddle_ernie_m.engines.export import export_model
 from paddle_ernie_m.modeling import ErnieMForInformationExtraction
 
@@ -22,6 +24,14 @@ from .test_inference_cli import checkpoint  # noqa: F401  (the fixture: a Paddle
 from .uie_cases import CH_TEXTS
 
 TEXTS = mixed_texts("ch", 4, seed=21) + CH_TEXTS[:2]
+
+
+@pytest.fixture(scope="module")
+def layouts(tmp_path_factory):
+    """The demo UIE-M in each layout: as shipped (PaddleNLP's) and as ``paddle2torch`` writes it."""
+    converted = tmp_path_factory.mktemp("layouts") / "uie-m-demo-torch"
+    convert_checkpoint(DEMO, converted, "paddle2torch")
+    return {"paddle": DEMO, "transformers": converted}
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +71,9 @@ def test_onnx_export_without_paddle_equals_the_export_of_the_checkpoint_loaded_b
 
 
 @pytest.mark.slow
-def test_extract_with_onnxruntime_without_paddle_gives_taskflows_results(taskflow_results, tmp_path):
-    done = onnx_env.ernie_m(["extract", "--model", str(DEMO), "--schema", json.dumps(SCHEMAS["ch"]), "--backend",
+@pytest.mark.parametrize("layout", ["paddle", "transformers"])
+def test_extract_with_onnxruntime_without_paddle_gives_taskflows_results(layout, layouts, taskflow_results, tmp_path):
+    done = onnx_env.ernie_m(["extract", "--model", str(layouts[layout]), "--schema", json.dumps(SCHEMAS["ch"]), "--backend",
                              "onnxruntime", "--cache-dir", str(tmp_path / "cache"), "--threads", "1", *TEXTS])
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]
@@ -72,10 +83,13 @@ def test_extract_with_onnxruntime_without_paddle_gives_taskflows_results(taskflo
 
 
 @pytest.mark.slow
-def test_serve_with_onnxruntime_without_paddle_gives_taskflows_results(taskflow_results, tmp_path, monkeypatch):
+@pytest.mark.parametrize("layout", ["paddle", "transformers"])
+def test_serve_with_onnxruntime_without_paddle_gives_taskflows_results(layout, layouts, taskflow_results, tmp_path,
+                                                                       monkeypatch):
     monkeypatch.setenv("ERNIE_M_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("PYTHONPATH", str(onnx_env.REPO))
-    with running_server("--backend", "onnxruntime", "--schema", json.dumps(SCHEMAS["ch"]),
+    with running_server("--backend", "onnxruntime", "--schema", json.dumps(SCHEMAS["ch"]), "--model",
+                        str(layouts[layout]),
                         python=str(onnx_env.python())) as (url, _, log):
         answer = httpx.post(url + "/taskflow/uie", json={"data": {"text": TEXTS}}, timeout=120)
     assert answer.status_code == 200, answer.text + "".join(log)
