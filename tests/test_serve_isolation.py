@@ -64,6 +64,7 @@ def test_a_lone_surrogate_is_422_naming_its_text_and_concurrent_clients_get_thei
     assert alone.status_code == 422 and alone.json()["error"].startswith("texts[0]: a lone surrogate"), alone.text
 
 
+@pytest.mark.slow  # the module's server starts in about 13 s (2 cores, shared)
 @pytest.mark.parametrize("body,message", [
     ('{"texts": [' + "[" * 5000 + "]" * 5000 + "]}",
      "body: texts[0][0][0][0][0][0][0]...: nested deeper than the limit of 32"),
@@ -80,6 +81,7 @@ def test_deep_or_huge_number_bodies_are_400_naming_the_field_with_no_traceback_l
     assert not any("Traceback" in line or "RecursionError" in line for line in log[before:]), "".join(log[before:])
 
 
+@pytest.mark.slow
 def test_an_answer_larger_than_the_response_limit_is_413_naming_the_option_and_smaller_ones_pass(server, offline):
     url, process, log = server
     small = [TEXTS[2]]

@@ -51,6 +51,11 @@ BAD_REQUESTS = [
     ("schema_empty_label", b'{"texts": ["a"], "schema": ["x", ""]}', 422, "schema[1]: empty label"),
     ("bad_schema_lang", b'{"texts": ["a"], "schema_lang": "fr"}', 422, "schema_lang: expected one of ch, en"),
     ("oversized_body", json.dumps({"texts": ["a" * 5000]}).encode(), 413, "body: 50"),
+    ("deep_list", b'{"texts": [' + b"[" * 2000 + b"]" * 2000 + b"]}", 400,
+     "body: texts[0][0][0][0][0][0][0]...: nested deeper than the limit of 32 levels"),
+    ("1000_digit_integer", b'{"texts": [' + b"7" * 1000 + b"]}", 400,
+     "body: texts[0]: a number of 1000 characters, more than the limit of 32"),
+    ("lone_surrogate", b'{"texts": ["a", "b\\udfff"]}', 422, "texts[1]: a lone surrogate '\\udfff' at position 1"),
 ]
 
 
