@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Union
 
 import numpy as np
 
@@ -26,21 +26,27 @@ _TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},]|[-+0-9.eE]+', re.DOTALL
 
 
 class JSONLimitError(ValueError):
-    """A document nested deeper than allowed or holding a number too long; ``path`` names the place."""
+    """A document nested deeper than allowed or holding a number too long; ``path`` names the place, and the
+    message starts with the document's ``source`` when one was given."""
 
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"{path}: {message}" if path else message)
+    def __init__(self, path: str, message: str, source: Optional[str] = None) -> None:
+        where = ": ".join(part for part in (source, path) if part)
+        super().__init__(f"{where}: {message}" if where else message)
         self.path = path
 
 
-def loads(text: str, max_depth: int = MAX_DEPTH, max_number_chars: int = MAX_NUMBER_CHARS) -> Any:
+def loads(text: Union[str, bytes], source: Optional[str] = None, max_depth: int = MAX_DEPTH,
+          max_number_chars: int = MAX_NUMBER_CHARS) -> Any:
     """:func:`json.loads` of ``text`` after :func:`check_limits`; malformed JSON raises ``json.JSONDecodeError``
-    as usual."""
-    check_limits(text, max_depth, max_number_chars)
+    as usual. ``source`` (a file name, an option) starts the message of a :class:`JSONLimitError`."""
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text).decode("utf-8")
+    check_limits(text, max_depth, max_number_chars, source)
     return json.loads(text)
 
 
-def check_limits(text: str, max_depth: int = MAX_DEPTH, max_number_chars: int = MAX_NUMBER_CHARS) -> None:
+def check_limits(text: str, max_depth: int = MAX_DEPTH, max_number_chars: int = MAX_NUMBER_CHARS,
+                 source: Optional[str] = None) -> None:
     """Raise :class:`JSONLimitError` when ``text`` nests containers deeper than ``max_depth`` or holds a number of
     more than ``max_number_chars`` characters."""
     long_number = re.compile(r"[-+0-9.eE]{%d,}" % (max_number_chars + 1))
@@ -50,11 +56,12 @@ def check_limits(text: str, max_depth: int = MAX_DEPTH, max_number_chars: int = 
     chars = np.frombuffer(outside.encode("utf-8", "surrogatepass"), dtype=np.uint8)
     steps = ((chars == ord("[")) | (chars == ord("{"))).astype(np.int32) \
         - ((chars == ord("]")) | (chars == ord("}"))).astype(np.int32)
-    if (steps.size and int(np.cumsum(steps).max()) > max_depth) or long_number.search(outside):
-        _name_the_place(text, max_depth, max_number_chars)
+    depth = int(np.cumsum(steps).max()) if steps.size else 0
+    if depth > max_depth or long_number.search(outside):
+        _name_the_place(text, max_depth, max_number_chars, depth, source)
 
 
-def _name_the_place(text: str, max_depth: int, max_number_chars: int) -> None:
+def _name_the_place(text: str, max_depth: int, max_number_chars: int, depth: int, source: Optional[str]) -> None:
     """Walk the tokens of ``text`` keeping the path (object keys and list indices) and raise at the first place
     that breaks a limit."""
     frames: List[list] = []  # [kind, key or index, expecting a key]
@@ -63,7 +70,8 @@ def _name_the_place(text: str, max_depth: int, max_number_chars: int) -> None:
         head = token[0]
         if head in "[{":
             if len(frames) >= max_depth:
-                raise JSONLimitError(_path(frames), f"nested deeper than the limit of {max_depth} levels")
+                raise JSONLimitError(_path(frames), f"nested deeper than the limit of {max_depth} levels "
+                                                    f"({depth} deep)", source)
             frames.append(["[", 0, False] if head == "[" else ["{", None, True])
         elif head in "]}":
             if frames:
@@ -79,10 +87,11 @@ def _name_the_place(text: str, max_depth: int, max_number_chars: int) -> None:
                 frames[-1][2] = False
         elif len(token) > max_number_chars:
             raise JSONLimitError(_path(frames),
-                                 f"a number of {len(token)} characters, more than the limit of {max_number_chars}")
+                                 f"a number of {len(token)} characters, more than the limit of {max_number_chars}",
+                                 source)
     # not reached for well-formed JSON (the fast check and the walk agree)
     raise JSONLimitError("", f"nested deeper than the limit of {max_depth} levels or a number of more than "
-                             f"{max_number_chars} characters")
+                             f"{max_number_chars} characters", source)
 
 
 def _key(token: str) -> Optional[str]:

@@ -59,3 +59,11 @@ def test_the_standard_library_fails_on_such_documents_with_a_traceback_not_a_pla
 def test_brackets_and_digits_inside_strings_are_text_not_structure():
     text = json.dumps({"a": "[" * 1000 + "9" * 1000, "b": ["\"]]]"]})
     assert loads(text, max_depth=2, max_number_chars=8) == json.loads(text)
+
+
+def test_the_source_starts_the_message_and_bytes_read_as_utf8():
+    with pytest.raises(JSONLimitError) as raised:
+        loads(b'{"schema": ' + b"[" * 70 + b"]" * 70 + b"}", source="--schema")
+    assert str(raised.value).startswith("--schema: schema[0][0][0][0][0][0][0]...: nested deeper than the limit of "
+                                        "64 levels (71 deep)"), str(raised.value)
+    assert loads('{"a": "é"}'.encode("utf-8"), source="x.json") == {"a": "é"}
