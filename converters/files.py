@@ -24,6 +24,8 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, List, Optional, Tuple, Type, Union
 
+from . import safe_json
+
 PathLike = Union[str, os.PathLike]
 
 #: The file inside every directory the project writes; its JSON names the writer (``{"writer": "ernie-m export"}``).
@@ -61,26 +63,58 @@ def describe_os_error(exc: OSError) -> str:
     return f"{exc.strerror}: {paths}"
 
 
+#: The longest line :func:`json_lines` and :func:`bounded_lines` read (bytes): a longer one is refused before it
+#: is held in memory (a file without line ends, ``/dev/zero``, a 50 MB text on one line).
+MAX_LINE_BYTES = 16 * 2**20
+
+
+def check_readable_file(path: Path, what: str = "file", error: Type[Exception] = ValueError) -> None:
+    """Raise unless ``path`` is a regular file or a pipe (``/dev/stdin``, ``<(command)``): ``FileNotFoundError``
+    naming ``what`` when it does not exist, ``error`` for a directory or a device (``/dev/zero``)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} not found: {path}") from None
+    if stat.S_ISDIR(mode):
+        raise error(f"{what} {path} is a directory, not a file")
+    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+        raise error(f"{what} {path} is not a regular file or a pipe (a device?)")
+
+
+def bounded_lines(stream: IO[bytes], where: str, error: Type[Exception] = ValueError,
+                  max_bytes: int = MAX_LINE_BYTES) -> Iterator[Tuple[int, bytes]]:
+    """``(line number, raw line)`` of a binary stream, each line read with at most ``max_bytes`` in memory; a
+    longer line raises ``error("<where>:<line>: line longer than N bytes ...")``."""
+    number = 0
+    while True:
+        raw = stream.readline(max_bytes + 1)
+        if not raw:
+            return
+        number += 1
+        if len(raw) > max_bytes:
+            raise error(f"{where}:{number}: line longer than {max_bytes:,} bytes (the limit of one text; split it "
+                        f"into several lines)")
+        yield number, raw
+
+
 def json_lines(
     path: PathLike,
     what: str = "file",
     error: Type[Exception] = ValueError,
     on_invalid: Optional[Callable[[int, str], None]] = None,
 ) -> Iterator[Tuple[int, Any]]:
-    """``(line number, value)`` for every non-blank line of a JSON lines file (a UTF-8 BOM is ignored).
+    """``(line number, value)`` for every non-blank line of a JSON lines file (a UTF-8 BOM is ignored), read a
+    line at a time (:func:`bounded_lines`), each parsed by :func:`~converters.safe_json.loads`.
 
-    A missing file raises ``FileNotFoundError`` naming ``what``; a directory, or a line that is not UTF-8,
-    raises ``error`` naming the path (and line). A line that is not JSON raises
+    A missing file raises ``FileNotFoundError`` naming ``what``; a directory, a device, a line that is not UTF-8,
+    too long or nested too deep raises ``error`` naming the path (and line). A line that is not JSON raises
     ``error("path:line: not valid JSON (...)")``, or, with ``on_invalid``, is handed to
     ``on_invalid(line, message)`` and skipped.
     """
     path = Path(path)
-    if path.is_dir():
-        raise error(f"{what} {path} is a directory, not a file")
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} not found: {path}")
+    check_readable_file(path, what, error)
     with open(path, "rb") as f:
-        for number, raw in enumerate(f, 1):
+        for number, raw in bounded_lines(f, str(path), error):
             try:
                 line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError as exc:
@@ -88,13 +122,15 @@ def json_lines(
             if not line.strip():
                 continue
             try:
-                value = json.loads(line.rstrip("\r\n"))
+                value = safe_json.loads(line.rstrip("\r\n"), f"{path}:{number}")
             except json.JSONDecodeError as exc:
                 message = f"not valid JSON ({exc.msg} at column {exc.pos + 1})"
                 if on_invalid is None:
                     raise error(f"{path}:{number}: {message}") from None
                 on_invalid(number, message)
                 continue
+            except ValueError as exc:  # nested too deep, an integer too long
+                raise error(str(exc)) from None
             yield number, value
 
 
@@ -287,6 +323,15 @@ def file_digest(path: PathLike, size: int) -> str:
         f.seek(size - _HASHED_SIZE)
         digest.update(f.read(_HASHED_SIZE))
     return "ends:" + digest.hexdigest()
+
+
+def sha256_file(path: PathLike) -> str:
+    """SHA-256 of all of the file ``path`` (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(_HASHED_SIZE), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _entry(path: Path, st: os.stat_result) -> Any:

@@ -24,6 +24,7 @@ from ernie_m_tokenizer.tokenization_ernie_m_engine import (
     check_compat,
 )
 
+from . import safe_json
 from .files import write_atomic
 from .remote_code import TOKENIZER_AUTO_MAP
 
@@ -99,8 +100,10 @@ def read_tokenizer_config(directory: Union[str, os.PathLike]) -> Dict[str, Any]:
         if not path.is_file():
             continue
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            data = safe_json.loads(path.read_text(encoding="utf-8"), str(path))
+        except safe_json.JSONDepthError:
+            raise
+        except (OSError, ValueError) as exc:  # UnicodeDecodeError, JSONDecodeError
             raise ValueError(f"{path}: not a readable JSON file ({exc})") from None
         if not isinstance(data, dict):
             raise ValueError(f"{path}: expected a JSON object")

@@ -10,6 +10,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .. import safe_json
 from ..errors import CheckpointError
 from .lazy import (
     NUMPY_TO_ST,
@@ -41,13 +42,11 @@ def read_safetensors(path: PathLike) -> Tuple[Dict[str, LazyTensor], Dict[str, s
             (header_len,) = struct.unpack("<Q", head)
             if header_len > min(_MAX_HEADER, size - 8):
                 raise CheckpointError(f"{path}: corrupted or truncated safetensors header (length {header_len})")
-            header = json.loads(f.read(header_len))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            header = safe_json.loads(f.read(header_len), "header")
+    except ValueError as exc:  # UnicodeDecodeError, JSONDecodeError, nested too deep
         raise CheckpointError(f"{path}: corrupted safetensors header ({exc})") from None
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except RecursionError:
-        raise CheckpointError(f"{path}: corrupted safetensors header (nested too deeply)") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path}: corrupted safetensors header (not a JSON object)")
     metadata = header.pop("__metadata__", None)

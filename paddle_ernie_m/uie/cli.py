@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
+from converters import safe_json
 from converters.files import UnsafeOutputError, atomic_open, check_outside, json_lines
 
 from ..export_cache import CACHE_ENV, DEFAULT_CACHE
@@ -114,12 +115,12 @@ def parse_schema(value: str) -> Any:
             raise ValueError(f"{source}: not UTF-8 text (byte {exc.start})") from None
     elif not value.lstrip().startswith(("[", "{", '"')):
         try:
-            return json.loads(value)  # a bare JSON number or literal: refused by build_schema with its reason
+            return safe_json.loads(value, source)  # a bare JSON number or literal: refused by build_schema with its reason
         except json.JSONDecodeError:
             raise FileNotFoundError(f"--schema: schema file not found: {value} (inline schemas are JSON, e.g. "
                                     f"'[\"人物\"]')") from None
     try:
-        return json.loads(value)
+        return safe_json.loads(value, source)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); write "
                          f"e.g. '[\"人物\", {{\"公司\": [\"创始人\"]}}]'") from None
@@ -195,7 +196,7 @@ def _is_extract_output(path: Path) -> bool:
     if not first:
         return True
     try:
-        record = json.loads(first)
+        record = safe_json.loads(first)
     except ValueError:
         return False
     return isinstance(record, dict) and isinstance(record.get("result"), (dict, list))

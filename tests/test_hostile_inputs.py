@@ -1,0 +1,96 @@
+"""Hostile and careless inputs to the commands (issue 22): each is one line on stderr naming the file, key or
+argument, exit code 1, no traceback, nothing written; what it reads never grows without bound. References:
+Python's own ``json`` module (what a depth limit must not change), hand-made files, the dygraph model."""
+from __future__ import annotations
+
+import json
+import os
+import struct
+import time
+from pathlib import Path
+
+import numpy as np
+import paddle
+import pytest
+
+from converters import safe_json
+from paddle_ernie_m import ErnieMConfig, ErnieMForSequenceClassification, ErnieMTokenizer
+from paddle_ernie_m.cli import main as cli_main
+
+TOKENIZER = Path(__file__).parent / "fixtures" / "tiny_tokenizer"
+DEEP = 100_000
+
+
+def run_cli(capsys, *argv):
+    code = cli_main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, err, *needles):
+    assert code == 1, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err[-3000:]
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("classifier") / "model"
+    paddle.seed(11)
+    config = ErnieMConfig(vocab_size=ErnieMTokenizer.from_pretrained(TOKENIZER).vocab_size, hidden_size=32,
+                          num_hidden_layers=2, num_attention_heads=2, num_labels=2, id2label={0: "neg", 1: "pos"})
+    ErnieMForSequenceClassification(config).save_pretrained(directory)
+    ErnieMTokenizer.from_pretrained(TOKENIZER).save_pretrained(directory)
+    return directory
+
+
+# ------------------------------------------------------------------------------------------------ deep JSON
+@pytest.mark.parametrize("document", ['{"a": [1, 2, {"b": "[[[[{{{{"}], "c": "\\"]]]]"}', "[" * 64 + "]" * 64,
+                                      '"x"', "3", '{"k": ' * 60 + "null" + "}" * 60, '[1, "\\\\", [2]]'])
+def test_the_depth_limited_reader_reads_what_json_reads(document):
+    assert safe_json.loads(document) == json.loads(document)
+
+
+def test_the_depth_limited_reader_refuses_deep_documents_in_one_line():
+    with pytest.raises(safe_json.JSONDepthError, match=r"^src: JSON nested 65 deep, deeper than the limit of 64$"):
+        safe_json.loads("[" * 65 + "]" * 65, "src")
+    with pytest.raises(ValueError, match="src: unreadable JSON"):
+        safe_json.loads("1" * 5000, "src")
+
+
+def test_a_deep_config_is_one_line(classifier, tmp_path, capsys):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text('{"a": ' * DEEP + "1" + "}" * DEEP)
+    code, out, err = run_cli(capsys, "predict", "--model", model, "hello")
+    assert_one_line_error(code, err, f"{model / 'config.json'}", "nested")
+    assert out == ""
+
+
+def test_a_deep_schema_inline_or_in_a_file_is_one_line(tmp_path, capsys):
+    deep = "[" * DEEP + "]" * DEEP
+    code, _, err = run_cli(capsys, "extract", "--model", tmp_path, "--schema", deep[:2 * 5000], "text")
+    assert_one_line_error(code, err, "--schema", "nested 10000 deep")
+    (tmp_path / "schema.json").write_text(deep)
+    code, _, err = run_cli(capsys, "extract", "--model", tmp_path, "--schema", tmp_path / "schema.json", "text")
+    assert_one_line_error(code, err, "schema file", "nested")
+
+
+def test_a_deep_input_line_is_one_line_naming_its_line(tmp_path, capsys):
+    from tests.uie_cases import tiny_uie
+
+    model = tiny_uie(tmp_path / "uie", seed=1, start_bias=-1.0, end_bias=-1.0)
+    (tmp_path / "in.jsonl").write_text('"first text"\n' + "[" * DEEP + "]" * DEEP + "\n")
+    code, out, err = run_cli(capsys, "extract", "--model", model, "--schema", '["人物"]', "--backend", "dygraph",
+                             "--input", tmp_path / "in.jsonl", "--output", tmp_path / "out.jsonl")
+    assert_one_line_error(code, err, f"{tmp_path / 'in.jsonl'}:2", "nested")
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_deep_doccano_line_is_one_line_naming_its_line(tmp_path, capsys):
+    (tmp_path / "doccano.jsonl").write_text('{"text": "a", "label": []}\n' + '{"a": ' * DEEP + "1" + "}" * DEEP)
+    code, out, err = run_cli(capsys, "uie-doccano", tmp_path / "doccano.jsonl", tmp_path / "out")
+    assert_one_line_error(code, err, f"{tmp_path / 'doccano.jsonl'}:2", "nested")
+    assert not (tmp_path / "out").exists()
