@@ -102,6 +102,7 @@ def json_lines(
     what: str = "file",
     error: Type[Exception] = ValueError,
     on_invalid: Optional[Callable[[int, str], None]] = None,
+    bytes_read: Optional[Callable[[int], None]] = None,
 ) -> Iterator[Tuple[int, Any]]:
     """``(line number, value)`` for every non-blank line of a JSON lines file (a UTF-8 BOM is ignored), read a
     line at a time (:func:`bounded_lines`), each parsed by :func:`~converters.safe_json.loads`.
@@ -109,12 +110,14 @@ def json_lines(
     A missing file raises ``FileNotFoundError`` naming ``what``; a directory, a device, a line that is not UTF-8,
     too long or nested too deep raises ``error`` naming the path (and line). A line that is not JSON raises
     ``error("path:line: not valid JSON (...)")``, or, with ``on_invalid``, is handed to
-    ``on_invalid(line, message)`` and skipped.
+    ``on_invalid(line, message)`` and skipped. ``bytes_read(n)`` is told the size of each line read (progress).
     """
     path = Path(path)
     check_readable_file(path, what, error)
     with open(path, "rb") as f:
         for number, raw in bounded_lines(f, str(path), error):
+            if bytes_read is not None:
+                bytes_read(len(raw))
             try:
                 line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError as exc:

@@ -46,6 +46,13 @@ def classifier(tmp_path_factory):
     return directory
 
 
+@pytest.fixture(scope="module")
+def uie(tmp_path_factory):
+    from tests.uie_cases import tiny_uie
+
+    return tiny_uie(tmp_path_factory.mktemp("uie") / "model", seed=1, start_bias=-1.0, end_bias=-1.0)
+
+
 # ------------------------------------------------------------------------------------------------ deep JSON
 @pytest.mark.parametrize("document", ['{"a": [1, 2, {"b": "[[[[{{{{"}], "c": "\\"]]]]"}', "[" * 64 + "]" * 64,
                                       '"x"', "3", '{"k": ' * 60 + "null" + "}" * 60, '[1, "\\\\", [2]]'])
@@ -78,10 +85,8 @@ def test_a_deep_schema_inline_or_in_a_file_is_one_line(tmp_path, capsys):
     assert_one_line_error(code, err, "schema file", "nested")
 
 
-def test_a_deep_input_line_is_one_line_naming_its_line(tmp_path, capsys):
-    from tests.uie_cases import tiny_uie
-
-    model = tiny_uie(tmp_path / "uie", seed=1, start_bias=-1.0, end_bias=-1.0)
+def test_a_deep_input_line_is_one_line_naming_its_line(uie, tmp_path, capsys):
+    model = uie
     (tmp_path / "in.jsonl").write_text('"first text"\n' + "[" * DEEP + "]" * DEEP + "\n")
     code, out, err = run_cli(capsys, "extract", "--model", model, "--schema", '["人物"]', "--backend", "dygraph",
                              "--input", tmp_path / "in.jsonl", "--output", tmp_path / "out.jsonl")
@@ -93,4 +98,83 @@ def test_a_deep_doccano_line_is_one_line_naming_its_line(tmp_path, capsys):
     (tmp_path / "doccano.jsonl").write_text('{"text": "a", "label": []}\n' + '{"a": ' * DEEP + "1" + "}" * DEEP)
     code, out, err = run_cli(capsys, "uie-doccano", tmp_path / "doccano.jsonl", tmp_path / "out")
     assert_one_line_error(code, err, f"{tmp_path / 'doccano.jsonl'}:2", "nested")
+    assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------------------------------- NaN weights
+def _poisoned(source: Path, target: Path, cls, text: str) -> Path:
+    """A copy of the checkpoint ``source`` whose embedding rows of the tokens of ``text`` hold NaN: exactly the
+    inputs that contain one of them give NaN."""
+    import shutil
+
+    shutil.copytree(source, target)
+    tokenizer = ErnieMTokenizer.from_pretrained(source)
+    ids = tokenizer(text)["input_ids"][1:-1]  # without [CLS] and [SEP]
+    model = cls.from_pretrained(source)
+    embeddings = model.ernie_m.embeddings.word_embeddings
+    weight = embeddings.weight.numpy()
+    weight[ids] = np.nan
+    embeddings.weight.set_value(weight)
+    model.save_pretrained(target)
+    return target
+
+
+@pytest.mark.parametrize("engine", [["--dygraph"], ["--cache-dir", "CACHE"]])
+def test_predict_refuses_non_finite_logits_naming_the_texts(classifier, tmp_path, capsys, engine):
+    model = _poisoned(classifier, tmp_path / "nan", ErnieMForSequenceClassification, "ZQX")
+    engine = [str(tmp_path / "cache") if a == "CACHE" else a for a in engine]
+    code, out, err = run_cli(capsys, "predict", "--model", model, *engine, "hello", "ZQX there", "fine", "ZQX")
+    assert_one_line_error(code, err, "not finite", "2 of 4 texts (text 2, text 4)")
+    assert "NaN" not in out
+
+
+def test_extract_refuses_non_finite_outputs_naming_the_input_lines(uie, tmp_path, capsys):
+    from paddle_ernie_m import UIEM
+
+    model = _poisoned(uie, tmp_path / "nan", UIEM, "ZQX")
+    (tmp_path / "in.jsonl").write_text('"hello world"\n"Steve ZQX Apple"\n"fine"\n', encoding="utf-8")
+    code, out, err = run_cli(capsys, "extract", "--model", model, "--schema", '["人物"]', "--backend", "dygraph",
+                             "--input", tmp_path / "in.jsonl")
+    assert_one_line_error(code, err, f"error: {tmp_path / 'in.jsonl'}:2: ", "not finite")
+    assert "NaN" not in out
+
+
+# ------------------------------------------------------------------------------------------- input files
+def test_an_input_that_is_a_device_is_named_as_such_not_as_missing(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "extract", "--model", tmp_path, "--schema", '["人物"]', "--input", "/dev/zero")
+    assert_one_line_error(code, err, "/dev/zero is not a regular file or a pipe")
+    code, _, err = run_cli(capsys, "uie-doccano", "/dev/zero", tmp_path / "out")
+    assert_one_line_error(code, err, "/dev/zero is not a regular file or a pipe")
+
+
+def test_a_line_without_end_is_refused_before_it_fills_memory(uie, tmp_path, capsys):
+    from converters.files import MAX_LINE_BYTES
+
+    (tmp_path / "in.jsonl").write_bytes(b'"first"\n"' + b"x" * (MAX_LINE_BYTES + 10))
+    code, _, err = run_cli(capsys, "extract", "--model", uie, "--schema", '["人物"]', "--input",
+                           tmp_path / "in.jsonl", "--backend", "dygraph")
+    assert_one_line_error(code, err, f"{tmp_path / 'in.jsonl'}:2: line longer than")
+
+
+def test_a_lone_surrogate_in_an_input_file_is_named_by_file_and_line(uie, tmp_path, capsys):
+    (tmp_path / "in.jsonl").write_text('"good"\n{"text": "bad \\udfff"}\n')
+    code, _, err = run_cli(capsys, "extract", "--model", uie, "--schema", '["人物"]', "--input",
+                           tmp_path / "in.jsonl", "--backend", "dygraph")
+    assert_one_line_error(code, err, f"{tmp_path / 'in.jsonl'}:2: the text contains a lone surrogate '\\udfff'")
+
+
+def test_a_text_above_the_documented_size_is_refused_naming_its_line(uie, tmp_path, capsys):
+    from paddle_ernie_m.inputs import MAX_TEXT_CHARS
+
+    (tmp_path / "in.jsonl").write_text('"good"\n"' + "字" * (MAX_TEXT_CHARS + 1) + '"\n', encoding="utf-8")
+    code, _, err = run_cli(capsys, "extract", "--model", uie, "--schema", '["人物"]', "--input",
+                           tmp_path / "in.jsonl", "--backend", "dygraph")
+    assert_one_line_error(code, err, f"{tmp_path / 'in.jsonl'}:2: a text of {MAX_TEXT_CHARS + 1:,} characters")
+
+
+def test_a_negative_ratio_below_zero_is_refused(tmp_path, capsys):
+    (tmp_path / "doccano.jsonl").write_text('{"text": "abc", "label": [[0, 1, "x"]]}\n')
+    code, _, err = run_cli(capsys, "uie-doccano", tmp_path / "doccano.jsonl", tmp_path / "out", "--negative-ratio",
+                           "-5")
+    assert_one_line_error(code, err, "--negative-ratio", "-5")
     assert not (tmp_path / "out").exists()
