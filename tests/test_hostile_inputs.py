@@ -178,3 +178,43 @@ def test_a_negative_ratio_below_zero_is_refused(tmp_path, capsys):
                            "-5")
     assert_one_line_error(code, err, "--negative-ratio", "-5")
     assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------------------- absurd configs
+@pytest.mark.parametrize("field,value", [("hidden_size", 10**9), ("vocab_size", 10**9),
+                                         ("max_position_embeddings", 10**9), ("num_hidden_layers", 10**6),
+                                         ("hidden_size", 64)])
+@pytest.mark.parametrize("command", ["predict", "export"])
+def test_a_config_that_does_not_fit_its_weights_is_refused_before_allocating(classifier, tmp_path, capsys, field,
+                                                                           value, command):
+    import shutil
+
+    model = Path(shutil.copytree(classifier, tmp_path / "model"))
+    config = json.loads((model / "config.json").read_text())
+    config[field] = value
+    if field == "hidden_size":
+        config["intermediate_size"] = 4 * value
+    (model / "config.json").write_text(json.dumps(config))
+    started = time.monotonic()
+    argv = (["predict", "--model", model, "--dygraph", "hello"] if command == "predict"
+            else ["export", model, tmp_path / "out"])
+    code, out, err = run_cli(capsys, *argv)
+    assert_one_line_error(code, err, str(model), "does not fit" if value == 64 or field == "num_hidden_layers"
+                          else "")
+    assert field in err or "tensor" in err
+    assert time.monotonic() - started < 10
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_huge_safetensors_header_is_refused_before_it_is_parsed(tmp_path, capsys):
+    """A header of 20 MB of well-formed entries: refused by its length, in one line, without reading it."""
+    entries = {f"t{i:07d}": {"dtype": "F32", "shape": [1], "data_offsets": [4 * i, 4 * i + 4]} for i in range(250_000)}
+    header = json.dumps(entries).encode()
+    assert len(header) > 16 * 2**20
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"architectures": ["ErnieMForSequenceClassification"]}))
+    with open(model / "model.safetensors", "wb") as f:
+        f.write(struct.pack("<Q", len(header)) + header + bytes(4 * len(entries)))
+    code, _, err = run_cli(capsys, "convert", "paddle2torch", model, tmp_path / "out")
+    assert_one_line_error(code, err, "model.safetensors: safetensors header of", "above the limit of 16,777,216")
