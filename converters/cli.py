@@ -55,6 +55,9 @@ def _add_direction(subparsers, direction: str, verify: Optional[Verifier]) -> No
                             "transformers)")
         p.add_argument("--atol", type=float, default=ATOL,
                        help=f"--verify tolerance on max abs difference (default {ATOL:g})")
+    p.add_argument("--follow-symlinks", action="store_true",
+                   help="copy tokenizer files that are symbolic links leading outside SRC (refused by default, so "
+                        "that a link cannot carry another file's bytes into DST)")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None,
                    help="no progress bar")
     p.set_defaults(func=functools.partial(run_convert, verifier=verify), direction=direction)
@@ -82,7 +85,7 @@ def run_convert(args: argparse.Namespace, verifier: Optional[Verifier] = None) -
             args.src, args.dst, args.direction, arch=args.arch, dtype=args.dtype, fmt=args.fmt,
             max_shard_size=args.max_shard_size, num_choices=getattr(args, "num_choices", None),
             mask_semantics=getattr(args, "mask_semantics", None), force=args.force,
-            verify=verify, progress=args.progress,
+            verify=verify, progress=args.progress, follow_symlinks=args.follow_symlinks,
         )
     except VerificationError as exc:
         print(exc.report)

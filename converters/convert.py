@@ -27,7 +27,7 @@ from ernie_m_tokenizer.tokenization_ernie_m_engine import (
 from . import formats, mapping, remote_code
 from .configuration import CONFIG_NAME, LEGACY_CONFIG_NAME, ErnieMConfig
 from .errors import CheckpointError, ConversionError, VerificationError
-from .files import atomic_directory
+from .files import atomic_directory, check_links_inside
 from .formats import LazyTensor, PathLike
 from .mapping import HEAD_ALIASES, HF, PADDLE
 from .tokenizer_files import read_tokenizer_config, write_tokenizer_config
@@ -358,6 +358,7 @@ def convert_checkpoint(
     force: bool = False,
     verify: Optional[Verifier] = None,
     progress: Optional[bool] = None,
+    follow_symlinks: bool = False,
 ) -> Summary:
     """Convert the checkpoint directory ``src`` into ``dst`` (written atomically; nothing is left on error).
 
@@ -377,6 +378,8 @@ def convert_checkpoint(
             appears, e.g. ``paddle_ernie_m.verify.verify_dirs`` (which runs both frameworks; this package needs
             neither); a report that is not ``ok`` is a :class:`VerificationError`.
         progress: show a progress bar over tensors (default: for checkpoints above 100 MB, on a terminal).
+        follow_symlinks: copy tokenizer files that are symbolic links leading outside ``src`` (refused by default:
+            :func:`~converters.files.check_links_inside`).
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"unknown direction {direction!r}; use {' or '.join(DIRECTIONS)}")
@@ -401,6 +404,7 @@ def convert_checkpoint(
         raise FileNotFoundError(f"{src}: no such directory")
     if not src.is_dir():
         raise ConversionError(f"{src}: not a directory (SRC is a checkpoint directory)")
+    check_links_inside(src, TOKENIZER_FILES, follow_symlinks)
     with atomic_directory(dst, WRITER, force=force, inputs=(src,)) as tmp:
         config = ErnieMConfig.from_pretrained(src)
         tensors, file = _read_source(src, source)

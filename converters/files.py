@@ -40,6 +40,29 @@ class UnsafeOutputError(ValueError):
     """An output that would overwrite or delete an input, or a directory the writer did not write."""
 
 
+class LinkOutsideError(ValueError):
+    """A source file that is a symbolic link to a file outside its checkpoint directory: a writer would copy the
+    target's bytes into its output."""
+
+
+def check_links_inside(directory: PathLike, names: Iterable[str], follow_symlinks: bool = False) -> None:
+    """Raise :class:`LinkOutsideError` when one of the files ``names`` of ``directory`` that a writer copies is a
+    symbolic link whose target lies outside ``directory`` (links inside it are fine), unless ``follow_symlinks``
+    (``--follow-symlinks``: the user knowingly copies the targets, e.g. of a Hugging Face cache snapshot, whose files
+    link to ``../../blobs/``)."""
+    if follow_symlinks:
+        return
+    root = Path(directory).resolve()
+    for name in names:
+        path = Path(directory) / name
+        if not os.path.islink(path):
+            continue
+        target = path.resolve()
+        if root not in target.parents:
+            raise LinkOutsideError(f"{path} is a symbolic link to {target}, outside {directory}: refusing to copy "
+                                   f"it into the output (--follow-symlinks copies the target knowingly)")
+
+
 class WriteError(OSError):
     """Writing an output failed (permissions, full disk, read-only file system, ...); nothing was left behind.
     ``str()`` is one line naming the output."""

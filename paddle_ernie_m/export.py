@@ -27,7 +27,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from converters import safe_json
 from converters.configuration import ErnieMConfig
-from converters.files import atomic_directory, check_outside, check_replaceable, write_atomic
+from converters.files import atomic_directory, check_links_inside, check_outside, check_replaceable, write_atomic
 from converters.mapping import BASE
 
 from .onnx_graph import ONNX_PRECISIONS
@@ -174,6 +174,7 @@ def export_model(
     force: bool = False,
     tokenizer_dir: Optional[Union[str, os.PathLike]] = None,
     format: str = "paddle",
+    follow_symlinks: bool = False,
 ) -> Path:
     """Export a float32 ERNIE-M model (any head) for Paddle Inference or ONNX Runtime into ``out_dir``; return
     ``out_dir``.
@@ -185,7 +186,8 @@ def export_model(
         precision: ``format="paddle"``: the predictor's default precision, ``"fp32"``, ``"bf16"`` or ``"fp16"``
             (weights stay float32: Paddle Inference converts them where the device supports the precision);
             ``format="onnx"``: ``"fp32"`` or ``"int8"`` (int8 weights, see :mod:`paddle_ernie_m.onnx_graph`).
-        tokenizer_dir: copy the tokenizer files found there.
+        tokenizer_dir: copy the tokenizer files found there (those that are symbolic links leading outside it only
+            with ``follow_symlinks``).
         format: ``"paddle"`` or ``"onnx"``.
     """
     from paddle.static import InputSpec
@@ -200,6 +202,8 @@ def export_model(
     if dtypes != {"float32"}:
         raise ExportError(f"export needs float32 weights, the model has {', '.join(sorted(dtypes))}: load it with "
                           f"dtype='float32' (the predictor runs bf16/fp16 from float32 weights)")
+    if tokenizer_dir is not None:
+        check_links_inside(tokenizer_dir, _tokenizer_files(), follow_symlinks)
     input_rank = 3 if isinstance(model, ErnieMForMultipleChoice) else 2
     was_training = model.training
     model.eval()
@@ -280,9 +284,12 @@ def export_pretrained(
     precision: str = "fp32",
     force: bool = False,
     format: str = "paddle",
+    follow_symlinks: bool = False,
 ) -> Path:
-    """Export the checkpoint in ``model_dir`` (head from its config) with its tokenizer files."""
+    """Export the checkpoint in ``model_dir`` (head from its config) with its tokenizer files (those that are
+    symbolic links leading outside ``model_dir`` only with ``follow_symlinks``)."""
     check_format(format, precision)  # fail before the slow load
+    check_links_inside(model_dir, _tokenizer_files(), follow_symlinks)
     if format == "onnx":
         from .onnx_engine import check_export_packages
 
@@ -290,7 +297,8 @@ def export_pretrained(
     check_outside(out_dir, (model_dir,))
     check_replaceable(out_dir, WRITER, force)
     model = load_pretrained(model_dir, dtype="float32")
-    return export_model(model, out_dir, precision=precision, force=force, tokenizer_dir=model_dir, format=format)
+    return export_model(model, out_dir, precision=precision, force=force, tokenizer_dir=model_dir, format=format,
+                        follow_symlinks=follow_symlinks)
 
 
 # ---------------------------------------------------------------------------------------------------- CLI
@@ -315,12 +323,15 @@ def register(subparsers) -> None:
                              "a quarter of the size, 1.7x onnx fp32 on a base-size model on an AVX2 CPU; see "
                              "docs/benchmarks.md) (default: fp32)")
     parser.add_argument("--force", action="store_true", help="replace OUT_DIR if an earlier export wrote it")
+    parser.add_argument("--follow-symlinks", action="store_true",
+                        help="copy tokenizer files that are symbolic links leading outside MODEL_DIR (refused by "
+                             "default, so that a link cannot carry another file's bytes into OUT_DIR)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     out = export_pretrained(args.model_dir, args.out_dir, precision=args.precision, force=args.force,
-                            format=args.format)
+                            format=args.format, follow_symlinks=args.follow_symlinks)
     meta = read_export_meta(out)
     print(f"exported {meta['head']} to {out} (outputs: {', '.join(o['name'] for o in meta['outputs'])}; "
           f"{meta['engine']}, precision {meta['precision']})")

@@ -218,3 +218,38 @@ def test_a_huge_safetensors_header_is_refused_before_it_is_parsed(tmp_path, caps
         f.write(struct.pack("<Q", len(header)) + header + bytes(4 * len(entries)))
     code, _, err = run_cli(capsys, "convert", "paddle2torch", model, tmp_path / "out")
     assert_one_line_error(code, err, "model.safetensors: safetensors header of", "above the limit of 16,777,216")
+
+
+# ------------------------------------------------------------------------------------------------ symlinks
+@pytest.mark.parametrize("name", ["vocab.txt", "sentencepiece.bpe.model"])
+@pytest.mark.parametrize("command", ["convert", "export"])
+def test_a_tokenizer_file_linking_outside_the_checkpoint_is_refused_unless_followed_knowingly(
+        classifier, tmp_path, capsys, name, command):
+    import shutil
+
+    model = Path(shutil.copytree(classifier, tmp_path / "model"))
+    secret = tmp_path / "elsewhere" / name  # a valid file, so that only the link can be the reason
+    secret.parent.mkdir()
+    os.replace(model / name, secret)
+    (model / name).symlink_to(secret)
+    argv = (["convert", "paddle2torch", model, tmp_path / "out"] if command == "convert"
+            else ["export", model, tmp_path / "out"])
+    code, out, err = run_cli(capsys, *argv)
+    assert_one_line_error(code, err, f"{model / name} is a symbolic link to {secret}", "--follow-symlinks")
+    assert not (tmp_path / "out").exists()
+    code, out, err = run_cli(capsys, *argv, "--follow-symlinks")
+    assert code == 0, err
+    copied = tmp_path / "out" / name
+    assert not copied.is_symlink() and copied.read_bytes() == secret.read_bytes()
+
+
+def test_a_tokenizer_file_linking_inside_the_checkpoint_is_copied(classifier, tmp_path, capsys):
+    import shutil
+
+    model = Path(shutil.copytree(classifier, tmp_path / "model"))
+    (model / "files").mkdir()
+    os.replace(model / "vocab.txt", model / "files" / "vocab.txt")
+    (model / "vocab.txt").symlink_to("files/vocab.txt")
+    code, out, err = run_cli(capsys, "export", model, tmp_path / "out")
+    assert code == 0, err
+    assert (tmp_path / "out" / "vocab.txt").read_bytes() == (model / "files" / "vocab.txt").read_bytes()
