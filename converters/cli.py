@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import signal
 import sys
+import threading
 from typing import Optional, Sequence, Tuple, Type
 
 from .convert import DTYPES, MASK_SEMANTICS, OUTPUT_FORMATS, Verifier
@@ -23,6 +25,32 @@ DIRECTION_HELP = {
 ATOL = 1e-4
 #: The errors a command reports as one line on stderr (exit code 1); OSError: permissions, full disk, missing files.
 ERRORS: Tuple[Type[BaseException], ...] = (OSError, ValueError, KeyError)
+
+
+class Terminated(BaseException):
+    """A termination signal (SIGTERM, SIGHUP) arrived. Raised in the main thread, like ``KeyboardInterrupt``, so
+    that every ``finally`` runs: the writers remove their temporary files, and the command ends with one line on
+    stderr (:func:`run`), never a traceback or anything on stdout."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+#: The signals that end a command with :class:`Terminated`.
+TERMINATING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _terminate(signum: int, frame) -> None:
+    raise Terminated(signum)
+
+
+def install_signal_handlers() -> None:
+    """Turn :data:`TERMINATING` signals into :class:`Terminated` (in the main thread only, where Python runs
+    signal handlers; again after a library that replaced the handlers, e.g. Paddle's, has been reset)."""
+    if threading.current_thread() is threading.main_thread():
+        for signum in TERMINATING:
+            signal.signal(signum, _terminate)
 
 
 def _add_direction(subparsers, direction: str, verify: Optional[Verifier]) -> None:
@@ -118,6 +146,7 @@ def run(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = None,
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    install_signal_handlers()
     try:
         return int(args.func(args) or 0)
     except errors as exc:
@@ -126,6 +155,9 @@ def run(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = None,
     except KeyboardInterrupt:
         print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Terminated as exc:
+        print(f"{parser.prog} {args.command}: terminated ({exc})", file=sys.stderr)
+        return 128 + exc.signum
 
 
 def error_line(exc: BaseException) -> str:
