@@ -10,16 +10,26 @@ The rules for outputs (docs/safety.md), enforced here for every writer of the pr
   the marker does not list: :func:`check_replaceable`.
 * Outputs are flushed to disk (``fsync``) before they take their final name, and the rename is flushed too.
 * A failed write raises :class:`WriteError` (an ``OSError``) naming the output, with nothing left behind.
+* Temporary names carry their owner (``.<name>.<pid>@<host>-<random>.tmp``): what a killed writer left behind is
+  removed by the next write beside it once that process is gone (:func:`remove_abandoned`).
+* ``force`` swaps the new directory and the old one in one step (``renameat2(RENAME_EXCHANGE)``), so the
+  destination always holds one of them; where the system cannot, the old one is moved aside first and, if the
+  writer is killed before the new one takes its place, put back by the next write (:func:`remove_abandoned`).
 """
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import hashlib
 import json
+import logging
 import os
+import re
 import shutil
+import socket
 import stat
+import sys
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, List, Optional, Tuple, Type, Union
@@ -27,6 +37,8 @@ from typing import IO, Any, Callable, Iterable, Iterator, List, Optional, Tuple,
 from . import safe_json
 
 PathLike = Union[str, os.PathLike]
+
+logger = logging.getLogger(__name__)
 
 #: The file inside every directory the project writes; its JSON names the writer (``{"writer": "ernie-m export"}``).
 OUTPUT_MARKER = ".ernie-m-output.json"
@@ -192,7 +204,8 @@ def atomic_open(path: PathLike, mode: str = "w") -> Iterator[IO]:
         with _as_write_error(path, path.absolute().parent if not created else created[-1]):
             for directory in reversed(created):
                 directory.mkdir()
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            remove_abandoned(path.parent, path.name)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_scratch_prefix(path.name), suffix=".tmp")
         try:
             with _as_write_error(path, Path(tmp)):
                 with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as f:
@@ -521,12 +534,14 @@ def atomic_directory(dst: PathLike, writer: str, force: bool = False,
     """
     dst = Path(dst)
     check_outside(dst, inputs)
+    if dst.absolute().parent.is_dir():
+        remove_abandoned(dst.absolute().parent, dst.name)  # first: it may put back an earlier output of dst
     check_replaceable(dst, writer, force)
     with _missing_parents(dst) as created:
         with _as_write_error(dst, dst.absolute().parent):
             for directory in reversed(created):
                 directory.mkdir()
-            tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.absolute().parent))
+            tmp = Path(tempfile.mkdtemp(prefix=_scratch_prefix(dst.name), suffix=".tmp", dir=dst.absolute().parent))
         try:
             with _as_write_error(dst, tmp):
                 os.chmod(tmp, 0o777 & ~current_umask())
@@ -547,9 +562,14 @@ def atomic_directory(dst: PathLike, writer: str, force: bool = False,
 
 
 def _swap(new: Path, dst: Path) -> None:
-    """Put the directory ``new`` in the place of the existing ``dst``, then delete the old one; if the second
-    rename fails, the old ``dst`` is put back."""
-    old = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".old", dir=new.parent))
+    """Put the directory ``new`` in the place of the existing ``dst``, then delete the old one. In one step where
+    the system exchanges two names atomically (:func:`_exchange`); otherwise by two renames, the old ``dst`` kept
+    in a ``.old`` directory in between (put back if the second rename fails, or by :func:`remove_abandoned` if the
+    process is killed between them)."""
+    if _exchange(new, dst):
+        shutil.rmtree(new, ignore_errors=True)  # now the old output
+        return
+    old = Path(tempfile.mkdtemp(prefix=_scratch_prefix(dst.name), suffix=".old", dir=new.parent))
     try:
         os.replace(dst, old / "x")
         try:
@@ -597,10 +617,13 @@ def atomic_files(directory: PathLike) -> Iterator[Path]:
     try:
         with _as_write_error(directory, directory):
             directory.mkdir(parents=True, exist_ok=True)
-            scratch.append(Path(tempfile.mkdtemp(prefix=".ernie-m-", suffix=".tmp", dir=directory)))
+            remove_abandoned(directory, _SHARED_SCRATCH)
+            scratch.append(Path(tempfile.mkdtemp(prefix=_scratch_prefix(_SHARED_SCRATCH), suffix=".tmp",
+                                                 dir=directory)))
             tmp = scratch[0]
             yield tmp
-            scratch.append(Path(tempfile.mkdtemp(prefix=".ernie-m-", suffix=".old", dir=directory)))
+            scratch.append(Path(tempfile.mkdtemp(prefix=_scratch_prefix(_SHARED_SCRATCH), suffix=".old",
+                                                 dir=directory)))
             _move_all(sorted(tmp.iterdir()), directory, scratch[-1])
     except BaseException:
         if created:
@@ -674,3 +697,100 @@ def _move_all(files: Iterable[Path], directory: Path, backups: Path) -> None:
                 elif os.path.lexists(target):
                     os.unlink(target)
         raise
+
+
+# ------------------------------------------------------------------------------------------- crash hygiene
+#: This machine, in temporary names: a process id is only looked up on the machine that wrote it (a directory on a
+#: network file system may be shared).
+_HOST = hashlib.sha256(socket.gethostname().encode("utf-8")).hexdigest()[:8]
+#: The name in the temporary directories of :func:`atomic_files` (which writes several files of a directory).
+_SHARED_SCRATCH = "ernie-m"
+#: ``.<name>.<pid>@<host>-<8 random characters>.tmp`` (or ``.old``: the previous output during a replace).
+_SCRATCH = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)@(?P<host>[0-9a-f]{8})-[a-z0-9_]{8}\.(?P<kind>tmp|old)$")
+
+
+def _scratch_prefix(name: str) -> str:
+    """The start of a temporary name for the output ``name`` of this process (``tempfile`` adds the rest)."""
+    return f".{name}.{os.getpid()}@{_HOST}-"
+
+
+def _process_gone(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # PermissionError: alive, another user's
+        return False
+    return False
+
+
+def remove_abandoned(directory: PathLike, name: Optional[str] = None) -> List[Path]:
+    """Remove the temporary files and directories in ``directory`` (of the output ``name``, or of any output) that a
+    writer of this project left when it was killed: named by their owner (:func:`_scratch_prefix`), a process of
+    this machine that no longer runs. Before that, a ``.old`` directory holding the previous output of a destination
+    that is missing (a writer killed between the two renames of a replace) is put back in its place. Returns what
+    was removed; what cannot be removed is left (and logged)."""
+    removed: List[Path] = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in sorted(entries, key=lambda e: not e.name.endswith(".old")):  # put back before removing
+        match = _SCRATCH.match(entry.name)
+        if match is None or (name is not None and match["name"] != name) or match["host"] != _HOST:
+            continue
+        if not _process_gone(int(match["pid"])):
+            continue
+        path = Path(entry.path)
+        destination, previous = path.parent / match["name"], path / "x"
+        try:
+            if match["kind"] == "old" and os.path.lexists(previous) and not os.path.lexists(destination):
+                os.replace(previous, destination)
+                logger.warning("%s: put back the previous output, which a replace killed midway left in %s",
+                               destination, path.name)
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        except OSError as exc:
+            logger.warning("cannot remove %s, left by a killed writer (%s)", path, describe_os_error(exc))
+            continue
+        logger.debug("removed %s, left by process %s", path, match["pid"])
+        removed.append(path)
+    return removed
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap the names ``a`` and ``b`` in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``); ``False`` where the
+    system or file system cannot (the caller then renames twice)."""
+    renameat2 = _renameat2()
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+_RENAMEAT2: List[Any] = []
+
+
+def _renameat2() -> Optional[Any]:
+    """libc's ``renameat2`` (glibc 2.28+), or None."""
+    if not _RENAMEAT2:
+        function = None
+        if sys.platform.startswith("linux"):
+            with contextlib.suppress(OSError, AttributeError):
+                function = ctypes.CDLL(None, use_errno=True).renameat2
+                function.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
+                function.restype = ctypes.c_int
+        _RENAMEAT2.append(function)
+    return _RENAMEAT2[0]

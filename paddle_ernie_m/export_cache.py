@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, TypeVar, Union
 
 from converters import safe_json
-from converters.files import (UnsafeOutputError, WriteError, atomic_directory, remove_output, sha256_file,
-                              write_atomic, written_by)
+from converters.files import (UnsafeOutputError, WriteError, atomic_directory, remove_abandoned, remove_output,
+                              sha256_file, write_atomic, written_by)
 
 logger = logging.getLogger(__name__)
 
@@ -178,6 +178,7 @@ def cached_export(
     key = _key(model_dir, kind)
     exports = cache_root(cache_dir) / "exports"
     entry = exports / (_entry_prefix(model_dir, kind) + _digest(key))
+    remove_abandoned(exports)  # the temporary entries of killed processes (of any checkpoint)
     for attempt in range(2):  # a second time when another process put its entry in place while this one looked
         replace = os.path.lexists(entry)
         if replace:
