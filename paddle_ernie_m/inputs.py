@@ -74,8 +74,7 @@ def describe_rows(rows: Sequence[int], names: Sequence[str], shown: int = 3) -> 
 
 #: The longest text ``predict`` and ``extract`` take (characters). The extractor splits a long text into
 #: model-sized pieces, but the text, its tokens and their offsets are held whole; above this size a text is refused
-#: (split it into several lines) instead of growing memory without bound. At this size ``extract`` peaks at about
-#: 0.5 GB (docs/safety.md).
+#: (split it into several lines) instead of growing memory without bound (docs/safety.md).
 MAX_TEXT_CHARS = 1_000_000
 
 

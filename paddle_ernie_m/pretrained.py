@@ -257,7 +257,7 @@ def check_config_fits(config: ErnieMConfig, state: Dict[str, np.ndarray], source
     if strict:
         if layers and len(layers) != config.num_hidden_layers:
             raise ValueError(f"{source}: config.json says num_hidden_layers={config.num_hidden_layers}, the weights "
-                             f"hold {len(layers)} layers: the config does not fit these weights")
+                             f"hold {len(layers)}: the config does not fit these weights")
         for name, shape in shapes.items():
             key = name.format(i=0)
             found = state.get(key, state.get(BASE_PREFIX + key))
