@@ -23,7 +23,7 @@ from converters.mapping import SEQUENCE
 
 from .export import BACKEND_FORMATS, FORMAT_PRECISIONS, PRECISION_NAMES, PRECISIONS, check_format
 from .export_cache import CACHE_ENV, DEFAULT_CACHE
-from .inputs import NonFiniteOutputError, describe_rows, non_finite_rows
+from .inputs import NonFiniteOutputError, check_text, describe_rows, non_finite_rows
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,8 @@ def iter_predict(
     Yields one dict per text (see :func:`scores`) with the text first; blank texts as :func:`text_ids` says. The
     texts are consumed :data:`CHUNK` at a time (``chunk_done(number of texts)`` after each), so an iterator over
     a stream is never held whole. Logits that are not finite raise :class:`~paddle_ernie_m.inputs.NonFiniteOutputError`
-    naming the texts (by their 1-based number), never a ``NaN`` result."""
+    naming the texts (by their 1-based number, the line of standard input), never a ``NaN`` result; a text that
+    :func:`~paddle_ernie_m.inputs.check_text` refuses is an error naming its number."""
     from .export import EXPORT_META, load_pretrained
     from .tokenizer import ErnieMTokenizer
 
@@ -116,6 +117,8 @@ def iter_predict(
 
     done, blanks, first_blank = 0, 0, 0
     while chunk:
+        for i, text in enumerate(chunk):
+            check_text(text, f"text {done + i + 1}")
         blank = [i for i, text in enumerate(chunk) if not text.strip()]
         first_blank = first_blank or (done + blank[0] + 1 if blank else 0)
         blanks += len(blank)

@@ -253,3 +253,15 @@ def test_a_tokenizer_file_linking_inside_the_checkpoint_is_copied(classifier, tm
     code, out, err = run_cli(capsys, "export", model, tmp_path / "out")
     assert code == 0, err
     assert (tmp_path / "out" / "vocab.txt").read_bytes() == (model / "files" / "vocab.txt").read_bytes()
+
+
+def test_predict_names_a_refused_text_by_its_line_of_stdin_beyond_the_first_chunk(classifier, capsys, monkeypatch):
+    import io
+
+    from paddle_ernie_m.predict import CHUNK
+
+    lines = ["fine"] * (CHUNK + 6) + ["bad \udfff"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
+    code, out, err = run_cli(capsys, "predict", "--model", classifier, "--dygraph", "-")
+    assert_one_line_error(code, err, f"text {CHUNK + 7}: the text contains a lone surrogate")
+    assert len(out.splitlines()) == CHUNK  # the first chunk was written
