@@ -41,7 +41,13 @@ class Terminated(BaseException):
 TERMINATING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
+#: The signals received so far: a library that catches the exception (Paddle's import turns it into an
+#: ``ImportError``) must not turn a termination into an error report.
+_RECEIVED: list = []
+
+
 def _terminate(signum: int, frame) -> None:
+    _RECEIVED.append(signum)
     raise Terminated(signum)
 
 
@@ -150,14 +156,20 @@ def run(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = None,
     try:
         return int(args.func(args) or 0)
     except errors as exc:
+        if _RECEIVED:
+            return _terminated(parser, args, Terminated(_RECEIVED[0]))
         print(f"{parser.prog} {args.command}: error: {error_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)
         return 130
     except Terminated as exc:
-        print(f"{parser.prog} {args.command}: terminated ({exc})", file=sys.stderr)
-        return 128 + exc.signum
+        return _terminated(parser, args, exc)
+
+
+def _terminated(parser: argparse.ArgumentParser, args: argparse.Namespace, exc: Terminated) -> int:
+    print(f"{parser.prog} {args.command}: terminated ({exc})", file=sys.stderr)
+    return 128 + exc.signum
 
 
 def error_line(exc: BaseException) -> str:

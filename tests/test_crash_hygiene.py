@@ -222,8 +222,7 @@ def test_sigterm_ends_predict_and_extract_with_one_line_on_stderr_and_nothing_ha
     extract = subprocess.Popen([*ernie_m, "extract", "--model", str(uie), "--schema", '["人物"]', "--backend",
                                 "dygraph", "--input", str(lines), "--output", str(tmp_path / "out" / "r.jsonl"),
                                 "--progress"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _terminate_when(extract, lambda: any((tmp_path / "out").glob(".r.jsonl.*.tmp")))
-    time.sleep(1)
+    _terminate_when(extract, lambda: any(p.stat().st_size for p in (tmp_path / "out").glob(".r.jsonl.*.tmp")))
     out, err = extract.communicate(timeout=60)
     assert extract.returncode == 128 + signal.SIGTERM, err[-3000:]
     assert err.strip().splitlines()[-1] == "ernie-m extract: terminated (SIGTERM)" and out == ""
