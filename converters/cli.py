@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import signal
 import sys
+import threading
 from typing import Optional, Sequence, Tuple, Type
 
 from .checkpoint import MASK_SEMANTICS
@@ -25,6 +27,38 @@ DIRECTION_HELP = {
 ATOL = 1e-4
 #: The errors a command reports as one line on stderr (exit code 1); OSError: permissions, full disk, missing files.
 ERRORS: Tuple[Type[BaseException], ...] = (OSError, ValueError, KeyError)
+
+
+class Terminated(BaseException):
+    """A termination signal (SIGTERM, SIGHUP) arrived. Raised in the main thread, like ``KeyboardInterrupt``, so
+    that every ``finally`` runs: the writers remove their temporary files, and the command ends with one line on
+    stderr (:func:`run`), never a traceback or anything on stdout."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+#: The signals that end a command with :class:`Terminated`.
+TERMINATING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+#: The signals received so far: a library that catches the exception (Paddle's import turns it into an
+#: ``ImportError``) must not turn a termination into an error report.
+_RECEIVED: list = []
+
+
+def _terminate(signum: int, frame) -> None:
+    _RECEIVED.append(signum)
+    raise Terminated(signum)
+
+
+def install_signal_handlers() -> None:
+    """Turn :data:`TERMINATING` signals into :class:`Terminated` (in the main thread only, where Python runs
+    signal handlers; again after a library that replaced the handlers, e.g. Paddle's, has been reset)."""
+    if threading.current_thread() is threading.main_thread():
+        for signum in TERMINATING:
+            signal.signal(signum, _terminate)
 
 
 def _add_direction(subparsers, direction: str, verify: Optional[Verifier]) -> None:
@@ -57,6 +91,9 @@ def _add_direction(subparsers, direction: str, verify: Optional[Verifier]) -> No
                             "transformers)")
         p.add_argument("--atol", type=float, default=ATOL,
                        help=f"--verify tolerance on max abs difference (default {ATOL:g})")
+    p.add_argument("--follow-symlinks", action="store_true",
+                   help="copy tokenizer files that are symbolic links leading outside SRC (refused by default, so "
+                        "that a link cannot carry another file's bytes into DST)")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None,
                    help="no progress bar")
     p.set_defaults(func=functools.partial(run_convert, verifier=verify), direction=direction)
@@ -84,7 +121,7 @@ def run_convert(args: argparse.Namespace, verifier: Optional[Verifier] = None) -
             args.src, args.dst, args.direction, arch=args.arch, dtype=args.dtype, fmt=args.fmt,
             max_shard_size=args.max_shard_size, num_choices=getattr(args, "num_choices", None),
             mask_semantics=getattr(args, "mask_semantics", None), force=args.force,
-            verify=verify, progress=args.progress,
+            verify=verify, progress=args.progress, follow_symlinks=args.follow_symlinks,
         )
     except VerificationError as exc:
         print(exc.report)
@@ -117,14 +154,24 @@ def run(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = None,
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    install_signal_handlers()
     try:
         return int(args.func(args) or 0)
     except errors as exc:
+        if _RECEIVED:
+            return _terminated(parser, args, Terminated(_RECEIVED[0]))
         print(f"{parser.prog} {args.command}: error: {error_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Terminated as exc:
+        return _terminated(parser, args, exc)
+
+
+def _terminated(parser: argparse.ArgumentParser, args: argparse.Namespace, exc: Terminated) -> int:
+    print(f"{parser.prog} {args.command}: terminated ({exc})", file=sys.stderr)
+    return 128 + exc.signum
 
 
 def error_line(exc: BaseException) -> str:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Dict, Iterator, Mapping, Optional, Tuple, Union
 
+from . import safe_json
 from .files import write_atomic
 from .mapping import HEAD_ALIASES, HEADS, PADDLENLP_HEAD_NAMES
 
@@ -313,10 +314,12 @@ class ErnieMConfig:
     def from_file(cls, path: Union[str, os.PathLike]) -> "ErnieMConfig":
         path = Path(path)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = safe_json.loads(path.read_text(encoding="utf-8"), str(path))
         except FileNotFoundError:
             raise FileNotFoundError(f"config file not found: {path}") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except safe_json.JSONLimitError:
+            raise
+        except (OSError, ValueError) as exc:  # UnicodeDecodeError, JSONDecodeError
             raise ValueError(f"{path}: not a readable JSON config ({exc})") from None
         if not isinstance(data, dict):
             raise ValueError(f"{path}: a config must be a JSON object")

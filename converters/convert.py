@@ -29,7 +29,7 @@ from . import formats, mapping, remote_code
 from .checkpoint import LAYOUT_COMPAT, LAYOUT_NAMES, MASK_SEMANTICS, default_mask_semantics, read_files
 from .configuration import ErnieMConfig
 from .errors import ConversionError, VerificationError
-from .files import atomic_directory
+from .files import atomic_directory, check_links_inside
 from .formats import LazyTensor, PathLike, TensorLike
 from .mapping import HF, PADDLE
 from .tensors import DTYPES, canonical_head, convert_tensors, dtype_name, resolve_head, target_config
@@ -162,6 +162,7 @@ def convert_checkpoint(
     force: bool = False,
     verify: Optional[Verifier] = None,
     progress: Optional[bool] = None,
+    follow_symlinks: bool = False,
 ) -> Summary:
     """Convert the checkpoint directory ``src`` into ``dst`` (written atomically; nothing is left on error).
 
@@ -181,6 +182,8 @@ def convert_checkpoint(
             appears, e.g. ``paddle_ernie_m.verify.verify_dirs`` (which runs both frameworks; this package needs
             neither); a report that is not ``ok`` is a :class:`VerificationError`.
         progress: show a progress bar over tensors (default: for checkpoints above 100 MB, on a terminal).
+        follow_symlinks: copy tokenizer files that are symbolic links leading outside ``src`` (refused by default:
+            :func:`~converters.files.check_links_inside`).
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"unknown direction {direction!r}; use {' or '.join(DIRECTIONS)}")
@@ -205,6 +208,7 @@ def convert_checkpoint(
         raise FileNotFoundError(f"{src}: no such directory")
     if not src.is_dir():
         raise ConversionError(f"{src}: not a directory (SRC is a checkpoint directory)")
+    check_links_inside(src, TOKENIZER_FILES, follow_symlinks)
     with atomic_directory(dst, WRITER, force=force, inputs=(src,)) as tmp:
         config, tensors, file, layout = read_files(src)
         if layout != source:

@@ -10,21 +10,35 @@ The rules for outputs (docs/safety.md), enforced here for every writer of the pr
   the marker does not list: :func:`check_replaceable`.
 * Outputs are flushed to disk (``fsync``) before they take their final name, and the rename is flushed too.
 * A failed write raises :class:`WriteError` (an ``OSError``) naming the output, with nothing left behind.
+* Temporary names carry their owner (``.<name>.<pid>@<host>-<random>.tmp``): what a killed writer left behind is
+  removed by the next write beside it once that process is gone (:func:`remove_abandoned`).
+* ``force`` swaps the new directory and the old one in one step (``renameat2(RENAME_EXCHANGE)``), so the
+  destination always holds one of them; where the system cannot, the old one is moved aside first and, if the
+  writer is killed before the new one takes its place, put back by the next write (:func:`remove_abandoned`).
 """
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import hashlib
 import json
+import logging
 import os
+import re
 import shutil
+import socket
 import stat
+import sys
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, List, Optional, Tuple, Type, Union
 
+from . import safe_json
+
 PathLike = Union[str, os.PathLike]
+
+logger = logging.getLogger(__name__)
 
 #: The file inside every directory the project writes; its JSON names the writer (``{"writer": "ernie-m export"}``).
 OUTPUT_MARKER = ".ernie-m-output.json"
@@ -36,6 +50,29 @@ _WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS,
 
 class UnsafeOutputError(ValueError):
     """An output that would overwrite or delete an input, or a directory the writer did not write."""
+
+
+class LinkOutsideError(ValueError):
+    """A source file that is a symbolic link to a file outside its checkpoint directory: a writer would copy the
+    target's bytes into its output."""
+
+
+def check_links_inside(directory: PathLike, names: Iterable[str], follow_symlinks: bool = False) -> None:
+    """Raise :class:`LinkOutsideError` when one of the files ``names`` of ``directory`` that a writer copies is a
+    symbolic link whose target lies outside ``directory`` (links inside it are fine), unless ``follow_symlinks``
+    (``--follow-symlinks``: the user knowingly copies the targets, e.g. of a Hugging Face cache snapshot, whose files
+    link to ``../../blobs/``)."""
+    if follow_symlinks:
+        return
+    root = Path(directory).resolve()
+    for name in names:
+        path = Path(directory) / name
+        if not os.path.islink(path):
+            continue
+        target = path.resolve()
+        if root not in target.parents:
+            raise LinkOutsideError(f"{path} is a symbolic link to {target}, outside {directory}: refusing to copy "
+                                   f"it into the output (--follow-symlinks copies the target knowingly)")
 
 
 class WriteError(OSError):
@@ -61,26 +98,61 @@ def describe_os_error(exc: OSError) -> str:
     return f"{exc.strerror}: {paths}"
 
 
+#: The longest line :func:`json_lines` and :func:`bounded_lines` read (bytes): a longer one is refused before it
+#: is held in memory (a file without line ends, ``/dev/zero``, a 50 MB text on one line).
+MAX_LINE_BYTES = 16 * 2**20
+
+
+def check_readable_file(path: Path, what: str = "file", error: Type[Exception] = ValueError) -> None:
+    """Raise unless ``path`` is a regular file or a pipe (``/dev/stdin``, ``<(command)``): ``FileNotFoundError``
+    naming ``what`` when it does not exist, ``error`` for a directory or a device (``/dev/zero``)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} not found: {path}") from None
+    if stat.S_ISDIR(mode):
+        raise error(f"{what} {path} is a directory, not a file")
+    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+        raise error(f"{what} {path} is not a regular file or a pipe (a device?)")
+
+
+def bounded_lines(stream: IO[bytes], where: str, error: Type[Exception] = ValueError,
+                  max_bytes: int = MAX_LINE_BYTES) -> Iterator[Tuple[int, bytes]]:
+    """``(line number, raw line)`` of a binary stream, each line read with at most ``max_bytes`` in memory; a
+    longer line raises ``error("<where>:<line>: line longer than N bytes ...")``."""
+    number = 0
+    while True:
+        raw = stream.readline(max_bytes + 1)
+        if not raw:
+            return
+        number += 1
+        if len(raw) > max_bytes:
+            raise error(f"{where}:{number}: line longer than {max_bytes:,} bytes (the limit of one text; split it "
+                        f"into several lines)")
+        yield number, raw
+
+
 def json_lines(
     path: PathLike,
     what: str = "file",
     error: Type[Exception] = ValueError,
     on_invalid: Optional[Callable[[int, str], None]] = None,
+    bytes_read: Optional[Callable[[int], None]] = None,
 ) -> Iterator[Tuple[int, Any]]:
-    """``(line number, value)`` for every non-blank line of a JSON lines file (a UTF-8 BOM is ignored).
+    """``(line number, value)`` for every non-blank line of a JSON lines file (a UTF-8 BOM is ignored), read a
+    line at a time (:func:`bounded_lines`), each parsed by :func:`~converters.safe_json.loads`.
 
-    A missing file raises ``FileNotFoundError`` naming ``what``; a directory, or a line that is not UTF-8,
-    raises ``error`` naming the path (and line). A line that is not JSON raises
+    A missing file raises ``FileNotFoundError`` naming ``what``; a directory, a device, a line that is not UTF-8,
+    too long or nested too deep raises ``error`` naming the path (and line). A line that is not JSON raises
     ``error("path:line: not valid JSON (...)")``, or, with ``on_invalid``, is handed to
-    ``on_invalid(line, message)`` and skipped.
+    ``on_invalid(line, message)`` and skipped. ``bytes_read(n)`` is told the size of each line read (progress).
     """
     path = Path(path)
-    if path.is_dir():
-        raise error(f"{what} {path} is a directory, not a file")
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} not found: {path}")
+    check_readable_file(path, what, error)
     with open(path, "rb") as f:
-        for number, raw in enumerate(f, 1):
+        for number, raw in bounded_lines(f, str(path), error):
+            if bytes_read is not None:
+                bytes_read(len(raw))
             try:
                 line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError as exc:
@@ -88,13 +160,15 @@ def json_lines(
             if not line.strip():
                 continue
             try:
-                value = json.loads(line.rstrip("\r\n"))
+                value = safe_json.loads(line.rstrip("\r\n"), f"{path}:{number}")
             except json.JSONDecodeError as exc:
                 message = f"not valid JSON ({exc.msg} at column {exc.pos + 1})"
                 if on_invalid is None:
                     raise error(f"{path}:{number}: {message}") from None
                 on_invalid(number, message)
                 continue
+            except ValueError as exc:  # nested too deep, an integer too long
+                raise error(str(exc)) from None
             yield number, value
 
 
@@ -130,7 +204,8 @@ def atomic_open(path: PathLike, mode: str = "w") -> Iterator[IO]:
         with _as_write_error(path, path.absolute().parent if not created else created[-1]):
             for directory in reversed(created):
                 directory.mkdir()
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            remove_abandoned(path.parent, path.name)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_scratch_prefix(path.name), suffix=".tmp")
         try:
             with _as_write_error(path, Path(tmp)):
                 with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as f:
@@ -287,6 +362,15 @@ def file_digest(path: PathLike, size: int) -> str:
         f.seek(size - _HASHED_SIZE)
         digest.update(f.read(_HASHED_SIZE))
     return "ends:" + digest.hexdigest()
+
+
+def sha256_file(path: PathLike) -> str:
+    """SHA-256 of all of the file ``path`` (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(_HASHED_SIZE), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _entry(path: Path, st: os.stat_result) -> Any:
@@ -450,12 +534,14 @@ def atomic_directory(dst: PathLike, writer: str, force: bool = False,
     """
     dst = Path(dst)
     check_outside(dst, inputs)
+    if dst.absolute().parent.is_dir():
+        remove_abandoned(dst.absolute().parent, dst.name)  # first: it may put back an earlier output of dst
     check_replaceable(dst, writer, force)
     with _missing_parents(dst) as created:
         with _as_write_error(dst, dst.absolute().parent):
             for directory in reversed(created):
                 directory.mkdir()
-            tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.absolute().parent))
+            tmp = Path(tempfile.mkdtemp(prefix=_scratch_prefix(dst.name), suffix=".tmp", dir=dst.absolute().parent))
         try:
             with _as_write_error(dst, tmp):
                 os.chmod(tmp, 0o777 & ~current_umask())
@@ -476,9 +562,14 @@ def atomic_directory(dst: PathLike, writer: str, force: bool = False,
 
 
 def _swap(new: Path, dst: Path) -> None:
-    """Put the directory ``new`` in the place of the existing ``dst``, then delete the old one; if the second
-    rename fails, the old ``dst`` is put back."""
-    old = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".old", dir=new.parent))
+    """Put the directory ``new`` in the place of the existing ``dst``, then delete the old one. In one step where
+    the system exchanges two names atomically (:func:`_exchange`); otherwise by two renames, the old ``dst`` kept
+    in a ``.old`` directory in between (put back if the second rename fails, or by :func:`remove_abandoned` if the
+    process is killed between them)."""
+    if _exchange(new, dst):
+        shutil.rmtree(new, ignore_errors=True)  # now the old output
+        return
+    old = Path(tempfile.mkdtemp(prefix=_scratch_prefix(dst.name), suffix=".old", dir=new.parent))
     try:
         os.replace(dst, old / "x")
         try:
@@ -526,10 +617,13 @@ def atomic_files(directory: PathLike) -> Iterator[Path]:
     try:
         with _as_write_error(directory, directory):
             directory.mkdir(parents=True, exist_ok=True)
-            scratch.append(Path(tempfile.mkdtemp(prefix=".ernie-m-", suffix=".tmp", dir=directory)))
+            remove_abandoned(directory, _SHARED_SCRATCH)
+            scratch.append(Path(tempfile.mkdtemp(prefix=_scratch_prefix(_SHARED_SCRATCH), suffix=".tmp",
+                                                 dir=directory)))
             tmp = scratch[0]
             yield tmp
-            scratch.append(Path(tempfile.mkdtemp(prefix=".ernie-m-", suffix=".old", dir=directory)))
+            scratch.append(Path(tempfile.mkdtemp(prefix=_scratch_prefix(_SHARED_SCRATCH), suffix=".old",
+                                                 dir=directory)))
             _move_all(sorted(tmp.iterdir()), directory, scratch[-1])
     except BaseException:
         if created:
@@ -603,3 +697,100 @@ def _move_all(files: Iterable[Path], directory: Path, backups: Path) -> None:
                 elif os.path.lexists(target):
                     os.unlink(target)
         raise
+
+
+# ------------------------------------------------------------------------------------------- crash hygiene
+#: This machine, in temporary names: a process id is only looked up on the machine that wrote it (a directory on a
+#: network file system may be shared).
+_HOST = hashlib.sha256(socket.gethostname().encode("utf-8")).hexdigest()[:8]
+#: The name in the temporary directories of :func:`atomic_files` (which writes several files of a directory).
+_SHARED_SCRATCH = "ernie-m"
+#: ``.<name>.<pid>@<host>-<8 random characters>.tmp`` (or ``.old``: the previous output during a replace).
+_SCRATCH = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)@(?P<host>[0-9a-f]{8})-[a-z0-9_]{8}\.(?P<kind>tmp|old)$")
+
+
+def _scratch_prefix(name: str) -> str:
+    """The start of a temporary name for the output ``name`` of this process (``tempfile`` adds the rest)."""
+    return f".{name}.{os.getpid()}@{_HOST}-"
+
+
+def _process_gone(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # PermissionError: alive, another user's
+        return False
+    return False
+
+
+def remove_abandoned(directory: PathLike, name: Optional[str] = None) -> List[Path]:
+    """Remove the temporary files and directories in ``directory`` (of the output ``name``, or of any output) that a
+    writer of this project left when it was killed: named by their owner (:func:`_scratch_prefix`), a process of
+    this machine that no longer runs. Before that, a ``.old`` directory holding the previous output of a destination
+    that is missing (a writer killed between the two renames of a replace) is put back in its place. Returns what
+    was removed; what cannot be removed is left (and logged)."""
+    removed: List[Path] = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in sorted(entries, key=lambda e: not e.name.endswith(".old")):  # put back before removing
+        match = _SCRATCH.match(entry.name)
+        if match is None or (name is not None and match["name"] != name) or match["host"] != _HOST:
+            continue
+        if not _process_gone(int(match["pid"])):
+            continue
+        path = Path(entry.path)
+        destination, previous = path.parent / match["name"], path / "x"
+        try:
+            if match["kind"] == "old" and os.path.lexists(previous) and not os.path.lexists(destination):
+                os.replace(previous, destination)
+                logger.warning("%s: put back the previous output, which a replace killed midway left in %s",
+                               destination, path.name)
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        except OSError as exc:
+            logger.warning("cannot remove %s, left by a killed writer (%s)", path, describe_os_error(exc))
+            continue
+        logger.debug("removed %s, left by process %s", path, match["pid"])
+        removed.append(path)
+    return removed
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap the names ``a`` and ``b`` in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``); ``False`` where the
+    system or file system cannot (the caller then renames twice)."""
+    renameat2 = _renameat2()
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+_RENAMEAT2: List[Any] = []
+
+
+def _renameat2() -> Optional[Any]:
+    """libc's ``renameat2`` (glibc 2.28+), or None."""
+    if not _RENAMEAT2:
+        function = None
+        if sys.platform.startswith("linux"):
+            with contextlib.suppress(OSError, AttributeError):
+                function = ctypes.CDLL(None, use_errno=True).renameat2
+                function.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
+                function.restype = ctypes.c_int
+        _RENAMEAT2.append(function)
+    return _RENAMEAT2[0]

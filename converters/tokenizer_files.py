@@ -34,6 +34,7 @@ _NOT_SETTINGS = frozenset({"tokenizer_class", "init_class", "init_args", "init_i
                            "tokenizer_file", "name_or_path", "added_tokens_decoder", "compat", "do_lower_case",
                            "model_max_length", "encoding", *SPECIAL_TOKENS})
 
+from . import safe_json
 from .files import write_atomic
 from .remote_code import TOKENIZER_AUTO_MAP
 
@@ -129,8 +130,10 @@ def read_added_tokens(directory: Union[str, os.PathLike]) -> Dict[str, int]:
 
 def _read_json(path: Path) -> Dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = safe_json.loads(path.read_text(encoding="utf-8"), str(path))
+    except safe_json.JSONLimitError:
+        raise
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError, JSONDecodeError
         raise ValueError(f"{path}: not a readable JSON file ({exc})") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object")

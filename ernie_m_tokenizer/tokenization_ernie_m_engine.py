@@ -77,6 +77,14 @@ NO_LIMIT = 10**29
 _SPLIT_PUNCT = frozenset(",;:.?!~，；：。？！《》【】")
 _CJK_RE = re.compile("[\u4e00-\u9fff]")
 _CACHE_LIMIT = 1 << 20
+#: ... and when its entries take about this many bytes (:func:`_entry_bytes`): an unknown word comes back from
+#: SentencePiece as a piece of its own, so a stream of distinct texts would otherwise fill it with long pieces.
+_CACHE_BYTES = 64 << 20
+
+
+def _entry_bytes(piece: str) -> int:
+    """About what a cached piece takes (measured with tracemalloc: 500 bytes, and 4 per character)."""
+    return 512 + 4 * len(piece)
 #: ``decode(clean_up_tokenization_spaces=True)`` replacements (both reference libraries use these).
 _CLEAN_UP = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
              (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))
@@ -139,16 +147,21 @@ class _Piece:
 
 
 class _PieceCache(dict):
-    """piece -> :class:`_Piece`, filled on first use (and emptied when it grows past ``_CACHE_LIMIT``)."""
+    """piece -> :class:`_Piece`, filled on first use (and emptied when it grows past ``_CACHE_LIMIT`` entries or
+    about ``_CACHE_BYTES``)."""
 
     def __init__(self, vocab: Dict[str, int], unk_id: int):
         super().__init__()
         self._vocab, self._unk_id = vocab, unk_id
+        self.bytes = 0
 
     def __missing__(self, piece: str) -> _Piece:
-        if len(self) >= _CACHE_LIMIT:
+        size = _entry_bytes(piece)
+        if len(self) >= _CACHE_LIMIT or self.bytes + size > _CACHE_BYTES:
             self.clear()
+            self.bytes = 0
         entry = self[piece] = _Piece(piece, self._vocab, self._unk_id)
+        self.bytes += size
         return entry
 
 

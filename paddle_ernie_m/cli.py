@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.abc
+import importlib.util
+import signal
 import sys
 from typing import Optional, Sequence
 
-from converters.cli import ERRORS, run
+from converters.cli import ERRORS, install_signal_handlers, run
 
 # Modules that contribute sub-commands, in the order they are listed by --help.
 COMMAND_MODULES = (
@@ -42,7 +45,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _PaddleSignals(importlib.abc.MetaPathFinder):
+    """Once ``paddle`` is imported (by whichever command needs it), reset the signal handlers its C++ core installs
+    (which print a C++ "stack" to stdout, into redirected results, and abort without cleaning up) and put the
+    command's back: SIGTERM ends it with one line on stderr, Ctrl-C with ``KeyboardInterrupt``."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "paddle":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        execute = spec.loader.exec_module
+
+        def exec_module(module) -> None:
+            execute(module)
+            module.disable_signal_handler()
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            install_signal_handlers()
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    if "paddle" not in sys.modules and not any(isinstance(f, _PaddleSignals) for f in sys.meta_path):
+        sys.meta_path.insert(0, _PaddleSignals())
     return run(build_parser(), argv, (CLIError, ImportError, *ERRORS))  # ImportError: a missing extra, one line
 
 

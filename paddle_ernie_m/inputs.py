@@ -1,4 +1,5 @@
-"""Range checks of token and position ids, shared by the dygraph model and the Paddle Inference predictor.
+"""Range checks of token and position ids, shared by the dygraph model and the Paddle Inference predictor, and the
+check that what a model returns is finite.
 
 An embedding lookup outside its table does not fail in Paddle: it reads whatever lies next to the table (NaN one
 run, other values the next) or, on a GPU, may fault. Both entry points therefore refuse such ids with the same
@@ -6,7 +7,7 @@ message, which names the first offending value and where it is. Framework-neutra
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import List, Sequence
 
 import numpy as np
 
@@ -52,3 +53,39 @@ POSITION_BOUND = f"max_position_embeddings - {POSITION_OFFSET}"
 
 def _index(index: Sequence[int]) -> str:
     return "[" + ", ".join(map(str, index)) + "]"
+
+
+class NonFiniteOutputError(ValueError):
+    """The model returned NaN or infinity (weights holding NaN or infinity, an fp16 overflow): its answers are
+    meaningless, so they are refused instead of printed (``NaN`` is not even valid JSON)."""
+
+
+def non_finite_rows(values: np.ndarray) -> List[int]:
+    """The indices of the rows (first axis) of ``values`` that hold NaN or infinity."""
+    finite = np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+    return [int(i) for i in np.flatnonzero(~finite)]
+
+
+def describe_rows(rows: Sequence[int], names: Sequence[str], shown: int = 3) -> str:
+    """``"text 1, text 4 and 2 more"``: the first ``shown`` of ``rows`` by their ``names``."""
+    listed = ", ".join(names[i] for i in rows[:shown])
+    return listed + (f" and {len(rows) - shown} more" if len(rows) > shown else "")
+
+
+#: The longest text ``predict`` and ``extract`` take (characters). The extractor splits a long text into
+#: model-sized pieces, but the text, its tokens and their offsets are held whole; above this size a text is refused
+#: (split it into several lines) instead of growing memory without bound (docs/safety.md).
+MAX_TEXT_CHARS = 1_000_000
+
+
+def check_text(text: str, where: str) -> None:
+    """Refuse a text above :data:`MAX_TEXT_CHARS` or holding a lone surrogate (which no UTF-8 output can carry),
+    naming ``where`` (``"input.jsonl:7"``, ``"text 3"``)."""
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValueError(f"{where}: a text of {len(text):,} characters, above the limit of {MAX_TEXT_CHARS:,}; split "
+                         f"it into several texts")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{where}: the text contains a lone surrogate {text[exc.start]!r} at position "
+                         f"{exc.start}") from None

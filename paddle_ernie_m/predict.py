@@ -1,22 +1,29 @@
-"""`ernie-m predict`: classify texts with a sequence-classification model, through Paddle Inference by default."""
+"""`ernie-m predict`: classify texts with a sequence-classification model, through Paddle Inference by default.
+
+Texts stream: they are read, tokenized, run and written :data:`CHUNK` at a time, so memory stays flat however many
+lines standard input holds, and a progress line goes to stderr (:mod:`paddle_ernie_m.progress`).
+"""
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import os
+import stat
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 
 from converters.configuration import ErnieMConfig
-from converters.files import not_utf8_message
+from converters.files import bounded_lines, not_utf8_message
 from converters.mapping import SEQUENCE
 
 from .engines.export_cache import CACHE_ENV, DEFAULT_CACHE
 from .engines.export_format import BACKEND_FORMATS, FORMAT_PRECISIONS, PRECISION_NAMES, PRECISIONS, check_format
+from .inputs import NonFiniteOutputError, check_text, describe_rows, non_finite_rows
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +32,8 @@ HEAD = SEQUENCE
 EXPORT_KIND = "standard"
 #: ``--backend`` choices -> the export format a checkpoint is exported to.
 BACKENDS = BACKEND_FORMATS
+#: Texts read, tokenized, run and written at a time.
+CHUNK = 512
 
 
 def scores(logits: np.ndarray, config: ErnieMConfig) -> List[Dict[str, Any]]:
@@ -43,9 +52,14 @@ def scores(logits: np.ndarray, config: ErnieMConfig) -> List[Dict[str, Any]]:
              "probabilities": {labels[i]: round(float(p), 6) for i, p in enumerate(row)}} for row in probs]
 
 
-def predict(
+def predict(model_dir: Union[str, os.PathLike], texts: Sequence[str], **options: Any) -> List[Dict[str, Any]]:
+    """Classify ``texts`` with the model in ``model_dir``: the list of :func:`iter_predict`'s results."""
+    return list(iter_predict(model_dir, texts, **options))
+
+
+def iter_predict(
     model_dir: Union[str, os.PathLike],
-    texts: Sequence[str],
+    texts: Iterable[str],
     max_length: Optional[int] = None,
     batch_size: int = 16,
     dygraph: bool = False,
@@ -54,13 +68,19 @@ def predict(
     threads: Optional[int] = None,
     cache_dir: Optional[Union[str, os.PathLike]] = None,
     backend: str = "inference",
-) -> List[Dict[str, Any]]:
+    chunk_done: Optional[Any] = None,
+) -> Iterator[Dict[str, Any]]:
     """Classify ``texts`` with the model in ``model_dir``: an ``ernie-m export`` directory, or a checkpoint
     (exported once into the export cache, ``cache_dir`` or its default: see :mod:`paddle_ernie_m.engines.export_cache`;
     not with ``dygraph``). ``backend``: how a checkpoint is exported and run, ``"inference"`` (Paddle Inference)
     or ``"onnxruntime"`` (ONNX Runtime, ``precision`` fp32 or int8); an export runs on the engine it was made for.
     Only ``input_ids`` go to the model, so the config's ``attention_mask_mode`` decides the mask, as in PaddleNLP.
-    Returns one dict per text (see :func:`scores`) with the text first; blank texts as :func:`text_ids` says."""
+
+    Yields one dict per text (see :func:`scores`) with the text first; blank texts as :func:`text_ids` says. The
+    texts are consumed :data:`CHUNK` at a time (``chunk_done(number of texts)`` after each), so an iterator over
+    a stream is never held whole. Logits that are not finite raise :class:`~paddle_ernie_m.inputs.NonFiniteOutputError`
+    naming the texts (by their 1-based number, the line of standard input), never a ``NaN`` result; a text that
+    :func:`~paddle_ernie_m.inputs.check_text` refuses is an error naming its number."""
     from .engines.export import load_pretrained
     from .engines.export_format import EXPORT_META
     from .tokenizer import ErnieMTokenizer
@@ -79,37 +99,69 @@ def predict(
         if given:
             raise ValueError(f"{', '.join(given)} do(es) not apply to --dygraph (it runs fp32 on Paddle's current "
                              f"device)")
-    if not texts:
-        return []
+    texts = iter(texts)
+    chunk = list(itertools.islice(texts, CHUNK))
+    if not chunk:
+        return
     tokenizer = ErnieMTokenizer.from_pretrained(model_dir)
-    rows = text_ids(tokenizer, config, texts, max_length)
-    ids = np.full((len(rows), max(map(len, rows))), tokenizer.pad_token_id, dtype=np.int64)
-    for i, row in enumerate(rows):
-        ids[i, :len(row)] = row
-
     if dygraph:
-        logits = _dygraph_logits(load_pretrained(model_dir), ids, batch_size, threads)
+        model = load_pretrained(model_dir)
+
+        def logits_of(ids: np.ndarray) -> np.ndarray:
+            return _dygraph_logits(model, ids, batch_size, threads)
     else:
         predictor = load_predictor(model_dir, device=device, threads=threads, precision=precision,
                                    batch_size=batch_size, cache_dir=cache_dir, backend=backend)
-        logits = predictor(input_ids=ids)["logits"]
-    return [{"text": text, **result} for text, result in zip(texts, scores(logits, config))]
+
+        def logits_of(ids: np.ndarray) -> np.ndarray:
+            return predictor(input_ids=ids)["logits"]
+
+    done, blanks, first_blank = 0, 0, 0
+    while chunk:
+        for i, text in enumerate(chunk):
+            check_text(text, f"text {done + i + 1}")
+        blank = [i for i, text in enumerate(chunk) if not text.strip()]
+        first_blank = first_blank or (done + blank[0] + 1 if blank else 0)
+        blanks += len(blank)
+        rows = text_ids(tokenizer, config, chunk, max_length, warn=False)
+        ids = np.full((len(rows), max(map(len, rows))), tokenizer.pad_token_id, dtype=np.int64)
+        for i, row in enumerate(rows):
+            ids[i, :len(row)] = row
+        logits = logits_of(ids)
+        bad = non_finite_rows(logits)
+        if bad:
+            raise NonFiniteOutputError(
+                f"the model's logits are not finite (NaN or infinity) for {len(bad)} of {len(chunk)} texts "
+                f"({describe_rows(bad, [f'text {done + i + 1}' for i in range(len(chunk))])}): its weights (or "
+                f"the export) hold NaN or infinity; no result is given for them")
+        for text, result in zip(chunk, scores(logits, config)):
+            yield {"text": text, **result}
+        done += len(chunk)
+        if chunk_done is not None:
+            chunk_done(len(chunk))
+        chunk = list(itertools.islice(texts, CHUNK))
+    if blanks:
+        _blank_warning(blanks, first_blank)
 
 
-def text_ids(tokenizer, config: ErnieMConfig, texts: Sequence[str], max_length: Optional[int] = None
-             ) -> List[List[int]]:
+def _blank_warning(count: int, first: int) -> None:
+    logger.warning("%d empty text(s) (the first is text %d): their labels are the model's answer to an empty input, "
+                   "not a prediction", count, first)
+
+
+def text_ids(tokenizer, config: ErnieMConfig, texts: Sequence[str], max_length: Optional[int] = None,
+             warn: bool = True) -> List[List[int]]:
     """The token ids of each text (special tokens included), truncated to ``max_length`` (default: the model's
     limit). An empty (or blank) text becomes ``[CLS] [SEP]`` alone, which says nothing about any text; it is kept,
-    so that results stay aligned with the inputs (one per line of a file), and a warning names it."""
+    so that results stay aligned with the inputs (one per line of a file), and a warning names it (``warn``)."""
     limit = min(tokenizer.model_max_length, config.max_text_positions)
     shortest = len(tokenizer.build_inputs_with_special_tokens([0]))  # [CLS], one token, [SEP]
     if max_length is not None and not shortest <= max_length <= limit:
         raise ValueError(f"max_length (--max-length) must lie in [{shortest}, {limit}] (the special tokens and one "
                          f"token of text; the model's {limit} positions), got {max_length}")
     blank = [i for i, text in enumerate(texts) if not text.strip()]
-    if blank:
-        logger.warning("%d empty text(s) (the first is text %d): their labels are the model's answer to an empty "
-                       "input, not a prediction", len(blank), blank[0] + 1)
+    if blank and warn:
+        _blank_warning(len(blank), blank[0] + 1)
     return tokenizer(list(texts), truncation=True, max_length=max_length or limit,
                      return_attention_mask=False)["input_ids"]
 
@@ -187,28 +239,67 @@ def register(subparsers) -> None:
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help=f"export cache for checkpoint directories (default: ${CACHE_ENV}, else "
                              f"{DEFAULT_CACHE})")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="a progress line on stderr: texts, texts/s, ETA when stdin is a file (default: on a "
+                             "terminal)")
     parser.set_defaults(func=run)
 
 
-def read_stdin_lines() -> List[str]:
-    """The lines of standard input without their line ends; a line that is not UTF-8 is an error naming it."""
-    stream = getattr(sys.stdin, "buffer", None)
-    if stream is None:  # replaced by a text stream (tests, embedding applications)
-        return [line.rstrip("\r\n") for line in sys.stdin]
-    lines = []
-    for number, raw in enumerate(stream, 1):
+class StdinTexts:
+    """The lines of standard input without their line ends, read one at a time (each at most
+    :data:`~converters.files.MAX_LINE_BYTES`); a line that is not UTF-8 is an error naming it. ``bytes_read``
+    counts what was read; ``size`` is the input's size when it is a regular file (``< file``), else None."""
+
+    def __init__(self, stdin: Any = None):
+        self.stdin = stdin if stdin is not None else sys.stdin
+        self.bytes_read = 0
         try:
-            lines.append(raw.decode("utf-8-sig" if number == 1 else "utf-8").rstrip("\r\n"))
-        except UnicodeDecodeError as exc:
-            raise ValueError(not_utf8_message("stdin", number, raw, exc)) from None
-    return lines
+            info = os.fstat(self.stdin.fileno())
+            self.size: Optional[int] = info.st_size if stat.S_ISREG(info.st_mode) else None
+        except (AttributeError, OSError, ValueError):  # a replaced stream without a descriptor
+            self.size = None
+
+    def __iter__(self) -> Iterator[str]:
+        stream = getattr(self.stdin, "buffer", None)
+        if stream is None:  # replaced by a text stream (tests, embedding applications)
+            for line in self.stdin:
+                self.bytes_read += len(line)
+                yield line.rstrip("\r\n")
+            return
+        for number, raw in bounded_lines(stream, "stdin"):
+            self.bytes_read += len(raw)
+            try:
+                yield raw.decode("utf-8-sig" if number == 1 else "utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as exc:
+                raise ValueError(not_utf8_message("stdin", number, raw, exc)) from None
+
+
+def read_stdin_lines() -> List[str]:
+    """All the lines of standard input (:class:`StdinTexts`)."""
+    return list(StdinTexts())
 
 
 def run(args: argparse.Namespace) -> int:
-    texts = read_stdin_lines() if args.texts == ["-"] else args.texts
-    results = predict(args.model, texts, max_length=args.max_length, batch_size=args.batch_size,
-                      dygraph=args.dygraph, device=args.device, precision=args.precision, threads=args.threads,
-                      cache_dir=args.cache_dir, backend=args.backend)
-    for result in results:
-        print(json.dumps(result, ensure_ascii=False))
+    from .progress import Progress
+
+    if args.texts == ["-"]:
+        texts: Iterable[str] = StdinTexts()
+        progress = Progress("texts", total_bytes=texts.size, enabled=args.progress)
+    else:
+        texts = args.texts
+        progress = Progress("texts", total_rows=len(texts), enabled=args.progress)
+    done = [0]
+
+    def chunk_done(count: int) -> None:
+        read = getattr(texts, "bytes_read", 0)
+        progress.update(count, read - done[0])
+        done[0] = read
+        sys.stdout.flush()
+
+    for result in iter_predict(args.model, texts, max_length=args.max_length, batch_size=args.batch_size,
+                               dygraph=args.dygraph, device=args.device, precision=args.precision,
+                               threads=args.threads, cache_dir=args.cache_dir, backend=args.backend,
+                               chunk_done=chunk_done):
+        print(json.dumps(result, ensure_ascii=False, allow_nan=False))
+    progress.close()
     return 0

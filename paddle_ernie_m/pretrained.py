@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
+import numpy as np
 import paddle
 import paddle.nn as nn
 
@@ -21,7 +22,7 @@ from converters.checkpoint import Checkpoint, read_checkpoint
 from converters.configuration import PRETRAINED_INIT_CONFIGURATION, ErnieMConfig
 from converters.files import atomic_files, check_outside
 from converters.formats import LazyTensor, save_paddle_state
-from converters.mapping import HEAD_PREFIXES, PADDLE, PREFIX as BASE_PREFIX
+from converters.mapping import HEAD_PREFIXES, PADDLE, PREFIX as BASE_PREFIX, TENSORS, paddle_shape
 from converters.tensors import DTYPES, dtype_name
 
 from .runtime import configure_cpu_threads
@@ -206,6 +207,7 @@ class ErnieMPretrainedModel(nn.Layer):
         state = checkpoint.tensors_for(cls.__name__)
         if reset_head:
             state = {k: v for k, v in state.items() if k.startswith(BASE_PREFIX) or not k.startswith(HEAD_PREFIXES)}
+        check_config_fits(config, state, checkpoint.directory, strict)
         checkpoint_dtype = _checkpoint_dtype(state, checkpoint.weights)
         target_dtype = checkpoint_dtype if dtype == "auto" else (dtype or "float32")
         if target_dtype not in DTYPES:
@@ -344,6 +346,55 @@ def compare_state(expected: Dict[str, object], state: Mapping[str, object]) -> T
     unexpected = [k for k in state if k not in expected]
     mismatched = [k for k in expected if k in state and list(state[k].shape) != list(expected[k].shape)]
     return missing, unexpected, mismatched
+
+
+#: Without ``strict``, a config may describe a model larger than its weights (the rest is initialised), but not
+#: more than this many times larger (nor above :data:`ABSURD_PARAMETERS`): that is a config that does not belong
+#: to the weights, and building it would allocate without bound.
+LARGER_THAN_WEIGHTS = 16
+#: More parameters than any ERNIE-M (large: 560 million) by far; refused whatever the weights.
+ABSURD_PARAMETERS = 20_000_000_000
+
+
+def _base_shapes(config: ErnieMConfig) -> Tuple[Dict[str, Tuple[int, ...]], int]:
+    """The Paddle shape of each base-model tensor of one layer's worth of the table (names with ``{i}``), and the
+    number of parameters of the whole base model under ``config``, computed from the table without building it."""
+    dims = {"vocab_size": config.vocab_size, "hidden_size": config.hidden_size,
+            "intermediate_size": config.intermediate_size,
+            "max_position_embeddings": config.max_position_embeddings}
+    shapes = {row.paddle: paddle_shape(row, dims) for row in TENSORS if row.base}
+    total = sum(int(np.prod(shape, dtype=object)) * (config.num_hidden_layers if "{i}" in name else 1)
+                for name, shape in shapes.items())
+    return shapes, total
+
+
+def check_config_fits(config: ErnieMConfig, state: Mapping[str, LazyTensor], source: Path,
+                      strict: bool = True) -> None:
+    """Refuse, before any memory is allocated, a config that does not fit its weights (``hidden_size``,
+    ``vocab_size``, ``max_position_embeddings`` or ``num_hidden_layers`` other than the weights say: with
+    ``strict``, any difference of the base model; without, a model :data:`LARGER_THAN_WEIGHTS` times the
+    weights), or one of absurd size (:data:`ABSURD_PARAMETERS`). One line naming the field and the tensor."""
+    shapes, total = _base_shapes(config)
+    held = sum(int(np.prod(v.shape, dtype=object)) for v in state.values())
+    if total > ABSURD_PARAMETERS:
+        raise ValueError(f"{source}: config.json describes a model of {total:,} parameters (hidden_size="
+                         f"{config.hidden_size}, vocab_size={config.vocab_size}, num_hidden_layers="
+                         f"{config.num_hidden_layers}, max_position_embeddings={config.max_position_embeddings}), "
+                         f"more than {ABSURD_PARAMETERS:,}: not an ERNIE-M config")
+    layers = {int(k.split("encoder.layers.", 1)[1].split(".", 1)[0]) for k in state if "encoder.layers." in k}
+    if strict:
+        if layers and len(layers) != config.num_hidden_layers:
+            raise ValueError(f"{source}: config.json says num_hidden_layers={config.num_hidden_layers}, the weights "
+                             f"hold {len(layers)}: the config does not fit these weights")
+        for name, shape in shapes.items():
+            key = name.format(i=0)
+            found = state.get(key, state.get(BASE_PREFIX + key))
+            if found is not None and tuple(found.shape) != shape:
+                raise ValueError(f"{source}: tensor {key} has shape {list(found.shape)}, config.json asks for "
+                                 f"{list(shape)}: the config does not fit these weights")
+    elif total > LARGER_THAN_WEIGHTS * max(held, 1):
+        raise ValueError(f"{source}: config.json describes a model of {total:,} parameters, more than "
+                         f"{LARGER_THAN_WEIGHTS} times the {held:,} its weights hold: the config does not fit them")
 
 
 def _checkpoint_dtype(state: Mapping[str, LazyTensor], source: Path) -> str:

@@ -237,3 +237,64 @@ def test_extract_command_keeps_its_export_in_cache_dir(uie_checkpoint, saves, tm
         outputs.append(json.loads(capsys.readouterr().out)["result"])
     assert saves[0] == 1 and outputs[0] == outputs[1] == extract(uie_checkpoint, cache_dir=tmp_path / "api")[0]
     assert [e.split("-")[0] for e in entries(tmp_path / "cache")] == ["uie"]
+
+
+def _classifier(directory: Path, seed: int, hidden: int = 32) -> Path:
+    paddle.seed(seed)
+    config = ErnieMConfig(vocab_size=ErnieMTokenizer.from_pretrained(TOKENIZER).vocab_size, hidden_size=hidden,
+                          num_hidden_layers=1 if hidden > 64 else 2, num_attention_heads=2, num_labels=3)
+    ErnieMForSequenceClassification(config).save_pretrained(directory)
+    ErnieMTokenizer.from_pretrained(TOKENIZER).save_pretrained(directory)
+    return directory
+
+
+def _probabilities(results):
+    return np.array([[r["probabilities"][k] for k in sorted(r["probabilities"])] for r in results])
+
+
+def test_a_shard_with_any_extension_that_the_index_names_keys_the_cache(tmp_path):
+    """``model_state.pdparams.index.json`` naming ``.bin`` shards: the loader reads them, so replacing a shard (by
+    rename, as a download tool does) must export again; the answers are the new weights' dygraph answers."""
+    from converters.formats import load_paddle_state, save_state
+
+    texts = ["Hello world", "你好，世界"]
+
+    def sharded(directory: Path, seed: int) -> Path:
+        _classifier(directory, seed)
+        state = load_paddle_state(directory)
+        (directory / "model_state.pdparams").unlink()
+        save_state(state, directory, "torch", "bin", max_shard_size=20_000)
+        (directory / "pytorch_model.bin.index.json").rename(directory / "model_state.pdparams.index.json")
+        return directory
+
+    checkpoint, other = sharded(tmp_path / "ckpt", 1), sharded(tmp_path / "other", 2)
+    shards = sorted(p.name for p in checkpoint.glob("pytorch_model-*.bin"))
+    assert len(shards) > 1 and shards == sorted(p.name for p in other.glob("pytorch_model-*.bin"))
+    first = predict(checkpoint, texts, cache_dir=tmp_path / "cache")
+    np.testing.assert_allclose(_probabilities(first), _probabilities(predict(checkpoint, texts, dygraph=True)),
+                               atol=1e-5)
+    for shard in shards:  # same names and sizes, other weights
+        os.replace(other / shard, checkpoint / shard)
+    expected = _probabilities(predict(checkpoint, texts, dygraph=True))
+    assert not np.allclose(expected, _probabilities(first), atol=1e-4)
+    np.testing.assert_allclose(_probabilities(predict(checkpoint, texts, cache_dir=tmp_path / "cache")), expected,
+                               atol=1e-5)
+
+
+def test_sixteen_kib_overwritten_in_the_middle_of_large_cached_weights_are_detected(tmp_path, saves, caplog):
+    checkpoint = _classifier(tmp_path / "ckpt", 3, hidden=384)
+    texts = ["Hello world", "你好，世界"]
+    reference = _probabilities(predict(checkpoint, texts, dygraph=True))
+    np.testing.assert_allclose(_probabilities(predict(checkpoint, texts, cache_dir=tmp_path / "cache")), reference,
+                               atol=1e-5)
+    (entry,) = entries(tmp_path / "cache")
+    weights = tmp_path / "cache" / "exports" / entry / EXPORT_DIR / "inference.pdiparams"
+    size = weights.stat().st_size
+    assert size > 3 * 2**20
+    with open(weights, "r+b") as f:  # beyond the first and the last MiB
+        f.seek(size // 2)
+        f.write(np.random.default_rng(0).normal(0, 1, 4096).astype(np.float32).tobytes())
+    with caplog.at_level(logging.WARNING, logger="paddle_ernie_m.export_cache"):
+        again = predict(checkpoint, texts, cache_dir=tmp_path / "cache")
+    assert saves[0] == 2 and any("inference.pdiparams differs" in r.getMessage() for r in caplog.records)
+    np.testing.assert_allclose(_probabilities(again), reference, atol=1e-5)

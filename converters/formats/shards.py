@@ -9,6 +9,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Uni
 
 import numpy as np
 
+from .. import safe_json
 from ..errors import CheckpointError
 from .lazy import LazyTensor, PathLike, TensorLike, as_lazy
 from .pdparams import read_pdparams, write_pdparams
@@ -58,7 +59,7 @@ def read_weights_file(path: PathLike) -> Tuple[Dict[str, LazyTensor], Dict[str, 
 
 def _read_index(path: Path) -> Tuple[Dict[str, LazyTensor], Dict[str, str]]:
     try:
-        weight_map = json.loads(path.read_text(encoding="utf-8"))["weight_map"]
+        weight_map = safe_json.loads(path.read_text(encoding="utf-8"), str(path))["weight_map"]
         shards = list(dict.fromkeys(weight_map.values()))
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CheckpointError(f"{path}: corrupted shard index ({type(exc).__name__}: {exc})") from None

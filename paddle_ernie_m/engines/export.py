@@ -19,10 +19,10 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from converters.checkpoint import copy_tokenizer_files, read_checkpoint
+from converters.checkpoint import TOKENIZER_FILES, copy_tokenizer_files, read_checkpoint
 from converters.configuration import ErnieMConfig
 from converters.tensors import canonical_head, cast
-from converters.files import atomic_directory, check_outside, check_replaceable
+from converters.files import atomic_directory, check_links_inside, check_outside, check_replaceable
 from converters.mapping import CHOICE, PADDLE
 
 from .export_format import (FORMATS, INPUT_NAMES, PRECISION_NAMES, ExportError, check_format, read_export_meta,
@@ -82,6 +82,7 @@ def export_model(
     force: bool = False,
     tokenizer_dir: Optional[Union[str, os.PathLike]] = None,
     format: str = "paddle",
+    follow_symlinks: bool = False,
 ) -> Path:
     """Export a float32 ERNIE-M model (any head) for Paddle Inference or ONNX Runtime into ``out_dir``; return
     ``out_dir``.
@@ -93,7 +94,8 @@ def export_model(
         precision: ``format="paddle"``: the predictor's default precision, ``"fp32"``, ``"bf16"`` or ``"fp16"``
             (weights stay float32: Paddle Inference converts them where the device supports the precision);
             ``format="onnx"``: ``"fp32"`` or ``"int8"`` (int8 weights, see :mod:`~paddle_ernie_m.engines.onnx_graph`).
-        tokenizer_dir: copy the tokenizer files found there.
+        tokenizer_dir: copy the tokenizer files found there (those that are symbolic links leading outside it only
+            with ``follow_symlinks``).
         format: ``"paddle"`` or ``"onnx"``.
     """
     from ..pretrained import ErnieMPretrainedModel
@@ -105,6 +107,8 @@ def export_model(
     if dtypes != {"float32"}:
         raise ExportError(f"export needs float32 weights, the model has {', '.join(sorted(dtypes))}: load it with "
                           f"dtype='float32' (the predictor runs bf16/fp16 from float32 weights)")
+    if tokenizer_dir is not None:
+        check_links_inside(tokenizer_dir, TOKENIZER_FILES, follow_symlinks)
     input_rank = 3 if model.head_name == CHOICE else 2
     was_training = model.training
     model.eval()
@@ -155,18 +159,21 @@ def export_pretrained(
     precision: str = "fp32",
     force: bool = False,
     format: str = "paddle",
+    follow_symlinks: bool = False,
 ) -> Path:
     """Export the checkpoint in ``model_dir`` (head from its config) with its tokenizer files into ``out_dir``
-    (written atomically; ``force`` as for :func:`export_model`). The ``onnx`` format reads the weights with numpy
-    (:func:`read_weights`): Paddle need not be installed."""
+    (written atomically; ``force`` and ``follow_symlinks`` as for :func:`export_model`). The ``onnx`` format reads
+    the weights with numpy (:func:`read_weights`): Paddle need not be installed."""
     precision = check_format(format, precision)  # fail before the slow load
+    check_links_inside(model_dir, TOKENIZER_FILES, follow_symlinks)
     if format == "onnx":
         check_export_packages()
     check_outside(out_dir, (model_dir,))
     check_replaceable(out_dir, WRITER, force)
     if format == "paddle":
         model = load_pretrained(model_dir, dtype="float32")
-        return export_model(model, out_dir, precision=precision, force=force, tokenizer_dir=model_dir)
+        return export_model(model, out_dir, precision=precision, force=force, tokenizer_dir=model_dir,
+                            follow_symlinks=follow_symlinks)
     config, head, state = read_weights(model_dir)
     with atomic_directory(out_dir, WRITER, force=force, inputs=(model_dir,)) as tmp:
         write_onnx_export(tmp, config, head, state, precision, source=Path(model_dir))
@@ -197,12 +204,15 @@ def register(subparsers) -> None:
                              "a quarter of the size, 1.7x onnx fp32 on a base-size model on an AVX2 CPU; see "
                              "docs/benchmarks.md) (default: fp32)")
     parser.add_argument("--force", action="store_true", help="replace OUT_DIR if an earlier export wrote it")
+    parser.add_argument("--follow-symlinks", action="store_true",
+                        help="copy tokenizer files that are symbolic links leading outside MODEL_DIR (refused by "
+                             "default, so that a link cannot carry another file's bytes into OUT_DIR)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     out = export_pretrained(args.model_dir, args.out_dir, precision=args.precision, force=args.force,
-                            format=args.format)
+                            format=args.format, follow_symlinks=args.follow_symlinks)
     meta = read_export_meta(out)
     print(f"exported {meta['head']} to {out} (outputs: {', '.join(o['name'] for o in meta['outputs'])}; "
           f"{meta['engine']}, precision {meta['precision']})")

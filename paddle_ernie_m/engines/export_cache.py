@@ -1,21 +1,24 @@
-"""A cache of Paddle Inference exports: a checkpoint directory is exported once, not on every start.
+"""A cache of exports (Paddle programs, ONNX graphs): a checkpoint directory is exported once, not on every start.
 
-``InformationExtractor`` (inference backend) and ``predict`` on a checkpoint need a static-graph export of it.
+``InformationExtractor`` (inference and onnxruntime backends) and ``predict`` on a checkpoint need an export of it.
 Each export kind (the standard ``ernie-m export`` program, the UIE program with a float attention bias) is kept in
 ``<cache>/exports/<kind>-<checkpoint>-<state>/``; ``<cache>`` is the ``cache_dir`` argument, else
 ``$ERNIE_M_CACHE``, else ``~/.cache/paddle-ernie-m``.
 
-The key is computed from ``os.stat`` of the checkpoint's config and weight files (every top-level ``*.json``,
-``*.pdparams``, ``*.safetensors`` and ``*.bin``: name, size, mtime, ctime, inode), its resolved path, and the versions of
-Paddle, of this package and of the export format. A content hash would read the whole checkpoint (1.1 GB for
-ernie-m-base) on every start, which is what the cache is there to avoid; any rewrite of a file changes its stat (an
-atomic save makes a new inode, an in-place one moves mtime and ctime, and ctime cannot be set back by hand), so the
-stat key invalidates an entry whenever a file changes. Entries of an earlier state of the same checkpoint
+The key is computed from ``os.stat`` of every file the loader and the export read (:func:`checkpoint_files`: every
+top-level ``*.json``, ``*.pdparams``, ``*.safetensors`` and ``*.bin``, the tokenizer files, and every shard a
+``*.index.json`` names, whatever its extension (``.bin``, ``.pt``, ``.pth``): name, size, mtime, ctime, inode; a
+symbolic link's target), its resolved path, the versions of this package and of the export format, a digest of the
+code that writes the format and, for a Paddle program, Paddle's version. A content hash would read the whole
+checkpoint (1.1 GB for ernie-m-base) on every start, which is what the cache is there to avoid; any rewrite of a file
+changes its stat (an atomic save makes a new inode, an in-place one moves mtime and ctime, and ctime cannot be set
+back by hand), so the stat key invalidates an entry whenever a file changes. Entries of an earlier state of the same checkpoint
 are removed once the new one is written.
 
 An entry is written with :func:`~converters.files.atomic_directory` and its manifest lists the exported
-files' sizes and the SHA-256 of the small ones; an entry that does not match it, or that Paddle cannot load, is
-exported again with a warning. A process loads the export it wrote from its temporary directory before putting it
+files' sizes and the SHA-256 of each whole file, checked before every load (about 0.5 s per GB); an entry that does
+not match it (a file damaged anywhere, even in the middle of the weights), or that Paddle cannot load, is exported
+again with a warning. A process loads the export it wrote from its temporary directory before putting it
 in place, so two processes starting at once each export once and neither reads a half-written entry; the second
 one's entry is dropped. A cache directory that cannot be written falls back to a temporary export, with a warning.
 """
@@ -32,8 +35,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, TypeVar, Union
 
-from converters.files import (UnsafeOutputError, WriteError, atomic_directory, file_digest, remove_output,
-                              write_atomic, written_by)
+from converters import safe_json
+from converters.files import (UnsafeOutputError, WriteError, atomic_directory, remove_abandoned, remove_output,
+                              sha256_file, write_atomic, written_by)
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +51,11 @@ WRITER = "ernie-m export cache"
 MANIFEST = "cache.json"
 #: The export inside an entry.
 EXPORT_DIR = "export"
-#: Files of a checkpoint whose state keys its entries: config, weights, shard indexes.
+#: Files of a checkpoint whose state keys its entries: config, weights, shard indexes (and the shards and
+#: tokenizer files of :func:`checkpoint_files`).
 KEYED_SUFFIXES = (".json", ".pdparams", ".safetensors", ".bin")
+#: The tokenizer files an export copies.
+TOKENIZER_NAMES = ("vocab.txt", "sentencepiece.bpe.model")
 
 T = TypeVar("T")
 PathLike = Union[str, os.PathLike]
@@ -62,14 +69,35 @@ def cache_root(cache_dir: Optional[PathLike] = None) -> Path:
     return Path(chosen).expanduser()
 
 
+def checkpoint_files(model_dir: PathLike) -> List[str]:
+    """The names (relative to ``model_dir``) of every file loading and exporting ``model_dir`` may read: top-level
+    config, weight and index files (:data:`KEYED_SUFFIXES`), the tokenizer files, and every shard that a
+    ``*.index.json`` names, whatever its extension. An index that cannot be read adds nothing (the loader refuses
+    it)."""
+    model_dir = Path(model_dir)
+    names = {entry.name for entry in os.scandir(model_dir)
+             if entry.is_file() and (entry.name.endswith(KEYED_SUFFIXES) or entry.name in TOKENIZER_NAMES)}
+    for index in sorted(n for n in names if n.endswith(".index.json")):
+        try:
+            weight_map = safe_json.loads((model_dir / index).read_text(encoding="utf-8"), index)["weight_map"]
+            names.update(shard for shard in weight_map.values() if isinstance(shard, str))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return sorted(names)
+
+
 def checkpoint_state(model_dir: PathLike) -> List[List[Any]]:
-    """``[name, size, mtime_ns, ctime_ns, inode]`` of each config and weight file of ``model_dir``, sorted."""
-    state = []
-    for entry in os.scandir(model_dir):
-        if entry.name.endswith(KEYED_SUFFIXES) and entry.is_file():
-            info = entry.stat()
-            state.append([entry.name, info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino])
-    return sorted(state)
+    """``[name, size, mtime_ns, ctime_ns, inode]`` of each file of :func:`checkpoint_files` (its target's, for a
+    symbolic link; ``[name, None]`` for one that is missing), sorted."""
+    state: List[List[Any]] = []
+    for name in checkpoint_files(model_dir):
+        try:
+            info = os.stat(Path(model_dir, name))
+        except OSError:
+            state.append([name, None])
+            continue
+        state.append([name, info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino])
+    return state
 
 
 def _digest(value: Any) -> str:
@@ -119,8 +147,7 @@ def entry_path(model_dir: PathLike, kind: str, cache_dir: Optional[PathLike] = N
 
 
 def _file_record(path: Path) -> Dict[str, Any]:
-    size = path.stat().st_size
-    return {"size": size, "sha256": file_digest(path, size)}  # weights: their first and last MiB
+    return {"size": path.stat().st_size, "sha256": sha256_file(path)}  # all of it: a damaged byte anywhere shows
 
 
 def _manifest(export: Path, key: Dict[str, Any]) -> Dict[str, Any]:
@@ -131,7 +158,7 @@ def _manifest(export: Path, key: Dict[str, Any]) -> Dict[str, Any]:
 def _problem(entry: Path, key: Dict[str, Any]) -> Optional[str]:
     """Why ``entry`` cannot be used (its manifest is missing or does not match its files), or None."""
     try:
-        manifest = json.loads((entry / MANIFEST).read_text(encoding="utf-8"))
+        manifest = safe_json.loads((entry / MANIFEST).read_text(encoding="utf-8"), MANIFEST)
     except (OSError, ValueError) as exc:
         return f"unreadable {MANIFEST} ({exc})"
     if not isinstance(manifest, dict) or manifest.get("key") != key or not isinstance(manifest.get("files"), dict):
@@ -143,7 +170,7 @@ def _problem(entry: Path, key: Dict[str, Any]) -> Optional[str]:
         except OSError as exc:
             return f"{name}: {exc.strerror or exc}"
         if found != record:
-            return f"{name} differs from {MANIFEST}"
+            return f"{name} differs from {MANIFEST} (damaged or changed)"
     return None
 
 
@@ -164,6 +191,7 @@ def cached_export(
     key = _key(model_dir, kind, format)
     exports = cache_root(cache_dir) / "exports"
     entry = exports / (_entry_prefix(model_dir, kind) + _digest(key))
+    remove_abandoned(exports)  # the temporary entries of killed processes (of any checkpoint)
     for attempt in range(2):  # a second time when another process put its entry in place while this one looked
         replace = os.path.lexists(entry)
         if replace:

@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
+from converters import safe_json
 from converters.configuration import ErnieMConfig
 from converters.files import write_atomic
 
@@ -67,8 +68,8 @@ def read_export_meta(directory: Union[str, os.PathLike]) -> Dict[str, Any]:
         raise FileNotFoundError(f"{path} not found: {directory} is not an ernie-m export "
                                 f"(create one with `ernie-m export MODEL_DIR OUT_DIR`)")
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        meta = safe_json.loads(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError, JSONDecodeError, nested too deep
         raise ExportError(f"{path}: not readable JSON ({exc})") from None
     version = meta.get("format_version") if isinstance(meta, dict) else None
     if not isinstance(version, int):

@@ -3,15 +3,19 @@ exports to UIE training examples)."""
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from converters.files import UnsafeOutputError, atomic_open, check_outside, json_lines
+from converters import safe_json
+from converters.files import UnsafeOutputError, atomic_open, check_outside, check_readable_file, json_lines
 
 from ..engines.export_cache import CACHE_ENV, DEFAULT_CACHE
+from ..inputs import NonFiniteOutputError, check_text, describe_rows
+from ..progress import Progress
 from .decoding import MAX_CHILD_PROMPTS
 from .doccano import TASK_TYPES
 from .extractor import MODES
@@ -70,6 +74,9 @@ def register(subparsers) -> None:
     parser.add_argument("--max-child-prompts", type=int, default=MAX_CHILD_PROMPTS, metavar="N",
                         help="ask a child label about at most N spans of its parent per text (default "
                              f"{MAX_CHILD_PROMPTS}; 0: all of them, as Taskflow); a warning says when it cuts")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="a progress line on stderr: texts, texts/s, ETA with --input FILE (default: on a "
+                             "terminal)")
     parser.set_defaults(func=run)
 
     convert = subparsers.add_parser(
@@ -113,35 +120,51 @@ def parse_schema(value: str) -> Any:
             raise ValueError(f"{source}: not UTF-8 text (byte {exc.start})") from None
     elif not value.lstrip().startswith(("[", "{", '"')):
         try:
-            return json.loads(value)  # a bare JSON number or literal: refused by build_schema with its reason
+            return safe_json.loads(value, source)  # a bare JSON number or literal: refused by build_schema with its reason
         except json.JSONDecodeError:
             raise FileNotFoundError(f"--schema: schema file not found: {value} (inline schemas are JSON, e.g. "
                                     f"'[\"人物\"]')") from None
     try:
-        return json.loads(value)
+        return safe_json.loads(value, source)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); write "
                          f"e.g. '[\"人物\", {{\"公司\": [\"创始人\"]}}]'") from None
 
 
-def read_inputs(path: Path) -> Iterator[Tuple[Dict[str, Any], str]]:
-    """``(record, text)`` for each non-blank line of a JSON lines file."""
-    for number, item in json_lines(path, "input file"):
+#: An input: where it comes from (``"path:line"`` or ``"text N"``), its record, its text.
+Input = Tuple[str, Dict[str, Any], str]
+
+
+def read_inputs(path: Path, bytes_read: Optional[Callable[[int], None]] = None) -> Iterator[Input]:
+    """``(where, record, text)`` for each non-blank line of a JSON lines file, read a line at a time; a text that
+    :func:`~paddle_ernie_m.inputs.check_text` refuses is an error naming its line."""
+    for number, item in json_lines(path, "input file", bytes_read=bytes_read):
         record = {"text": item} if isinstance(item, str) else item
         if not isinstance(record, dict) or not isinstance(record.get("text"), str):
             raise ValueError(f"{path}:{number}: expected a JSON string or an object with a string 'text'")
-        yield record, record["text"]
+        check_text(record["text"], f"{path}:{number}")
+        yield f"{path}:{number}", record, record["text"]
 
 
-def _chunks(items: Iterator[Tuple[Dict[str, Any], str]], size: int) -> Iterator[List[Tuple[Dict[str, Any], str]]]:
-    chunk: List[Tuple[Dict[str, Any], str]] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+def argument_inputs(texts: List[str]) -> Iterator[Input]:
+    for number, text in enumerate(texts, 1):
+        check_text(text, f"text {number}")
+        yield f"text {number}", {"text": text}, text
+
+
+def extract_chunk(extractor, chunk: List[Input]) -> List[Dict[str, Any]]:
+    """The extractor's results for a chunk of inputs; model outputs that are not finite are an error naming the
+    inputs that give them (each run alone to find them)."""
+    try:
+        return extractor([text for _, _, text in chunk])
+    except NonFiniteOutputError as exc:
+        bad = []
+        for index, (_, _, text) in enumerate(chunk):
+            try:
+                extractor([text])
+            except NonFiniteOutputError:
+                bad.append(index)
+        raise NonFiniteOutputError(f"{describe_rows(bad, [where for where, _, _ in chunk])}: {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -159,11 +182,16 @@ def run(args: argparse.Namespace) -> int:
             raise UnsafeOutputError(f"--force replaces only an earlier output of extract (JSON lines with a "
                                     f"\"result\") or an empty file, and this one is not; nothing was changed: "
                                     f"remove it yourself or choose another --output: {args.output}")
+    if args.input is not None:
+        check_readable_file(args.input, "input file")  # before the model loads
     schema = parse_schema(args.schema)
     build_schema(schema)  # a malformed schema fails before the model loads
     from .extractor import InformationExtractor
 
-    inputs = read_inputs(args.input) if args.input else (({"text": t}, t) for t in args.texts)
+    size = args.input.stat().st_size if args.input and args.input.is_file() else None
+    progress = Progress("texts", total_rows=None if args.input else len(args.texts), total_bytes=size,
+                        enabled=args.progress)
+    inputs = read_inputs(args.input, lambda n: progress.update(0, n)) if args.input else argument_inputs(args.texts)
 
     def write(out) -> None:  # the model loads once the output is open: an unwritable --output fails first
         extractor = InformationExtractor(args.model, schema=schema, schema_lang=args.schema_lang, mode=args.mode,
@@ -173,9 +201,12 @@ def run(args: argparse.Namespace) -> int:
                                          max_child_prompts=args.max_child_prompts or None, device=args.device,
                                          threads=args.threads, cache_dir=args.cache_dir,
                                          precision=args.precision)
-        for chunk in _chunks(inputs, CHUNK):
-            for (record, _), result in zip(chunk, extractor([text for _, text in chunk])):
-                out.write(json.dumps({**record, "result": result}, ensure_ascii=False) + "\n")
+        for chunk in iter(lambda: list(itertools.islice(inputs, CHUNK)), []):
+            for (_, record, _), result in zip(chunk, extract_chunk(extractor, chunk)):
+                out.write(json.dumps({**record, "result": result}, ensure_ascii=False, allow_nan=False) + "\n")
+            out.flush()
+            progress.update(len(chunk))
+        progress.close()
 
     if args.output is None:
         write(sys.stdout)
@@ -194,7 +225,7 @@ def _is_extract_output(path: Path) -> bool:
     if not first:
         return True
     try:
-        record = json.loads(first)
+        record = safe_json.loads(first)
     except ValueError:
         return False
     return isinstance(record, dict) and isinstance(record.get("result"), (dict, list))

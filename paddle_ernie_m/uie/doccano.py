@@ -337,6 +337,9 @@ def convert_doccano_file(
                    or sum(Decimal(str(s)) for s in splits) != Decimal(1)):
         raise ValueError(f"splits must be three non-negative ratios summing to 1 (train, dev, test), "
                          f"got {list(splits)}")
+    if isinstance(negative_ratio, bool) or not isinstance(negative_ratio, int) or negative_ratio < 0:
+        raise ValueError(f"negative_ratio (--negative-ratio) must be a whole number of at least 0, got "
+                         f"{negative_ratio!r}")
     style = style or PromptStyle()
     records = read_doccano(doccano_file)
     save_dir = Path(save_dir)

@@ -25,10 +25,13 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+import numpy as np
+
 from converters.configuration import ErnieMConfig
 from converters.mapping import UIE
 from ernie_m_tokenizer.tokenization_ernie_m_engine import SENTENCEPIECE_MODEL_FILE, VOCAB_FILE
 
+from ..inputs import NonFiniteOutputError
 from .decoding import MAX_CHILD_PROMPTS, Piece, Result, decode, extract, join_pieces, max_text_length, split_texts
 from .features import PairEncoder, build_batch, expand_padding, prompt_relative_offsets
 from .schema import SchemaError, SchemaNode, build_schema, check_schema_lang
@@ -256,6 +259,11 @@ class InformationExtractor:
         padded = self.mode == "exact"
         batch = build_batch(rows, self.max_seq_len, self.tokenizer.pad_token_id, padded)
         start, end = self._runner(batch.input_ids, batch.position_ids, batch.attention_bias)
+        bad = [i for i, n in enumerate(batch.lengths)
+               if not (np.isfinite(start[i, :n]).all() and np.isfinite(end[i, :n]).all())]
+        if bad:
+            raise NonFiniteOutputError(f"the model's span probabilities are not finite (NaN or infinity) for {len(bad)} "
+                                       f"of {len(rows)} inputs: its weights (or the export) hold NaN or infinity")
         if padded:
             return ([expand_padding(start[i], n, self.max_seq_len) for i, n in enumerate(batch.lengths)],
                     [expand_padding(end[i], n, self.max_seq_len) for i, n in enumerate(batch.lengths)])
