@@ -155,7 +155,7 @@ def test_a_killed_export_leaves_a_temporary_entry_that_the_next_start_removes(tm
     code = """
         import os, signal, sys
         from pathlib import Path
-        from paddle_ernie_m.export_cache import cached_export
+        from paddle_ernie_m.engines.export_cache import cached_export
         def export(out):
             Path(out).mkdir()
             (Path(out) / "half").write_text("x")
@@ -168,7 +168,7 @@ def test_a_killed_export_leaves_a_temporary_entry_that_the_next_start_removes(tm
     assert done.returncode == -signal.SIGKILL, done.stderr
     exports = tmp_path / "cache" / "exports"
     assert len(hidden(exports)) == 1
-    from paddle_ernie_m.export_cache import cached_export
+    from paddle_ernie_m.engines.export_cache import cached_export
 
     def export(out: Path) -> None:
         out.mkdir()

@@ -294,7 +294,7 @@ def test_sixteen_kib_overwritten_in_the_middle_of_large_cached_weights_are_detec
     with open(weights, "r+b") as f:  # beyond the first and the last MiB
         f.seek(size // 2)
         f.write(np.random.default_rng(0).normal(0, 1, 4096).astype(np.float32).tobytes())
-    with caplog.at_level(logging.WARNING, logger="paddle_ernie_m.export_cache"):
+    with caplog.at_level(logging.WARNING, logger="paddle_ernie_m.engines.export_cache"):
         again = predict(checkpoint, texts, cache_dir=tmp_path / "cache")
     assert saves[0] == 2 and any("inference.pdiparams differs" in r.getMessage() for r in caplog.records)
     np.testing.assert_allclose(_probabilities(again), reference, atol=1e-5)
