@@ -69,7 +69,6 @@ NO_LIMIT = 10**29
 # SPIECE_UNDERLINE, the word-boundary mark, is imported from the offsets module (which cannot import this one).
 _SPLIT_PUNCT = frozenset(",;:.?!~，；：。？！《》【】")
 _CJK_RE = re.compile("[\u4e00-\u9fff]")
-_SPECIAL_RE = re.compile("|".join(re.escape(t) for t in sorted(SPECIAL_TOKENS.values(), key=len, reverse=True)))
 _CACHE_LIMIT = 1 << 20
 #: ``decode(clean_up_tokenization_spaces=True)`` replacements (both reference libraries use these).
 _CLEAN_UP = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
@@ -154,36 +153,52 @@ class TokenizerEngine:
     """Tokens, ids and character offsets of texts under one ``compat`` mode (see the module docstring).
 
     Args:
-        vocab_file: one token a line; the line number is the id. Must hold the five special tokens and every
-            piece of the SentencePiece model.
+        vocab_file: one token a line; the line number is the id. Must hold every piece of the SentencePiece
+            model. None: the SentencePiece pieces in id order (as transformers' ``ErnieMTokenizer`` without one).
         sentencepiece_model_file: the SentencePiece BPE model.
         do_lower_case: lower-case the text (special tokens excepted) before tokenizing.
         compat: ``"paddlenlp"`` (default) or ``"transformers"``: which implementation's tokens to reproduce.
+        special_tokens: role -> token where the vocabulary spells a special token otherwise (``{"unk_token":
+            "<unk>"}``). Given, only the unknown token must be in the vocabulary (the others have no id, None,
+            where absent: transformers adds them after it); not given, all five must be.
+        sp_model_kwargs: ``SentencePieceProcessor`` settings, such as ``{"enable_sampling": True, "alpha": 0.1,
+            "nbest_size": -1}`` (subword regularization: every encode samples a segmentation).
     """
 
-    def __init__(self, vocab_file: Union[str, os.PathLike], sentencepiece_model_file: Union[str, os.PathLike],
-                 do_lower_case: bool = False, compat: str = DEFAULT_COMPAT) -> None:
+    def __init__(self, vocab_file: Optional[Union[str, os.PathLike]],
+                 sentencepiece_model_file: Union[str, os.PathLike], do_lower_case: bool = False,
+                 compat: str = DEFAULT_COMPAT, special_tokens: Optional[Dict[str, str]] = None,
+                 sp_model_kwargs: Optional[Dict[str, Any]] = None) -> None:
         check_compat(compat)
         if not isinstance(do_lower_case, bool):
             raise ValueError(f"do_lower_case must be a bool, got {do_lower_case!r}")
         self.compat = compat
         self.do_lower_case = do_lower_case
-        self.vocab_file = os.fspath(vocab_file)
         self.sentencepiece_model_file = os.fspath(sentencepiece_model_file)
-
-        self.tokens = read_vocab(self.vocab_file)
-        self.vocab = {token: i for i, token in enumerate(self.tokens)}
+        self.sp_model_kwargs = dict(sp_model_kwargs or {})
         self.sp_model_proto = read_bytes(self.sentencepiece_model_file)
         self._load_sp()
+        if vocab_file is None:  # the SentencePiece pieces in id order, as transformers' ErnieMTokenizer reads them
+            self.vocab_file = None
+            self.tokens = [self._sp.id_to_piece(i) for i in range(self._sp.get_piece_size())]
+        else:
+            self.vocab_file = os.fspath(vocab_file)
+            self.tokens = read_vocab(self.vocab_file)
+        self.vocab = {token: i for i, token in enumerate(self.tokens)}
+        #: role -> token of the special tokens (ERNIE-M's own unless the vocabulary spells them otherwise)
+        self.special_tokens = dict(SPECIAL_TOKENS, **(special_tokens or {}))
+        self._lenient_specials = special_tokens is not None
         self._check_files_match()
 
-        self.unk_token_id = self.vocab[UNK_TOKEN]
-        self.cls_token_id = self.vocab[CLS_TOKEN]
-        self.sep_token_id = self.vocab[SEP_TOKEN]
-        self.pad_token_id = self.vocab[PAD_TOKEN]
-        self.mask_token_id = self.vocab[MASK_TOKEN]
-        #: id -> token of the five special tokens
-        self.special_ids = {self.vocab[t]: t for t in SPECIAL_TOKENS.values()}
+        ids = {role: self.vocab.get(token) for role, token in self.special_tokens.items()}
+        self.unk_token_id = ids["unk_token"]
+        self.cls_token_id, self.sep_token_id = ids["cls_token"], ids["sep_token"]
+        self.pad_token_id, self.mask_token_id = ids["pad_token"], ids["mask_token"]
+        #: id -> token of the special tokens the vocabulary holds
+        self.special_ids = {i: self.special_tokens[role] for role, i in ids.items() if i is not None}
+        self._special_re = re.compile("|".join(re.escape(t) for t in sorted(self.special_ids.values(), key=len,
+                                                                              reverse=True)))
+        self._special_starts = {t[0] for t in self.special_ids.values()}
         self._underline_id = self.vocab.get(SPIECE_UNDERLINE, self.unk_token_id)
         self._init_caches()
 
@@ -195,16 +210,20 @@ class TokenizerEngine:
     def _load_sp(self) -> None:
         import sentencepiece as spm  # here, so that the converters read this module's constants without it
 
-        self._sp = spm.SentencePieceProcessor()
+        self._sp = spm.SentencePieceProcessor(**self.sp_model_kwargs)  # sampling settings apply to every encode
         try:
             self._sp.LoadFromSerializedProto(self.sp_model_proto)
         except (RuntimeError, OSError) as exc:
             raise ValueError(f"{self.sentencepiece_model_file}: not a SentencePiece model ({exc})") from None
 
     def _check_files_match(self) -> None:
-        missing_special = [t for t in SPECIAL_TOKENS.values() if t not in self.vocab]
+        where = self.vocab_file or self.sentencepiece_model_file
+        required = [self.special_tokens["unk_token"]] if self._lenient_specials else self.special_tokens.values()
+        missing_special = [t for t in required if t not in self.vocab]
         if missing_special:
-            raise ValueError(f"{self.vocab_file}: special tokens {', '.join(missing_special)} are missing")
+            raise ValueError(f"{where}: special tokens {', '.join(missing_special)} are missing")
+        if self.vocab_file is None:
+            return
         sp = self._sp
         missing = [
             sp.id_to_piece(i)
@@ -244,10 +263,7 @@ class TokenizerEngine:
         text = "".join(tokens).replace(SPIECE_UNDERLINE, " ").strip()
         if clean_up_tokenization_spaces is None:
             clean_up_tokenization_spaces = self.compat == "paddlenlp"
-        if clean_up_tokenization_spaces:
-            for before, after in _CLEAN_UP:
-                text = text.replace(before, after)
-        return text
+        return clean_up_spaces(text) if clean_up_tokenization_spaces else text
 
     # ------------------------------------------------------------------------------------ special tokens
     def build_inputs_with_special_tokens(self, token_ids_0: List[int],
@@ -293,11 +309,11 @@ class TokenizerEngine:
     def _segments(self, text: str) -> List[Tuple[int, int, Optional[str]]]:
         """``(start, end, special)`` parts of a text: special tokens typed in it, and the text around them with
         its surrounding whitespace stripped (``special`` None)."""
-        if "[" not in text or not _SPECIAL_RE.search(text):
+        if not any(c in text for c in self._special_starts) or not self._special_re.search(text):
             return [(0, len(text), None)]
         parts: List[Tuple[int, int, Optional[str]]] = []
         position = 0
-        for match in _SPECIAL_RE.finditer(text):
+        for match in self._special_re.finditer(text):
             parts.append((position, match.start(), None))
             parts.append((match.start(), match.end(), match.group()))
             position = match.end()
@@ -404,6 +420,14 @@ class TokenizerEngine:
                 search.extend(entry.search)
 
 # ------------------------------------------------------------------------------------------ helpers
+def clean_up_spaces(text: str) -> str:
+    """``text`` without the spaces before punctuation and contractions that both reference libraries remove
+    (``decode(clean_up_tokenization_spaces=True)``)."""
+    for before, after in _CLEAN_UP:
+        text = text.replace(before, after)
+    return text
+
+
 def check_text(text: Any, name: str) -> str:
     """``text`` itself, or ``TypeError`` naming the argument."""
     if not isinstance(text, str):
