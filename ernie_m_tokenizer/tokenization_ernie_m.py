@@ -76,18 +76,10 @@ class ErnieMTokenizer(PreTrainedTokenizer):
                  mask_token: Any = MASK_TOKEN, sp_model_kwargs: Optional[Dict[str, Any]] = None,
                  compat: str = DEFAULT_COMPAT, clean_up_tokenization_spaces: Optional[bool] = None,
                  **kwargs: Any) -> None:
-        model_file = kwargs.pop("sentencepiece_model_file", None) or sentencepiece_model_ckpt
-        for name, path, required in ((SENTENCEPIECE_MODEL_FILE, model_file, True), (VOCAB_FILE, vocab_file, False)):
-            if (path is None and required) or (path is not None and not os.path.isfile(path)):
-                where = "the directory has none" if path is None else f"{path} not found"
-                raise ValueError(f"ErnieMTokenizer needs {name}: {where}")  # an OSError, transformers rewords
-        if not isinstance(encoding, str) or encoding.replace("-", "").lower() != "utf8":
-            raise ValueError(f"encoding {encoding!r} is not supported (vocab.txt is read as UTF-8)")
         specials = dict(unk_token=unk_token, sep_token=sep_token, pad_token=pad_token, cls_token=cls_token,
                         mask_token=mask_token)
-        self._engine = TokenizerEngine(vocab_file, model_file, do_lower_case, compat,
-                                       special_tokens={role: str(t) for role, t in specials.items()},
-                                       sp_model_kwargs=sp_model_kwargs)
+        self._engine = build_engine(sentencepiece_model_ckpt or kwargs.pop("sentencepiece_model_file", None),
+                                    vocab_file, do_lower_case, encoding, specials, sp_model_kwargs, compat)
         self._added = _AddedTokens(self._engine, {}, ())
         limit = kwargs.get("model_max_length")
         if limit is None or limit >= NO_LIMIT:
@@ -152,30 +144,13 @@ class ErnieMTokenizer(PreTrainedTokenizer):
         tokens = self.convert_ids_to_tokens(token_ids, skip_special_tokens=skip_special_tokens)
         if isinstance(tokens, str):
             tokens = [tokens]
-        parts: List[str] = []
-        run: List[str] = []
-        for token in tokens + [None]:
-            if token is None or token in self._added.plain:
-                text = self._engine.tokens_to_text(run, clean_up_tokenization_spaces=False) if run else ""
-                parts.extend([text] if text else [])
-                parts.extend([token] if token is not None else [])
-                run = []
-            else:
-                run.append(token)
-        text = (" " if spaces_between_special_tokens else "").join(parts)
         if clean_up_tokenization_spaces is None:
             clean_up_tokenization_spaces = self.clean_up_tokenization_spaces
-        return clean_up_spaces(text) if clean_up_tokenization_spaces else text
+        return decode_tokens(self._engine, tokens, self._added.plain, spaces_between_special_tokens,
+                             clean_up_tokenization_spaces)
 
     def save_vocabulary(self, save_directory: str, filename_prefix: Optional[str] = None) -> Tuple[str, str]:
-        prefix = f"{filename_prefix}-" if filename_prefix else ""
-        model = os.path.join(save_directory, prefix + SENTENCEPIECE_MODEL_FILE)
-        vocab = os.path.join(save_directory, prefix + VOCAB_FILE)
-        with open(model, "wb") as f:
-            f.write(self._engine.sp_model_proto)
-        with open(vocab, "w", encoding="utf-8", newline="\n") as f:
-            f.write("\n".join(self._engine.tokens) + "\n")
-        return model, vocab
+        return save_vocabulary(self._engine, save_directory, filename_prefix)
 
     # ------------------------------------------------------------------------------------ special tokens
     def build_inputs_with_special_tokens(self, token_ids_0: List[int],
@@ -315,6 +290,52 @@ class ErnieMTokenizer(PreTrainedTokenizer):
             return self.pad(rows, **kwargs)
         finally:
             self.padding_side = own
+
+
+def build_engine(sentencepiece_model_ckpt: Optional[str], vocab_file: Optional[str], do_lower_case: bool,
+                 encoding: str, special_tokens: Dict[str, Any], sp_model_kwargs: Optional[Dict[str, Any]],
+                 compat: str) -> TokenizerEngine:
+    """The engine of a tokenizer's arguments (see :class:`ErnieMTokenizer`); ``ValueError`` naming a bad one."""
+    for name, path, required in ((SENTENCEPIECE_MODEL_FILE, sentencepiece_model_ckpt, True),
+                                 (VOCAB_FILE, vocab_file, False)):
+        if (path is None and required) or (path is not None and not os.path.isfile(path)):
+            where = "the directory has none" if path is None else f"{path} not found"
+            raise ValueError(f"ErnieMTokenizer needs {name}: {where}")  # an OSError, transformers rewords
+    if not isinstance(encoding, str) or encoding.replace("-", "").lower() != "utf8":
+        raise ValueError(f"encoding {encoding!r} is not supported (vocab.txt is read as UTF-8)")
+    return TokenizerEngine(vocab_file, sentencepiece_model_ckpt, do_lower_case, compat,
+                           special_tokens={role: str(token) for role, token in special_tokens.items()},
+                           sp_model_kwargs=sp_model_kwargs)
+
+
+def decode_tokens(engine: TokenizerEngine, tokens: List[str], plain_added: Any, spaces_between_special_tokens: bool,
+                  clean_up_tokenization_spaces: bool) -> str:
+    """Text of tokens: the engine's, except that the added tokens in ``plain_added`` stand as typed, apart from the
+    text around them by a space (``spaces_between_special_tokens``), as transformers' slow tokenizers do."""
+    parts: List[str] = []
+    run: List[str] = []
+    for token in [*tokens, None]:
+        if token is None or token in plain_added:
+            text = engine.tokens_to_text(run, clean_up_tokenization_spaces=False) if run else ""
+            parts.extend([text] if text else [])
+            parts.extend([token] if token is not None else [])
+            run = []
+        else:
+            run.append(token)
+    text = (" " if spaces_between_special_tokens else "").join(parts)
+    return clean_up_spaces(text) if clean_up_tokenization_spaces else text
+
+
+def save_vocabulary(engine: TokenizerEngine, save_directory: str, filename_prefix: Optional[str]) -> Tuple[str, str]:
+    """Write the engine's ``sentencepiece.bpe.model`` and ``vocab.txt`` into ``save_directory``."""
+    prefix = f"{filename_prefix}-" if filename_prefix else ""
+    model = os.path.join(save_directory, prefix + SENTENCEPIECE_MODEL_FILE)
+    vocab = os.path.join(save_directory, prefix + VOCAB_FILE)
+    with open(model, "wb") as f:
+        f.write(engine.sp_model_proto)
+    with open(vocab, "w", encoding="utf-8", newline="\n") as f:
+        f.write("\n".join(engine.tokens) + "\n")
+    return model, vocab
 
 
 #: The keywords ``_encode_strings`` takes; a call with any other goes to transformers' own encoding.
