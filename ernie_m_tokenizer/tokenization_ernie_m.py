@@ -80,7 +80,7 @@ class ErnieMTokenizer(PreTrainedTokenizer):
                         mask_token=mask_token)
         self._engine = build_engine(sentencepiece_model_ckpt or kwargs.pop("sentencepiece_model_file", None),
                                     vocab_file, do_lower_case, encoding, specials, sp_model_kwargs, compat)
-        self._added = _AddedTokens(self._engine, {}, ())
+        self._added = _AddedTokens(self._engine, {}, (), ())
         limit = kwargs.get("model_max_length")
         if limit is None or limit >= NO_LIMIT:
             kwargs["model_max_length"] = MODEL_MAX_LENGTH
@@ -126,7 +126,8 @@ class ErnieMTokenizer(PreTrainedTokenizer):
     def _refresh_added_tokens(self) -> None:
         """Rebuild what encoding needs to know of the added tokens (after every change to them)."""
         if hasattr(self, "_engine"):  # transformers adds the special tokens before ``__init__`` has returned
-            self._added = _AddedTokens(self._engine, self.get_added_vocab(), self.all_special_tokens)
+            self._added = _AddedTokens(self._engine, self.get_added_vocab(), self.all_special_tokens,
+                                       _extra_special_tokens(self))
 
     def _convert_token_to_id(self, token: str) -> int:
         return self._engine.token_id(token)
@@ -351,17 +352,21 @@ class _AddedTokens:
         added_vocab: token -> id of transformers' added tokens.
         special_tokens: the tokenizer's special tokens (transformers before 4.34 keeps those of the vocabulary
             out of ``added_vocab``).
+        extra_special_tokens: its ``additional_special_tokens``.
     """
 
-    def __init__(self, engine: TokenizerEngine, added_vocab: Dict[str, int], special_tokens: Sequence[str]):
+    def __init__(self, engine: TokenizerEngine, added_vocab: Dict[str, int], special_tokens: Sequence[str],
+                 extra_special_tokens: Sequence[str]):
         self.engine = engine
         self.ids = dict(added_vocab)
         for token in special_tokens:
             if token not in self.ids and token in engine.vocab:
                 self.ids[token] = engine.vocab[token]
         self.size = max([len(engine.tokens)] + [i + 1 for i in self.ids.values()])
-        #: the added tokens that are not special (``decode`` sets them apart with spaces, as transformers does)
-        self.plain = frozenset(added_vocab) - frozenset(special_tokens)
+        #: what ``decode`` sets apart with spaces, as transformers 4 does: the added tokens that are not special,
+        #: and the additional special tokens outside the vocabulary
+        self.plain = frozenset(added_vocab) - frozenset(special_tokens) | frozenset(
+            t for t in extra_special_tokens if added_vocab.get(t, -1) >= len(engine.tokens))
         own = set(engine.special_ids.values())
         whole = sorted(self.ids, key=len, reverse=True)
         self.pattern = re.compile("|".join(map(re.escape, whole))) if set(whole) - own else None
@@ -406,6 +411,20 @@ class _AddedTokens:
                     offsets.append((start, end))
             results.append((ids, tokens, offsets))
         return results
+
+
+def _extra_special_tokens(tokenizer: Any) -> List[str]:
+    """``additional_special_tokens`` (transformers 4) or ``extra_special_tokens`` (5) of a tokenizer."""
+    extra = getattr(tokenizer, "additional_special_tokens", None)
+    if extra is None:
+        extra = getattr(tokenizer, "_extra_special_tokens", [])
+    return [str(t) for t in extra]
+
+
+def plain_added_tokens(tokenizer: Any) -> frozenset:
+    """The added tokens ``decode`` sets apart with spaces (see :class:`_AddedTokens`)."""
+    return _AddedTokens(tokenizer._engine, tokenizer.get_added_vocab(), tokenizer.all_special_tokens,
+                        _extra_special_tokens(tokenizer)).plain
 
 
 def _strings_of_batch(items: Any, pairs: Any) -> Optional[Tuple[List[str], Optional[List[str]]]]:

@@ -343,7 +343,10 @@ class TokenizerEngine:
                     part = text[start:end] if end - start < len(text) else text
                     inputs.append(_lower(part) if self.do_lower_case else part)
         try:
-            pieces = self._sp.encode(inputs, out_type=str, num_threads=1) if inputs else []
+            if self.sp_model_kwargs.get("enable_sampling"):  # one text a call, as transformers samples
+                pieces = [self._sp.encode(text, out_type=str) for text in inputs]
+            else:
+                pieces = self._sp.encode(inputs, out_type=str, num_threads=1) if inputs else []
         except (TypeError, UnicodeError):  # SentencePiece cannot take lone surrogates
             for k, text in enumerate(texts):
                 _check_surrogates(text, name_of(k))

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from tokenizers import Token, Tokenizer, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast
 
-from .tokenization_ernie_m import ErnieMTokenizer, build_engine, decode_tokens, save_vocabulary
+from .tokenization_ernie_m import ErnieMTokenizer, build_engine, decode_tokens, plain_added_tokens, save_vocabulary
 from .tokenization_ernie_m_engine import (
     CLS_TOKEN,
     DEFAULT_COMPAT,
@@ -145,8 +145,8 @@ class ErnieMTokenizerFast(PreTrainedTokenizerFast):
         tokens = self.convert_ids_to_tokens(token_ids, skip_special_tokens=skip_special_tokens)
         if clean_up_tokenization_spaces is None:
             clean_up_tokenization_spaces = self.clean_up_tokenization_spaces
-        plain = set(self.get_added_vocab()) - set(self.all_special_tokens)
-        return decode_tokens(self._engine, tokens, plain, spaces_between_special_tokens, clean_up_tokenization_spaces)
+        return decode_tokens(self._engine, tokens, plain_added_tokens(self), spaces_between_special_tokens,
+                             clean_up_tokenization_spaces)
 
     def save_vocabulary(self, save_directory: str, filename_prefix: Optional[str] = None) -> Tuple[str, str]:
         return save_vocabulary(self._engine, save_directory, filename_prefix)

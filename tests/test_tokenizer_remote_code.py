@@ -295,19 +295,27 @@ def test_model_input_names_of_the_directory_decide_the_attention_mask(bundled_cl
     assert "attention_mask" in ErnieMTokenizer.from_pretrained(str(directory))(CORPUS[:4], padding=True)
 
 
-def test_save_pretrained_round_trips_its_settings_and_code(bundled_class, tmp_path):
+@pytest.mark.parametrize("fast", [False, True], ids=["slow", "fast"])
+def test_save_pretrained_round_trips_its_settings_and_code(bundled_class, fast_class, tmp_path, fast):
+    """Each class saves itself the transformers way: the slow one names only itself in ``auto_map`` (as transformers
+    writes for any slow remote-code tokenizer), the fast one both classes."""
     from transformers import AutoTokenizer
 
-    ours = bundled_class(str(FIXTURE / "sentencepiece.bpe.model"), str(FIXTURE / "vocab.txt"),
-                         compat="transformers", do_lower_case=True, model_max_length=64,
-                         model_input_names=["input_ids", "attention_mask"])
+    cls = fast_class if fast else bundled_class
+    ours = cls(str(FIXTURE / "sentencepiece.bpe.model"), str(FIXTURE / "vocab.txt"),
+               compat="transformers", do_lower_case=True, model_max_length=64,
+               model_input_names=["input_ids", "attention_mask"])
     ours.save_pretrained(str(tmp_path / "saved"))
     config = json.loads((tmp_path / "saved" / "tokenizer_config.json").read_text())
-    assert config["auto_map"] == TOKENIZER_AUTO_MAP and config["tokenizer_class"] == "ErnieMTokenizer"
-    assert set(FILES) <= {p.name for p in (tmp_path / "saved").iterdir()}
-    for again in (bundled_class.from_pretrained(str(tmp_path / "saved")),
+    expected_map = TOKENIZER_AUTO_MAP["AutoTokenizer"] if fast else [TOKENIZER_AUTO_MAP["AutoTokenizer"][0], None]
+    assert config["auto_map"] == {"AutoTokenizer": expected_map}
+    assert config["tokenizer_class"] == "ErnieMTokenizer"  # transformers drops "Fast"; PaddleNLP reads it too
+    saved = {p.name for p in (tmp_path / "saved").iterdir()}
+    assert set(FILES) - ({"tokenization_ernie_m_fast.py"} if not fast else set()) <= saved
+    assert "tokenizer.json" not in saved  # the backend's Python pre-tokenizer cannot be serialized
+    for again in (cls.from_pretrained(str(tmp_path / "saved")),
                   AutoTokenizer.from_pretrained(str(tmp_path / "saved"), trust_remote_code=True)):
-        assert type(again).__name__ == "ErnieMTokenizer"
+        assert type(again).__name__ == cls.__name__
         assert (again.compat, again.do_lower_case, again.model_max_length, again.model_input_names) == \
             ("transformers", True, 64, ["input_ids", "attention_mask"])
         assert again(CORPUS)["input_ids"] == ours(CORPUS)["input_ids"]
@@ -443,3 +451,196 @@ def test_a_converted_directory_loads_with_trust_remote_code_and_gives_the_refere
     assert pipelines["token_classification"] == [
         [[token, k + 1] for k, token in enumerate(paddlenlp_tokenizer.convert_ids_to_tokens(ids[1:-1]))]
         for ids in model_ids]
+
+
+# ------------------------------------------------------------------------------ transformers 4's ErnieMTokenizer API
+@pytest.fixture(scope="module")
+def fast_class():
+    from ernie_m_tokenizer.tokenization_ernie_m_fast import ErnieMTokenizerFast
+
+    return ErnieMTokenizerFast
+
+
+SP_MODEL, VOCAB = str(FIXTURE / "sentencepiece.bpe.model"), str(FIXTURE / "vocab.txt")
+#: what transformers' test fixture spells otherwise: the SentencePiece model's own unknown piece, a padding token
+#: outside the vocabulary
+OTHER_SPECIALS = dict(unk_token="<unk>", pad_token="<pad>")
+
+
+@pytest.mark.parametrize("specials", [{}, OTHER_SPECIALS], ids=["ernie-m", "spelled-otherwise"])
+def test_transformers_constructor_without_vocab_file_equals_transformers_4(bundled_class, specials):
+    """``ErnieMTokenizer(sentencepiece_model_ckpt, vocab_file=None, ..., unk_token=..., pad_token=...)`` as in
+    transformers' docs: the vocabulary is the SentencePiece model's, the special tokens it lacks are added after
+    it, in transformers' order."""
+    from transformers.models.deprecated.ernie_m.tokenization_ernie_m import ErnieMTokenizer
+
+    if not specials:  # transformers' own class accepts an [UNK] that the vocabulary lacks; ours needs a real one
+        with pytest.raises(ValueError, match=r"special tokens \[UNK\] are missing"):
+            bundled_class(SP_MODEL)
+        return
+    reference = ErnieMTokenizer(SP_MODEL, **specials)
+    ours = bundled_class(SP_MODEL, compat="transformers", **specials)
+    assert (len(ours), ours.vocab_size, ours.get_vocab()) == (len(reference), reference.vocab_size,
+                                                              reference.get_vocab())
+    assert [ours.cls_token_id, ours.sep_token_id, ours.pad_token_id, ours.unk_token_id, ours.mask_token_id] == \
+        [reference.cls_token_id, reference.sep_token_id, reference.pad_token_id, reference.unk_token_id,
+         reference.mask_token_id]
+    assert ours(CORPUS, PAIRS)["input_ids"] == reference(CORPUS, PAIRS)["input_ids"]
+    assert ours(CORPUS, padding=True)["input_ids"] == reference(CORPUS, padding=True)["input_ids"]
+    typed = "a [MASK] b <pad> c [SEP]"  # special tokens typed in a text stay whole
+    assert ours.tokenize(typed) == reference.tokenize(typed)
+    assert [ours.decode(ids) for ids in ours(CORPUS)["input_ids"]] == \
+        [reference.decode(ids) for ids in reference(CORPUS)["input_ids"]]
+
+
+def test_keyword_construction_and_positional_vocab_file_equal_transformers_4(bundled_class, transformers_tokenizer):
+    ours = bundled_class(sentencepiece_model_ckpt=SP_MODEL, vocab_file=VOCAB, encoding="utf-8",
+                         compat="transformers")
+    assert bundled_class(SP_MODEL, VOCAB, compat="transformers").get_vocab() == ours.get_vocab()
+    assert ours(CORPUS)["input_ids"] == transformers_tokenizer(CORPUS)["input_ids"]
+    assert len(ours) == len(transformers_tokenizer) and ours.get_vocab() == transformers_tokenizer.get_vocab()
+
+
+def test_subword_regularization_samples_as_transformers_4_does(bundled_class):
+    """``sp_model_kwargs`` turns SentencePiece sampling on: under one random seed both tokenizers sample the same
+    segmentations; without reseeding the next calls sample other ones; every sample spells its text."""
+    import sentencepiece as spm
+    from transformers.models.deprecated.ernie_m.tokenization_ernie_m import ErnieMTokenizer
+
+    sampling = {"enable_sampling": True, "alpha": 0.1, "nbest_size": -1}
+    reference = ErnieMTokenizer(SP_MODEL, VOCAB, sp_model_kwargs=sampling)
+    ours = bundled_class(SP_MODEL, VOCAB, compat="transformers", sp_model_kwargs=sampling)
+    assert ours.sp_model_kwargs == sampling
+    texts = [t for t in CORPUS if t.strip()][:40]
+    spm.set_random_generator_seed(7)
+    expected = [reference.tokenize(t) for t in texts]
+    spm.set_random_generator_seed(7)
+    assert [ours.tokenize(t) for t in texts] == expected
+    assert [ours.tokenize(t) for t in texts] != expected
+    plain = "This is a test for subword regularization."
+    samples = {tuple(ours.tokenize(plain)) for _ in range(8)}
+    assert len(samples) > 1 and {ours.convert_tokens_to_string(list(s)) for s in samples} == {plain}
+
+
+ADDED = ["<domain>", "COVID19", "cases", "[NEW]", "über"]
+ADDED_TEXTS = ["hello <domain> world", "COVID19 cases rose<domain>12%", "a [NEW]b [SEP] c über",
+               "x<domain> ★ y", "tail <sp1> end"] + CORPUS[:40]
+
+
+def _with_added_tokens(tokenizer):
+    assert tokenizer.add_tokens(ADDED) == 5
+    assert tokenizer.add_special_tokens({"additional_special_tokens": ["<sp1>"]}) == 1
+    return tokenizer
+
+
+def test_added_tokens_equal_transformers_4_in_compat_transformers(bundled_class, fast_class, tmp_path):
+    """transformers' recipe: ``add_tokens`` / ``add_special_tokens``, then ``len(tokenizer)`` for
+    ``resize_token_embeddings``; ids, tokens and decoding as transformers 4.57's own ErnieMTokenizer, saved and
+    loaded back the transformers way (which transformers' own class reads too)."""
+    from transformers.models.deprecated.ernie_m.tokenization_ernie_m import ErnieMTokenizer
+
+    reference = _with_added_tokens(ErnieMTokenizer(SP_MODEL, VOCAB))
+    for cls in (bundled_class, fast_class):
+        ours = _with_added_tokens(cls(SP_MODEL, VOCAB, compat="transformers"))
+        assert len(ours) == len(reference) and ours.get_added_vocab() == reference.get_added_vocab()
+        assert ours(ADDED_TEXTS)["input_ids"] == reference(ADDED_TEXTS)["input_ids"], cls.__name__
+        assert [ours.tokenize(t) for t in ADDED_TEXTS] == [reference.tokenize(t) for t in ADDED_TEXTS]
+        ids = reference(ADDED_TEXTS)["input_ids"]
+        for skip in (False, True):
+            assert [ours.decode(row, skip_special_tokens=skip) for row in ids] == \
+                [reference.decode(row, skip_special_tokens=skip) for row in ids]
+        ours.save_pretrained(str(tmp_path / cls.__name__))
+        config = json.loads((tmp_path / cls.__name__ / "tokenizer_config.json").read_text())
+        assert {v["content"] for v in config["added_tokens_decoder"].values()} >= set(ADDED) | {"<sp1>"}
+        for again in (cls.from_pretrained(str(tmp_path / cls.__name__)),
+                      ErnieMTokenizer.from_pretrained(str(tmp_path / cls.__name__))):
+            assert len(again) == len(reference)
+            assert again(ADDED_TEXTS)["input_ids"] == ids
+
+
+def test_added_tokens_keep_paddlenlp_tokens_offsets_and_decoding(bundled_class, fast_class):
+    """compat "paddlenlp": PaddleNLP 2.8.1's tokens, offsets and decoding around added tokens. The ids of the added
+    tokens are transformers' (after the whole vocab.txt): PaddleNLP numbers them from the SentencePiece model's
+    size, which gives them the ids of the last vocab.txt entries ([MASK] among them)."""
+    from paddlenlp.transformers import ErnieMTokenizer
+
+    reference = _with_added_tokens(ErnieMTokenizer.from_pretrained(str(FIXTURE)))
+    vocab_lines = Path(VOCAB).read_text(encoding="utf-8").count("\n")
+    assert reference.vocab_size < vocab_lines and reference.convert_tokens_to_ids(ADDED[1]) == \
+        reference.convert_tokens_to_ids("[MASK]")  # PaddleNLP's collision, the reason for transformers' ids
+    renumber = {reference.convert_tokens_to_ids(t): vocab_lines + k for k, t in enumerate(ADDED + ["<sp1>"])}
+    texts, _ = _with_paddlenlp_offsets(reference, ADDED_TEXTS)
+    for cls in (bundled_class, fast_class):
+        ours = _with_added_tokens(cls(SP_MODEL, VOCAB))
+        assert [ours.tokenize(t) for t in ADDED_TEXTS] == [reference.tokenize(t) for t in ADDED_TEXTS]
+        got = ours(texts, return_offsets_mapping=True)
+        expected = reference(texts, return_offsets_mapping=True)
+        assert got["offset_mapping"] == [[tuple(p) for p in row] for row in expected["offset_mapping"]]
+        added_ids = set(renumber.values())
+        assert [[i for i in row if i not in added_ids] for row in got["input_ids"]] == \
+            [[i for i in row if i not in renumber] for row in expected["input_ids"]]
+        assert [ours.decode(row) for row in got["input_ids"]] == \
+            [reference.decode(row) for row in expected["input_ids"]]
+
+
+def test_unknown_keywords_reach_transformers_own_encoding(bundled_class, transformers_tokenizer):
+    """A keyword the slow class does not know goes to transformers' encoding (which warns about keywords nobody
+    uses), as with transformers' own class, instead of a TypeError. (transformers 4's fast tokenizers refuse
+    unknown keywords themselves; 5.23's ``apply_chat_template`` on both classes: tests/tf5/tokenizer_outputs.py.)"""
+    for cls in (bundled_class,):
+        ours = cls(SP_MODEL, VOCAB, compat="transformers")
+        for kwargs in (dict(return_position_ids=True), dict(some_future_option=False, padding=True)):
+            got = ours(CORPUS[:8], **kwargs)["input_ids"]
+            assert got == transformers_tokenizer(CORPUS[:8], **kwargs)["input_ids"], (cls.__name__, kwargs)
+            assert ours(CORPUS[0], **kwargs)["input_ids"] == transformers_tokenizer(CORPUS[0], **kwargs)["input_ids"]
+
+
+def test_encoding_never_lists_the_vocabulary(bundled_class, monkeypatch):
+    """No work proportional to the vocabulary per call: transformers 4.40's ``__len__`` rebuilds a set of the
+    whole vocabulary (``get_vocab``) each time it is called (benchmarks/bench_tokenizer_calls.py times it)."""
+    ours = _with_added_tokens(bundled_class(SP_MODEL, VOCAB))
+    expected = ours(ADDED_TEXTS, ADDED_TEXTS[::-1], padding=True, return_offsets_mapping=True)
+
+    def listed(*_):
+        raise AssertionError("get_vocab called while encoding")
+
+    monkeypatch.setattr(type(ours), "get_vocab", listed)
+    assert len(ours) == Path(VOCAB).read_text(encoding="utf-8").count("\n") + 6
+    assert ours(ADDED_TEXTS, ADDED_TEXTS[::-1], padding=True, return_offsets_mapping=True) == expected
+    ours.encode("hello world")
+
+
+# ------------------------------------------------------------------------------------------------ fast tokenizer
+@pytest.mark.parametrize("compat, lower", [("paddlenlp", False), ("paddlenlp", True), ("transformers", False),
+                                           ("transformers", True)])
+def test_fast_tokenizer_ids_and_offsets_equal_the_slow_ones_on_the_whole_corpus(bundled_class, fast_class, compat,
+                                                                                lower):
+    slow = bundled_class(SP_MODEL, VOCAB, compat=compat, do_lower_case=lower)
+    fast = fast_class(SP_MODEL, VOCAB, compat=compat, do_lower_case=lower)
+    assert fast.is_fast and not slow.is_fast
+    assert [fast.tokenize(t) for t in CORPUS] == [slow.tokenize(t) for t in CORPUS]
+    for name, pairs, kwargs in SETTINGS:
+        second = PAIRS if pairs else None
+        kwargs = dict(kwargs, return_offsets_mapping=True, return_token_type_ids=True)
+        assert as_lists(fast(CORPUS, second, **kwargs)) == as_lists(slow(CORPUS, second, **kwargs)), name
+    ids = slow(CORPUS)["input_ids"]
+    assert fast.batch_decode(ids) == slow.batch_decode(ids)
+
+
+def test_fast_tokenizer_ids_and_offsets_equal_paddlenlp(fast_class, paddlenlp_tokenizer):
+    fast = fast_class(SP_MODEL, VOCAB)
+    texts, pairs = _with_paddlenlp_offsets(paddlenlp_tokenizer, CORPUS, PAIRS)
+    got = as_lists(fast(texts, pairs, return_offsets_mapping=True, max_length=48, truncation=True))
+    expected = as_lists(paddlenlp_tokenizer(texts, pairs, return_offsets_mapping=True, max_length=48,
+                                            truncation=True))
+    assert (got["input_ids"], got["offset_mapping"]) == (expected["input_ids"], expected["offset_mapping"])
+
+
+def test_fast_tokenizer_pickles_and_copies(fast_class):
+    import copy
+    import pickle
+
+    fast = _with_added_tokens(fast_class(SP_MODEL, VOCAB))
+    expected = fast(ADDED_TEXTS, return_offsets_mapping=True)
+    for again in (pickle.loads(pickle.dumps(fast)), copy.deepcopy(fast)):
+        assert again(ADDED_TEXTS, return_offsets_mapping=True) == expected
