@@ -10,6 +10,7 @@ serialized: ``save_pretrained`` writes the vocabulary files and ``tokenizer_conf
 """
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -29,6 +30,8 @@ from .tokenization_ernie_m_engine import (
     UNK_TOKEN,
     TokenizerEngine,
 )
+
+ADDED_TOKENS_FILE = "added_tokens.json"
 
 # transformers 4.x copies into its module cache only the sibling files that this one imports itself.
 from .tokenization_ernie_m_offsets import OffsetFinder  # noqa: F401
@@ -152,8 +155,17 @@ class ErnieMTokenizerFast(PreTrainedTokenizerFast):
         return save_vocabulary(self._engine, save_directory, filename_prefix)
 
     def _save_pretrained(self, save_directory, file_names, legacy_format=None, filename_prefix=None):
-        """The vocabulary files (the added tokens are in ``tokenizer_config.json``); no ``tokenizer.json``."""
-        return tuple(file_names) + self.save_vocabulary(os.fspath(save_directory), filename_prefix)
+        """The vocabulary files and ``added_tokens.json`` (as a slow tokenizer saves them: transformers 5 keeps a
+        fast tokenizer's added tokens in ``tokenizer.json`` only); no ``tokenizer.json``."""
+        prefix = f"{filename_prefix}-" if filename_prefix else ""
+        added = {token: i for token, i in self.get_added_vocab().items() if i >= self.vocab_size}
+        written = []
+        if added:
+            path = os.path.join(os.fspath(save_directory), prefix + ADDED_TOKENS_FILE)
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(json.dumps(added, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+            written.append(path)
+        return tuple(file_names) + tuple(written) + self.save_vocabulary(os.fspath(save_directory), filename_prefix)
 
     def __getstate__(self) -> Dict[str, Any]:
         """Picklable (``copy.deepcopy``, ``datasets.map``): the backend travels without its Python pre-tokenizer."""

@@ -372,6 +372,7 @@ def _script_outputs(python: Path, converted, classifier: Path, paddlenlp_tokeniz
         + [{"name": f"paddlenlp:{kind}", "directory": "paddlenlp", "pairs": True,
             "kwargs": dict(padding=True, return_tensors=kind, return_offsets_mapping=True)} for kind in ("pt", "np")],
         "model_ids": [paddlenlp_tokenizer(t)["input_ids"] for t in model_texts],
+        "added_tokens": ADDED,
     }
     # the pipelines' texts first: the script runs them on texts[:len(model_ids)]
     order = model_texts + [t for t in CORPUS if t not in model_texts]
@@ -398,25 +399,53 @@ def test_a_converted_directory_loads_with_trust_remote_code_and_gives_the_refere
     texts, pairs = result["request"]["texts"], result["request"]["pairs"]
     references = {"paddlenlp": paddlenlp_tokenizer, "transformers": transformers_tokenizer}
 
-    for compat, out in result["directories"].items():
-        assert out["class"].startswith("transformers_modules.") and out["class"].endswith(".ErnieMTokenizer")
+    for kind in ("fast", "slow"):
+        _check_directories_and_calls(result, kind, references, paddlenlp_tokenizer, texts, pairs)
+
+    refused = result["without_trust_remote_code"]
+    if environment == "transformers-5":  # transformers' own message, raised before any of our code runs
+        assert refused["type"] == "ValueError" and "trust_remote_code=True" in refused["message"]
+        assert not [f for f in refused["frames"] if "tokenization_ernie_m" in f]
+    else:  # transformers 4 has its own ErnieMTokenizer
+        assert refused["type"] is None
+
+    pipelines = result["slow"]["pipelines"]
+    model_ids = result["request"]["model_ids"]
+    with paddle.no_grad():  # PaddleNLP's usage: one text's input_ids, no mask
+        expected = [paddle.nn.functional.softmax(classifier[1](paddle.to_tensor([ids])), axis=-1).numpy()[0]
+                    for ids in model_ids]
+    np.testing.assert_allclose(pipelines["text_classification"], expected, rtol=0, atol=1e-5)
+    assert pipelines["token_classification"] == [
+        [[token, k + 1] for k, token in enumerate(paddlenlp_tokenizer.convert_ids_to_tokens(ids[1:-1]))]
+        for ids in model_ids]
+    _check_token_classification_spans(result["fast"]["token_classification"], texts[: len(model_ids)],
+                                      paddlenlp_tokenizer)
+
+
+def _check_directories_and_calls(result, kind, references, paddlenlp_tokenizer, texts, pairs):
+    """The outputs of the fast or the slow class (``kind``) against the reference tokenizers."""
+    for compat, out in result[kind]["directories"].items():
+        name = "ErnieMTokenizerFast" if kind == "fast" else "ErnieMTokenizer"
+        assert out["class"].startswith("transformers_modules.") and out["class"].endswith("." + name)
+        assert out["is_fast"] == (kind == "fast")
         assert (out["compat"], out["model_input_names"]) == (compat, ["input_ids"])
         reference = references[compat]
         assert out["tokens"] == [reference.tokenize(t) for t in texts]
         ids = [reference(t)["input_ids"] for t in texts]
         assert out["decode"] == [reference.decode(row) for row in ids]
         assert out["batch_decode_skip"] == [reference.decode(row, skip_special_tokens=True) for row in ids]
-        assert set(FILES) <= set(out["saved_files"])
-        assert out["reloaded"] == {"class": "ErnieMTokenizer", "compat": compat, "model_input_names": ["input_ids"],
+        assert set(FILES) - ({"tokenization_ernie_m_fast.py"} if kind == "slow" else set()) <= \
+            set(out["saved_files"])
+        assert out["reloaded"] == {"class": name, "compat": compat, "model_input_names": ["input_ids"],
                                    "input_ids": ids}
 
     for call in result["request"]["calls"]:
         compat, kwargs = call["directory"], dict(call["kwargs"])
         second = pairs if call["pairs"] else None
-        got = result["calls"][call["name"]]
-        kind = kwargs.pop("return_tensors", None)
-        if kind is not None:
-            assert set(got["types"].values()) == {"Tensor" if kind == "pt" else "ndarray"}, call["name"]
+        got = result[kind]["calls"][call["name"]]
+        kind_of_tensors = kwargs.pop("return_tensors", None)
+        if kind_of_tensors is not None:
+            assert set(got["types"].values()) == {"Tensor" if kind_of_tensors == "pt" else "ndarray"}, call["name"]
         # ids and keys: the reference library; offsets: PaddleNLP's (compat "paddlenlp", on the rows it handles),
         # else paddle_ernie_m's (transformers' slow tokenizers have none; its offsets are checked against
         # PaddleNLP's elsewhere)
@@ -433,24 +462,46 @@ def test_a_converted_directory_loads_with_trust_remote_code_and_gives_the_refere
                                          [second[k] for k in rows], return_offsets_mapping=True, **kwargs)
             for k, row in zip(rows, as_lists(subset)["offset_mapping"]):  # padded further in the whole batch
                 expected["offset_mapping"][k] = row + [[0, 0]] * (len(expected["offset_mapping"][k]) - len(row))
-        assert differing_rows(got["values"], expected) == {}, call["name"]
+        assert differing_rows(got["values"], expected) == {}, (kind, call["name"])
 
-    refused = result["without_trust_remote_code"]
-    if environment == "transformers-5":  # transformers' own message, raised before any of our code runs
-        assert refused["type"] == "ValueError" and "trust_remote_code=True" in refused["message"]
-        assert not [f for f in refused["frames"] if "tokenization_ernie_m" in f]
-    else:  # transformers 4 has its own ErnieMTokenizer
-        assert refused["type"] is None
+    chat = result[kind]["chat"]  # transformers 5.23 passes sanitize_control_tokens here
+    assert chat["input_ids"] == paddlenlp_tokenizer(chat["rendered"], add_special_tokens=False)["input_ids"]
 
-    pipelines = result["pipelines"]
-    model_ids = result["request"]["model_ids"]
-    with paddle.no_grad():  # PaddleNLP's usage: one text's input_ids, no mask
-        expected = [paddle.nn.functional.softmax(classifier[1](paddle.to_tensor([ids])), axis=-1).numpy()[0]
-                    for ids in model_ids]
-    np.testing.assert_allclose(pipelines["text_classification"], expected, rtol=0, atol=1e-5)
-    assert pipelines["token_classification"] == [
-        [[token, k + 1] for k, token in enumerate(paddlenlp_tokenizer.convert_ids_to_tokens(ids[1:-1]))]
-        for ids in model_ids]
+    from transformers.models.deprecated.ernie_m.tokenization_ernie_m import ErnieMTokenizer
+
+    reference = ErnieMTokenizer.from_pretrained(str(FIXTURE))  # transformers 4.57's ids for the added tokens
+    reference.add_tokens(ADDED)
+    paddlenlp = type(paddlenlp_tokenizer).from_pretrained(str(FIXTURE))
+    paddlenlp.add_tokens(ADDED)
+    for compat, added in result[kind]["added_tokens"].items():
+        assert (added["added"], added["len"], added["reloaded_len"]) == (len(ADDED), len(reference), len(reference))
+        assert added["input_ids"] == added["reloaded_input_ids"]
+        if compat == "transformers":
+            assert added["input_ids"] == reference(texts)["input_ids"]
+        else:  # PaddleNLP's tokens; the added ids after vocab.txt (see test_added_tokens_keep_paddlenlp_...)
+            known = reference.get_vocab()
+            expected = [["[CLS]"] + [t if t in known else "[UNK]" for t in paddlenlp.tokenize(text)] + ["[SEP]"]
+                        for text in texts]
+            assert [reference.convert_ids_to_tokens(row) for row in added["input_ids"]] == expected
+
+
+def _check_token_classification_spans(spans, texts, paddlenlp_tokenizer):
+    """The pipeline's entities carry PaddleNLP's offsets: token by token without aggregation (every token is an
+    entity: the labels have no "O"), and spans that start and end on token boundaries in order under the
+    aggregation strategies."""
+    rows = _rows_with_paddlenlp_offsets(paddlenlp_tokenizer, texts)
+    assert len(rows) > len(texts) / 2
+    for k in rows:
+        offsets = paddlenlp_tokenizer(texts[k], return_offsets_mapping=True)["offset_mapping"][1:-1]
+        assert spans["none"][k] == [[s, e, index + 1] for index, (s, e) in enumerate(offsets)], texts[k]
+        starts, ends = {s for s, _ in offsets}, {e for _, e in offsets}
+        for strategy in ("simple", "first", "average", "max"):
+            entities = spans[strategy][k]
+            assert entities, (strategy, texts[k])
+            previous_end = 0
+            for start, end in entities:
+                assert start in starts and end in ends and previous_end <= start < end, (strategy, texts[k])
+                previous_end = end
 
 
 # ------------------------------------------------------------------------------ transformers 4's ErnieMTokenizer API
