@@ -22,6 +22,7 @@ from ernie_m_tokenizer.tokenization_ernie_m_engine import (
     SENTENCEPIECE_MODEL_FILE,
     TOKENIZER_CONFIG_FILE,
     VOCAB_FILE,
+    read_vocab,
 )
 
 from . import formats, mapping, remote_code
@@ -30,7 +31,7 @@ from .errors import CheckpointError, ConversionError, VerificationError
 from .files import atomic_directory
 from .formats import LazyTensor, PathLike
 from .mapping import HEAD_ALIASES, HF, PADDLE
-from .tokenizer_files import read_tokenizer_config, write_tokenizer_config
+from .tokenizer_files import read_added_tokens, read_tokenizer_config, write_tokenizer_config
 
 logger = logging.getLogger(__name__)
 
@@ -270,6 +271,9 @@ def copy_tokenizer(src: Path, dst: Path, source: str, config: ErnieMConfig,
     paddle_ernie_m's tokenizer reproduces either). ``model_max_length`` defaults to the position table's size,
     ``model_input_names`` to ``["input_ids"]`` (no attention mask unless asked for, as in both ecosystems).
     Without both vocabulary files nothing is written (a tokenizer config would name a tokenizer that cannot load).
+    Tokens a transformers directory adds after its vocabulary (``add_tokens``) become ``vocab.txt`` entries at
+    their ids and ``additional_special_tokens`` (kept whole in texts): PaddleNLP 2.8.1 refuses an
+    ``added_tokens.json`` whose ids start after vocab.txt rather than after its SentencePiece model.
     """
     copied = [name for name in TOKENIZER_FILES if (src / name).is_file()]
     config_file = src / TOKENIZER_CONFIG_FILE
@@ -283,6 +287,13 @@ def copy_tokenizer(src: Path, dst: Path, source: str, config: ErnieMConfig,
         settings["model_max_length"] = config.max_text_positions
     for name in copied:
         shutil.copyfile(src / name, dst / name)
+    if source == HF:  # PaddleNLP 2.8.1 numbers added tokens from its SentencePiece model's size, not vocab.txt's
+        vocab = read_vocab(src / VOCAB_FILE)
+        added = read_added_tokens(src, len(vocab))
+        if added:  # so they become vocab.txt entries at their ids, kept whole as additional special tokens
+            (dst / VOCAB_FILE).write_text("".join(t + "\n" for t in vocab + added), encoding="utf-8", newline="\n")
+            stated_extra = settings.get("additional_special_tokens", [])
+            settings["additional_special_tokens"] = list(dict.fromkeys([*stated_extra, *added]))
     names = model_input_names or stated.get("model_input_names", MODEL_INPUT_NAMES)  # validated when read
     written = write_tokenizer_config(dst, **settings, model_input_names=names, bundled_code=source == PADDLE,
                                      force=True)

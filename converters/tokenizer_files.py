@@ -21,11 +21,15 @@ from ernie_m_tokenizer.tokenization_ernie_m_engine import (
     SPECIAL_TOKENS,
     SPECIAL_TOKENS_MAP_FILE,
     TOKENIZER_CONFIG_FILE,
+    VOCAB_FILE,
     check_compat,
 )
 
 from .files import write_atomic
 from .remote_code import TOKENIZER_AUTO_MAP
+
+#: transformers' (and PaddleNLP's) file of the tokens added after the vocabulary, token -> id
+ADDED_TOKENS_FILE = "added_tokens.json"
 
 
 def refuse_overwrite(directory: Path, names: Iterable[str], force: bool) -> None:
@@ -50,6 +54,7 @@ def write_tokenizer_config(
     force: bool = False,
     model_input_names: Sequence[str] = MODEL_INPUT_NAMES,
     bundled_code: bool = False,
+    additional_special_tokens: Sequence[str] = (),
 ) -> Tuple[Path, Path]:
     """Write ``tokenizer_config.json`` and ``special_tokens_map.json`` into an existing directory.
 
@@ -58,7 +63,8 @@ def write_tokenizer_config(
     with) and ``model_input_names`` (``["input_ids"]``: no attention mask by default, in all three tokenizers).
     ``bundled_code``: the directory carries ``converters.remote_code``'s files, so ``auto_map`` points
     ``AutoTokenizer`` at its ``tokenization_ernie_m.py`` (for ``trust_remote_code=True``, the only way on
-    transformers 5); a directory without them must not name them.
+    transformers 5); a directory without them must not name them. ``additional_special_tokens``: tokens kept
+    whole in texts (both ecosystems read the key).
     """
     check_compat(compat)
     model_input_names = _check_model_input_names(model_input_names, "model_input_names")
@@ -75,9 +81,10 @@ def write_tokenizer_config(
         "model_input_names": model_input_names,
         **SPECIAL_TOKENS,
     }
+    extra = {"additional_special_tokens": list(additional_special_tokens)} if additional_special_tokens else {}
     return (
-        write_atomic(directory / TOKENIZER_CONFIG_FILE, _json_bytes(config)),
-        write_atomic(directory / SPECIAL_TOKENS_MAP_FILE, _json_bytes(dict(SPECIAL_TOKENS))),
+        write_atomic(directory / TOKENIZER_CONFIG_FILE, _json_bytes({**config, **extra})),
+        write_atomic(directory / SPECIAL_TOKENS_MAP_FILE, _json_bytes({**SPECIAL_TOKENS, **extra})),
     )
 
 
@@ -133,7 +140,48 @@ def read_tokenizer_config(directory: Union[str, os.PathLike]) -> Dict[str, Any]:
                 settings["model_max_length"] = limit
         if "model_input_names" in data:
             _check_model_input_names(data["model_input_names"], f"{path}: model_input_names")
+        extra = data.get("additional_special_tokens")
+        if extra:
+            extra = [t.get("content") if isinstance(t, dict) else t for t in extra]
+            if not all(isinstance(t, str) and t for t in extra):
+                raise ValueError(f"{path}: additional_special_tokens must be a list of tokens, got {extra!r}")
+            settings["additional_special_tokens"] = extra
         encoding = data.get("encoding", "utf8")
         if not isinstance(encoding, str) or encoding.replace("-", "").lower() != "utf8":
             raise ValueError(f"{path}: encoding {data['encoding']!r} is not supported (vocab.txt is read as UTF-8)")
     return settings
+
+
+# ------------------------------------------------------------------------------------------ added tokens
+def read_added_tokens(directory: Union[str, os.PathLike], vocab_size: int) -> List[str]:
+    """The tokens a transformers tokenizer directory adds after its ``vocab_size`` vocabulary entries
+    (``added_tokens.json`` and ``tokenizer_config.json``'s ``added_tokens_decoder``), in id order. ``ValueError``
+    naming the file when their ids do not follow the vocabulary without a gap."""
+    directory = Path(directory)
+    added: Dict[int, str] = {}
+    for name in (ADDED_TOKENS_FILE, TOKENIZER_CONFIG_FILE):
+        path = directory / name
+        if not path.is_file():
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path}: not a readable JSON file ({exc})") from None
+        if name == ADDED_TOKENS_FILE:
+            entries = data.items() if isinstance(data, dict) else ()
+        else:
+            decoder = data.get("added_tokens_decoder", {}) if isinstance(data, dict) else {}
+            entries = [(token.get("content") if isinstance(token, dict) else token, index)
+                       for index, token in decoder.items()]
+        for token, index in entries:
+            try:
+                index = int(index)
+            except (TypeError, ValueError):
+                raise ValueError(f"{path}: added token {token!r} has no integer id ({index!r})") from None
+            if index >= vocab_size:
+                added[index] = str(token)
+    expected = list(range(vocab_size, vocab_size + len(added)))
+    if sorted(added) != expected:
+        raise ValueError(f"{directory}: the added tokens' ids {sorted(added)} do not follow the {vocab_size} "
+                         f"vocabulary entries of {VOCAB_FILE} without a gap")
+    return [added[i] for i in expected]

@@ -695,3 +695,24 @@ def test_fast_tokenizer_pickles_and_copies(fast_class):
     expected = fast(ADDED_TEXTS, return_offsets_mapping=True)
     for again in (pickle.loads(pickle.dumps(fast)), copy.deepcopy(fast)):
         assert again(ADDED_TEXTS, return_offsets_mapping=True) == expected
+
+
+def test_torch2paddle_carries_added_tokens_to_paddlenlp(converted, bundled_class, tmp_path):
+    """A fine-tuned transformers directory with added tokens converts to a Paddle directory whose PaddleNLP 2.8.1
+    tokenizer gives the same ids: the added tokens become vocab.txt entries at their ids and additional special
+    tokens (PaddleNLP refuses an added_tokens.json numbered after vocab.txt)."""
+    from paddlenlp.transformers import ErnieMTokenizer
+
+    from converters.convert import convert_checkpoint
+
+    torch_dir = shutil.copytree(converted["paddlenlp"], tmp_path / "torch")
+    tokenizer = bundled_class.from_pretrained(str(torch_dir))
+    tokenizer.add_tokens(ADDED)
+    tokenizer.save_pretrained(str(torch_dir))
+    convert_checkpoint(torch_dir, tmp_path / "paddle", "torch2paddle")
+    paddlenlp = ErnieMTokenizer.from_pretrained(str(tmp_path / "paddle"))
+    assert paddlenlp(ADDED_TEXTS)["input_ids"] == tokenizer(ADDED_TEXTS)["input_ids"]
+    vocab = (tmp_path / "paddle" / "vocab.txt").read_text(encoding="utf-8").split("\n")[:-1]
+    assert vocab[-len(ADDED):] == ADDED and len(vocab) == len(tokenizer)
+    back = bundled_class.from_pretrained(str(tmp_path / "paddle"))  # and a transformers tokenizer reads it too
+    assert back(ADDED_TEXTS)["input_ids"] == tokenizer(ADDED_TEXTS)["input_ids"]
