@@ -78,15 +78,16 @@ class ErnieMTokenizer(PreTrainedTokenizer):
                  **kwargs: Any) -> None:
         specials = dict(unk_token=unk_token, sep_token=sep_token, pad_token=pad_token, cls_token=cls_token,
                         mask_token=mask_token)
-        self._engine = build_engine(sentencepiece_model_ckpt or kwargs.pop("sentencepiece_model_file", None),
-                                    vocab_file, do_lower_case, encoding, specials, sp_model_kwargs, compat)
+        sentencepiece_model_ckpt = sentencepiece_model_ckpt or kwargs.pop("sentencepiece_model_file", None)
+        self._engine = build_engine(sentencepiece_model_ckpt, vocab_file, do_lower_case, encoding, specials, sp_model_kwargs, compat)
         self._added = _AddedTokens(self._engine, {}, (), ())
         limit = kwargs.get("model_max_length")
         if limit is None or limit >= NO_LIMIT:
             kwargs["model_max_length"] = MODEL_MAX_LENGTH
         if clean_up_tokenization_spaces is None:
             clean_up_tokenization_spaces = compat == "paddlenlp"
-        super().__init__(do_lower_case=do_lower_case, compat=compat, encoding=encoding,
+        super().__init__(sentencepiece_model_ckpt=sentencepiece_model_ckpt, vocab_file=vocab_file,
+                         do_lower_case=do_lower_case, compat=compat, encoding=encoding,
                          sp_model_kwargs=self._engine.sp_model_kwargs,
                          clean_up_tokenization_spaces=clean_up_tokenization_spaces, **specials, **kwargs)
         self._refresh_added_tokens()
@@ -369,7 +370,14 @@ class _AddedTokens:
             t for t in extra_special_tokens if added_vocab.get(t, -1) >= len(engine.tokens))
         own = set(engine.special_ids.values())
         whole = sorted(self.ids, key=len, reverse=True)
-        self.pattern = re.compile("|".join(map(re.escape, whole))) if set(whole) - own else None
+        self.pattern = None
+        if set(whole) - own:  # lower-casing tokenizers match the added tokens that are not special in any case
+            specials = frozenset(special_tokens)
+            self.pattern = re.compile("|".join(
+                re.escape(t) if t in specials or not engine.do_lower_case else f"(?i:{re.escape(t)})"
+                for t in whole))
+            if engine.do_lower_case:  # the match's spelling differs from the token's: look it up lower-cased
+                self.ids.update({t.lower(): i for t, i in list(self.ids.items()) if t not in specials})
 
     def encode_texts(self, texts: List[str], with_tokens: bool = False, with_offsets: bool = False,
                      name_of: Callable[[int], str] = lambda k: "text"):
@@ -404,9 +412,9 @@ class _AddedTokens:
                     if with_offsets:
                         offsets.extend([(s + start, e + start) for s, e in part_offsets])
                     continue
-                ids.append(self.ids[token])
+                ids.append(self.ids[token] if token in self.ids else self.ids[token.lower()])
                 if with_tokens:
-                    tokens.append(token)
+                    tokens.append(token if token in self.ids else token.lower())
                 if with_offsets:
                     offsets.append((start, end))
             results.append((ids, tokens, offsets))

@@ -351,7 +351,7 @@ class TokenizerEngine:
                 pieces = [self._sp.encode(text, out_type=str) for text in inputs]
             else:
                 pieces = self._sp.encode(inputs, out_type=str, num_threads=1)
-        except (TypeError, UnicodeError):  # SentencePiece cannot take lone surrogates
+        except (TypeError, UnicodeError, RuntimeError):  # SentencePiece cannot take lone surrogates
             for k, text in enumerate(texts):
                 _check_surrogates(text, name_of(k))
             raise

@@ -90,8 +90,8 @@ class ErnieMTokenizerFast(PreTrainedTokenizerFast):
             kwargs.pop(ignored, None)
         specials = dict(unk_token=unk_token, sep_token=sep_token, pad_token=pad_token, cls_token=cls_token,
                         mask_token=mask_token)
-        self._engine = build_engine(sentencepiece_model_ckpt or kwargs.pop("sentencepiece_model_file", None),
-                                    vocab_file, do_lower_case, encoding, specials, sp_model_kwargs, compat)
+        sentencepiece_model_ckpt = sentencepiece_model_ckpt or kwargs.pop("sentencepiece_model_file", None)
+        self._engine = build_engine(sentencepiece_model_ckpt, vocab_file, do_lower_case, encoding, specials, sp_model_kwargs, compat)
         backend = Tokenizer(models.WordLevel(self._engine.vocab, unk_token=self._engine.special_tokens["unk_token"]))
         backend.post_processor = self._template()  # a placeholder: transformers 5 builds its own where none is set
         limit = kwargs.get("model_max_length")
@@ -99,7 +99,8 @@ class ErnieMTokenizerFast(PreTrainedTokenizerFast):
             kwargs["model_max_length"] = MODEL_MAX_LENGTH
         if clean_up_tokenization_spaces is None:
             clean_up_tokenization_spaces = compat == "paddlenlp"
-        super().__init__(tokenizer_object=backend, do_lower_case=do_lower_case, compat=compat, encoding=encoding,
+        super().__init__(tokenizer_object=backend, sentencepiece_model_ckpt=sentencepiece_model_ckpt,
+                         vocab_file=vocab_file, do_lower_case=do_lower_case, compat=compat, encoding=encoding,
                          sp_model_kwargs=self._engine.sp_model_kwargs,
                          clean_up_tokenization_spaces=clean_up_tokenization_spaces, **specials, **kwargs)
         # attached after transformers has copied the backend (a Python component cannot be copied or saved)
