@@ -82,7 +82,8 @@ def main() -> int:
     print(f"python {sys.version.split()[0]}, transformers {transformers.__version__}, vocabulary {VOCAB_SIZE:,}")
     directory = padded_vocabulary(Path(tempfile.mkdtemp(prefix="bench-tokenizer-calls-")))
     files = (str(directory / "sentencepiece.bpe.model"), str(directory / "vocab.txt"))
-    tokenizers = {"bundled slow": ErnieMTokenizer(*files), "bundled fast": ErnieMTokenizerFast(*files)}
+    tokenizers = {"bundled slow": ErnieMTokenizer(*files, compat="paddlenlp"),
+                  "bundled fast": ErnieMTokenizerFast(*files, compat="paddlenlp")}
     try:
         from transformers import ErnieMTokenizer as TransformersTokenizer
 

@@ -2,8 +2,9 @@
 
 transformers 5 no longer has ErnieM, and transformers 4's ``ErnieMTokenizer`` tokenizes differently from PaddleNLP
 (it keeps some stand-alone ``▁`` pieces that PaddleNLP drops). This slow tokenizer applies the rules of
-``tokenization_ernie_m_engine.py`` (next to this file) in the directory's ``compat`` mode: ``"paddlenlp"`` (the
-default, PaddleNLP 2.8.1's ids) or ``"transformers"`` (transformers 4.57's ids), read from ``tokenizer_config.json``.
+``tokenization_ernie_m_engine.py`` (next to this file) in the directory's ``compat`` mode, read from
+``tokenizer_config.json``: ``"paddlenlp"`` (PaddleNLP 2.8.1's ids, which paddle2torch writes for PaddleNLP
+checkpoints) or ``"transformers"`` (transformers 4.57's ids, the default of transformers' constructor).
 
 The keys it returns follow ``model_input_names``: ``["input_ids"]`` (the default, as in both reference tokenizers)
 returns no ``attention_mask`` unless asked for, even with padding, so that a model converted from PaddleNLP runs
@@ -23,7 +24,6 @@ from transformers.tokenization_utils_base import PaddingStrategy, TruncationStra
 
 from .tokenization_ernie_m_engine import (
     CLS_TOKEN,
-    DEFAULT_COMPAT,
     MASK_TOKEN,
     MODEL_INPUT_NAMES,
     MODEL_MAX_LENGTH,
@@ -41,6 +41,10 @@ from .tokenization_ernie_m_engine import (
 # transformers 4.x copies into its module cache only the sibling files that this one imports itself (not theirs):
 # naming the core's offsets module here copies it along.
 from .tokenization_ernie_m_offsets import OffsetFinder  # noqa: F401
+
+#: The ``compat`` of a tokenizer built with transformers' constructor: transformers' own ErnieMTokenizer's
+#: tokenization (a converted directory states its model's in tokenizer_config.json, which ``from_pretrained`` reads).
+CONSTRUCTOR_COMPAT = "transformers"
 
 #: transformers 5 encodes batches in ``_encode_plus``; transformers 4 has ``_batch_encode_plus`` for them.
 _BATCHES_IN_ENCODE_PLUS = not hasattr(PreTrainedTokenizer, "_batch_encode_plus")
@@ -60,7 +64,8 @@ class ErnieMTokenizer(PreTrainedTokenizer):
             transformers does.
         sp_model_kwargs: ``SentencePieceProcessor`` settings, e.g. ``{"enable_sampling": True, "alpha": 0.1,
             "nbest_size": -1}`` for subword regularization.
-        compat: ``"paddlenlp"`` (default) or ``"transformers"``: which implementation's tokens to reproduce.
+        compat: ``"transformers"`` (default: transformers' own class's tokens) or ``"paddlenlp"`` (PaddleNLP 2.8.1's,
+            what the released checkpoints were trained with); converted directories state it.
         clean_up_tokenization_spaces: ``decode``'s default; PaddleNLP's ``True`` or transformers' ``False``
             according to ``compat`` when not given.
         kwargs: transformers' tokenizer settings (``model_max_length``, ``model_input_names``,
@@ -74,7 +79,7 @@ class ErnieMTokenizer(PreTrainedTokenizer):
                  do_lower_case: bool = False, encoding: str = "utf8", unk_token: Any = UNK_TOKEN,
                  sep_token: Any = SEP_TOKEN, pad_token: Any = PAD_TOKEN, cls_token: Any = CLS_TOKEN,
                  mask_token: Any = MASK_TOKEN, sp_model_kwargs: Optional[Dict[str, Any]] = None,
-                 compat: str = DEFAULT_COMPAT, clean_up_tokenization_spaces: Optional[bool] = None,
+                 compat: str = CONSTRUCTOR_COMPAT, clean_up_tokenization_spaces: Optional[bool] = None,
                  **kwargs: Any) -> None:
         specials = dict(unk_token=unk_token, sep_token=sep_token, pad_token=pad_token, cls_token=cls_token,
                         mask_token=mask_token)

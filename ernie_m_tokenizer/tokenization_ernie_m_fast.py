@@ -17,10 +17,9 @@ from typing import Any, Dict, List, Optional, Tuple
 from tokenizers import Token, Tokenizer, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast
 
-from .tokenization_ernie_m import ErnieMTokenizer, build_engine, decode_tokens, plain_added_tokens, save_vocabulary
+from .tokenization_ernie_m import CONSTRUCTOR_COMPAT, ErnieMTokenizer, build_engine, decode_tokens, plain_added_tokens, save_vocabulary
 from .tokenization_ernie_m_engine import (
     CLS_TOKEN,
-    DEFAULT_COMPAT,
     MASK_TOKEN,
     MODEL_INPUT_NAMES,
     MODEL_MAX_LENGTH,
@@ -84,7 +83,7 @@ class ErnieMTokenizerFast(PreTrainedTokenizerFast):
                  do_lower_case: bool = False, encoding: str = "utf8", unk_token: Any = UNK_TOKEN,
                  sep_token: Any = SEP_TOKEN, pad_token: Any = PAD_TOKEN, cls_token: Any = CLS_TOKEN,
                  mask_token: Any = MASK_TOKEN, sp_model_kwargs: Optional[Dict[str, Any]] = None,
-                 compat: str = DEFAULT_COMPAT, clean_up_tokenization_spaces: Optional[bool] = None,
+                 compat: str = CONSTRUCTOR_COMPAT, clean_up_tokenization_spaces: Optional[bool] = None,
                  **kwargs: Any) -> None:
         for ignored in ("tokenizer_file", "tokenizer_object", "from_slow"):
             kwargs.pop(ignored, None)

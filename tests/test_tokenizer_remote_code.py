@@ -146,7 +146,8 @@ def test_tokens_and_ids_equal_paddlenlp_on_every_corpus_line(bundled_class, lowe
     from paddlenlp.transformers import ErnieMTokenizer
 
     reference = ErnieMTokenizer.from_pretrained(str(FIXTURE), do_lower_case=lower)
-    ours = bundled_class(str(FIXTURE / "sentencepiece.bpe.model"), str(FIXTURE / "vocab.txt"), do_lower_case=lower)
+    ours = bundled_class(str(FIXTURE / "sentencepiece.bpe.model"), str(FIXTURE / "vocab.txt"), do_lower_case=lower,
+                          compat="paddlenlp")
     assert ours.compat == "paddlenlp"
     for i, text in enumerate(CORPUS):
         assert ours.tokenize(text) == reference.tokenize(text), f"corpus line {i + 1}: {text[:60]!r}"
@@ -185,7 +186,7 @@ def test_offsets_and_masks_equal_paddle_ernie_m(bundled_class, compat, name, pai
 def test_offsets_equal_paddlenlp_in_compat_paddlenlp(bundled_class, paddlenlp_tokenizer, name, pairs, kwargs):
     """On the corpus lines PaddleNLP can give offsets for (its get_offset_mapping raises on some, where a token is
     not found in its normalised text)."""
-    ours = bundled_class(str(FIXTURE / "sentencepiece.bpe.model"), str(FIXTURE / "vocab.txt"))
+    ours = bundled_class(str(FIXTURE / "sentencepiece.bpe.model"), str(FIXTURE / "vocab.txt"), compat="paddlenlp")
     texts, second = _with_paddlenlp_offsets(paddlenlp_tokenizer, CORPUS, PAIRS if pairs else None)
     assert len(texts) > len(CORPUS) / 2
     kwargs = dict(kwargs, return_offsets_mapping=True)
@@ -252,7 +253,7 @@ def test_encoding_works_where_pad_takes_no_padding_side_as_before_transformers_4
 
 
 def test_decode_equals_paddlenlp(bundled_class, paddlenlp_tokenizer):
-    ours = bundled_class(str(FIXTURE / "sentencepiece.bpe.model"), str(FIXTURE / "vocab.txt"))
+    ours = bundled_class(str(FIXTURE / "sentencepiece.bpe.model"), str(FIXTURE / "vocab.txt"), compat="paddlenlp")
     ids = paddlenlp_tokenizer(CORPUS)["input_ids"]
     assert [ours.decode(row) for row in ids] == [paddlenlp_tokenizer.decode(row) for row in ids]
     assert ours.batch_decode(np.array(ids[0])[None], skip_special_tokens=True) == \
@@ -263,7 +264,7 @@ def test_decode_equals_paddlenlp(bundled_class, paddlenlp_tokenizer):
 def test_return_tensors_pt_and_np_hold_the_same_values(bundled_class, paddlenlp_tokenizer):
     import torch
 
-    ours = bundled_class(str(FIXTURE / "sentencepiece.bpe.model"), str(FIXTURE / "vocab.txt"))
+    ours = bundled_class(str(FIXTURE / "sentencepiece.bpe.model"), str(FIXTURE / "vocab.txt"), compat="paddlenlp")
     kwargs = dict(max_length=40, truncation=True, padding="max_length", return_offsets_mapping=True)
     lists = ours(CORPUS[:8], PAIRS[:8], **kwargs)
     for kind, array_type in (("pt", torch.Tensor), ("np", np.ndarray)):
@@ -335,7 +336,7 @@ def test_transformers_4_loads_a_converted_directory_natively_or_with_the_bundled
 
 
 def test_bad_arguments_are_named(bundled_class):
-    ours = bundled_class(str(FIXTURE / "sentencepiece.bpe.model"), str(FIXTURE / "vocab.txt"))
+    ours = bundled_class(str(FIXTURE / "sentencepiece.bpe.model"), str(FIXTURE / "vocab.txt"), compat="paddlenlp")
     with pytest.raises(ValueError, match="words or ids"):
         ours(["a", "b"], is_split_into_words=True, return_offsets_mapping=True)
     with pytest.raises(ValueError, match="encoding 'latin-1'"):
@@ -544,10 +545,15 @@ def test_transformers_constructor_without_vocab_file_equals_transformers_4(bundl
         [reference.decode(ids) for ids in reference(CORPUS)["input_ids"]]
 
 
-def test_keyword_construction_and_positional_vocab_file_equal_transformers_4(bundled_class, transformers_tokenizer):
-    ours = bundled_class(sentencepiece_model_ckpt=SP_MODEL, vocab_file=VOCAB, encoding="utf-8",
-                         compat="transformers")
-    assert bundled_class(SP_MODEL, VOCAB, compat="transformers").get_vocab() == ours.get_vocab()
+def test_keyword_construction_and_positional_vocab_file_equal_transformers_4(bundled_class, fast_class,
+                                                                             transformers_tokenizer):
+    """transformers' constructor gives transformers' tokenization unless told ``compat`` (converted directories
+    state theirs in tokenizer_config.json)."""
+    ours = bundled_class(sentencepiece_model_ckpt=SP_MODEL, vocab_file=VOCAB, encoding="utf-8")
+    assert ours.compat == "transformers" and fast_class(SP_MODEL, VOCAB).compat == "transformers"
+    assert bundled_class(SP_MODEL, VOCAB).get_vocab() == ours.get_vocab()
+    assert [ours.decode(ids) for ids in ours(CORPUS)["input_ids"]] == \
+        [transformers_tokenizer.decode(ids) for ids in transformers_tokenizer(CORPUS)["input_ids"]]
     assert ours(CORPUS)["input_ids"] == transformers_tokenizer(CORPUS)["input_ids"]
     assert len(ours) == len(transformers_tokenizer) and ours.get_vocab() == transformers_tokenizer.get_vocab()
 
@@ -622,7 +628,7 @@ def test_added_tokens_keep_paddlenlp_tokens_offsets_and_decoding(bundled_class, 
     renumber = {reference.convert_tokens_to_ids(t): vocab_lines + k for k, t in enumerate(ADDED + ["<sp1>"])}
     texts, _ = _with_paddlenlp_offsets(reference, ADDED_TEXTS)
     for cls in (bundled_class, fast_class):
-        ours = _with_added_tokens(cls(SP_MODEL, VOCAB))
+        ours = _with_added_tokens(cls(SP_MODEL, VOCAB, compat="paddlenlp"))
         assert [ours.tokenize(t) for t in ADDED_TEXTS] == [reference.tokenize(t) for t in ADDED_TEXTS]
         got = ours(texts, return_offsets_mapping=True)
         expected = reference(texts, return_offsets_mapping=True)
@@ -649,7 +655,7 @@ def test_unknown_keywords_reach_transformers_own_encoding(bundled_class, transfo
 def test_encoding_never_lists_the_vocabulary(bundled_class, monkeypatch):
     """No work proportional to the vocabulary per call: transformers 4.40's ``__len__`` rebuilds a set of the
     whole vocabulary (``get_vocab``) each time it is called (benchmarks/bench_tokenizer_calls.py times it)."""
-    ours = _with_added_tokens(bundled_class(SP_MODEL, VOCAB))
+    ours = _with_added_tokens(bundled_class(SP_MODEL, VOCAB, compat="paddlenlp"))
     expected = ours(ADDED_TEXTS, ADDED_TEXTS[::-1], padding=True, return_offsets_mapping=True)
 
     def listed(*_):
@@ -679,7 +685,7 @@ def test_fast_tokenizer_ids_and_offsets_equal_the_slow_ones_on_the_whole_corpus(
 
 
 def test_fast_tokenizer_ids_and_offsets_equal_paddlenlp(fast_class, paddlenlp_tokenizer):
-    fast = fast_class(SP_MODEL, VOCAB)
+    fast = fast_class(SP_MODEL, VOCAB, compat="paddlenlp")
     texts, pairs = _with_paddlenlp_offsets(paddlenlp_tokenizer, CORPUS, PAIRS)
     got = as_lists(fast(texts, pairs, return_offsets_mapping=True, max_length=48, truncation=True))
     expected = as_lists(paddlenlp_tokenizer(texts, pairs, return_offsets_mapping=True, max_length=48,
@@ -691,7 +697,7 @@ def test_fast_tokenizer_pickles_and_copies(fast_class):
     import copy
     import pickle
 
-    fast = _with_added_tokens(fast_class(SP_MODEL, VOCAB))
+    fast = _with_added_tokens(fast_class(SP_MODEL, VOCAB, compat="paddlenlp"))
     expected = fast(ADDED_TEXTS, return_offsets_mapping=True)
     for again in (pickle.loads(pickle.dumps(fast)), copy.deepcopy(fast)):
         assert again(ADDED_TEXTS, return_offsets_mapping=True) == expected
