@@ -26,7 +26,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from converters.convert import WRITER as CONVERT, paddle_to_torch  # noqa: E402
+from converters.convert import WRITER as CONVERT  # noqa: E402
+from converters.tensors import paddle_to_torch  # noqa: E402
 from converters.configuration import ErnieMConfig  # noqa: E402
 from converters.files import atomic_directory, record_output, remove_output, write_atomic  # noqa: E402
 

@@ -55,7 +55,7 @@ OURS_INT8 = "ours: Predictor, ONNX Runtime int8"
 RSS_PROBE = """
 import resource, sys
 import numpy as np
-from paddle_ernie_m.inference import Predictor
+from paddle_ernie_m.engines.predictor import Predictor
 path, threads, batch, seq, vocab = sys.argv[1], *map(int, sys.argv[2:])
 predictor = Predictor(path, threads=threads)
 ids = np.random.default_rng(0).integers(5, vocab, size=(batch, seq))
@@ -185,7 +185,7 @@ def time_engines(hf, exports: Dict[str, Path], plain: Dict[str, Path], ids: np.n
     torch|; return the wall-clock medians."""
     import torch
 
-    from paddle_ernie_m.inference import Predictor
+    from paddle_ernie_m.engines.predictor import Predictor
 
     timing = load_script("benchmarks/bench_inference.py")  # time_rounds / report: the same method as there
     run_plain_fp32, run_plain_int8 = plain_session(plain["fp32"], threads), plain_session(plain["int8"], threads)
@@ -232,7 +232,7 @@ def main(argv=None) -> int:
     import torch
     import transformers
 
-    from paddle_ernie_m.export import export_model
+    from paddle_ernie_m.engines.export import export_model
 
     torch.set_num_threads(args.threads)
     print(f"CPU: {cpu_description()}")
@@ -261,7 +261,7 @@ def main(argv=None) -> int:
         del hf  # every engine is gone with time_engines' frame: only the files stay
         gc.collect()
         if args.profile:
-            from paddle_ernie_m.onnx_engine import ONNX_FILE
+            from paddle_ernie_m.engines.onnx_graph import ONNX_FILE
 
             ours_feeds = lambda x: {"input_ids": x, "position_ids": np.broadcast_to(  # noqa: E731
                 np.arange(x.shape[1]), x.shape).copy(), "attention_mask": (x != 1).astype(np.int64)}

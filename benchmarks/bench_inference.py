@@ -30,8 +30,10 @@ import torch
 import transformers
 
 from paddle_ernie_m import ErnieMConfig, ErnieMForSequenceClassification
-from paddle_ernie_m.export import export_model, program_file
-from paddle_ernie_m.inference import Predictor, cpu_supports_bf16
+from paddle_ernie_m.engines.export import export_model
+from paddle_ernie_m.engines.paddle_program import program_file
+from paddle_ernie_m.engines.paddle_engine import cpu_supports_bf16
+from paddle_ernie_m.engines.predictor import Predictor
 from paddle_ernie_m.runtime import available_cores, configure_cpu_threads
 from torch_copy import transformers_classifier
 

@@ -106,8 +106,8 @@ def classifier(threads: int, epochs: int, work: Path) -> bool:
     import paddle
 
     from paddle_ernie_m import ErnieMForSequenceClassification
-    from paddle_ernie_m.export import export_model
-    from paddle_ernie_m.inference import Predictor
+    from paddle_ernie_m.engines.export import export_model
+    from paddle_ernie_m.engines.predictor import Predictor
     from paddle_ernie_m.tokenizer import ErnieMTokenizer
     from paddle_ernie_m.training import DynamicPaddingCollator
     from paddle_ernie_m.training.data import Problems
@@ -137,7 +137,7 @@ def classifier(threads: int, epochs: int, work: Path) -> bool:
         batch = DynamicPaddingCollator(tokenizer.pad_token_id, ("input_ids", "attention_mask"))(
             [encode_classification(tokenizer, text, pair, None, max_length) for text, pair, _ in rows])
         with paddle.no_grad():
-            logits = {"dygraph fp32": model(**{k: paddle.to_tensor(v) for k, v in batch.items()}).logits.numpy()}
+            logits = {"dygraph fp32": model(**{k: paddle.to_tensor(v) for k, v in batch.items()}).numpy()}
         for precision in ("fp32", "int8"):
             export = export_model(model, work / f"{checkpoint.name}-{precision}", format="onnx", precision=precision)
             logits[f"ONNX Runtime {precision}"] = Predictor(export, threads=threads)(

@@ -12,7 +12,7 @@ def transformers_classifier(state: Mapping[str, np.ndarray], config):
     import torch
     import transformers
 
-    from converters.convert import paddle_to_torch
+    from converters.tensors import paddle_to_torch
 
     hf = transformers.ErnieMForSequenceClassification(transformers.ErnieMConfig(**config.to_hf_dict()))
     missing, unexpected = hf.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v))

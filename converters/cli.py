@@ -11,7 +11,9 @@ import logging
 import sys
 from typing import Optional, Sequence, Tuple, Type
 
-from .convert import DTYPES, MASK_SEMANTICS, OUTPUT_FORMATS, Verifier
+from .checkpoint import MASK_SEMANTICS
+from .convert import OUTPUT_FORMATS, Verifier
+from .tensors import DTYPES
 from .files import describe_os_error
 from .mapping import HF, PADDLE
 

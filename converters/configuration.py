@@ -17,7 +17,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, ClassVar, Dict, Iterator, Mapping, Optional, Tuple, Union
 
 from .files import write_atomic
 from .mapping import HEAD_ALIASES, HEADS, PADDLENLP_HEAD_NAMES
@@ -40,6 +40,18 @@ ATTENTION_MASK_MODES = ("padding", "paddlenlp")
 
 ACTIVATIONS = ("gelu", "relu", "silu", "tanh")
 
+_BASE_SIZES = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12}
+_LARGE_SIZES = {"hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16}
+_PUBLISHED_COMMON = {"vocab_size": 250002, "max_position_embeddings": 514, "pad_token_id": 1, "hidden_act": "gelu",
+                     "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1, "initializer_range": 0.02}
+#: The published models and their config fields (PaddleNLP's ``ERNIE_M_PRETRAINED_INIT_CONFIGURATION``).
+PRETRAINED_INIT_CONFIGURATION = {
+    "ernie-m-base": {**_PUBLISHED_COMMON, **_BASE_SIZES},
+    "ernie-m-large": {**_PUBLISHED_COMMON, **_LARGE_SIZES},
+    "uie-m-base": {**_PUBLISHED_COMMON, **_BASE_SIZES},
+    "uie-m-large": {**_PUBLISHED_COMMON, **_LARGE_SIZES},
+}
+
 # Keys of either ecosystem that carry no meaning for the model (metadata, generation defaults, ...).
 _IGNORED_KEYS = frozenset(
     {
@@ -54,9 +66,38 @@ _IGNORED_KEYS = frozenset(
         "auto_map",  # names the bundled transformers code of a converted directory (converters.remote_code)
     }
 )
+#: PaddleNLP's spellings of two fields (its ``ErnieMConfig.attribute_map``): accepted by the constructor and
+#: ``from_dict``, and readable as attributes (``config.num_classes``).
 _ALIASES = {"num_classes": "num_labels", "dropout": "classifier_dropout"}
 
 
+def _accepts_paddlenlp_keywords(cls):
+    """Let the constructor take keywords as PaddleNLP's ``ErnieMConfig(**kwargs)`` does: its aliases
+    (``num_classes``, ``dropout``) set the fields they name, and any other unknown keyword (``type_vocab_size``,
+    ``num_class``, ...) is kept in :attr:`~ErnieMConfig.extra`, readable as an attribute and written back by
+    ``save_pretrained``. (The dataclass constructor alone would raise ``TypeError``.)"""
+    fields_init = cls.__init__
+    names = {f.name for f in dataclasses.fields(cls)}
+
+    def __init__(self, *args: Any, extra: Optional[Mapping[str, Any]] = None, **kwargs: Any) -> None:
+        extra = dict(extra or {})
+        known: Dict[str, Any] = {}
+        for key, value in kwargs.items():
+            name = _ALIASES.get(key, key)
+            if name not in names:
+                extra[key] = value
+            elif name in known and known[name] != value:
+                raise TypeError(f"ErnieMConfig got {name!r} twice (also as its alias): {known[name]!r} and {value!r}")
+            else:
+                known[name] = value
+        fields_init(self, *args, extra=extra, **known)
+
+    __init__.__doc__ = fields_init.__doc__
+    cls.__init__ = __init__
+    return cls
+
+
+@_accepts_paddlenlp_keywords
 @dataclass(frozen=True)
 class ErnieMConfig:
     """Hyper-parameters of an ERNIE-M model; defaults are those of ernie-m-base.
@@ -64,7 +105,17 @@ class ErnieMConfig:
     ``intermediate_size`` defaults to ``4 * hidden_size`` (what PaddleNLP always builds). ``num_choices`` is
     only kept (in both dialects) so that PaddleNLP configs round-trip: the multiple-choice head reads it from the
     input shape.
+
+    PaddleNLP's ways in also work: unknown keywords are kept (see :func:`_accepts_paddlenlp_keywords`),
+    ``config.num_classes`` / ``config.dropout`` read the fields they alias (:attr:`attribute_map`), and the
+    config is a read-only mapping of its constructor keywords (``config["hidden_size"]``,
+    ``ErnieMModel(**config)``).
     """
+
+    #: PaddleNLP's ``attribute_map``: alias -> field.
+    attribute_map: ClassVar[Dict[str, str]] = _ALIASES
+    #: PaddleNLP's class attribute of the same name.
+    pretrained_init_configuration: ClassVar[Dict[str, Dict[str, Any]]] = PRETRAINED_INIT_CONFIGURATION
 
     vocab_size: int = 250002
     hidden_size: int = 768
@@ -155,6 +206,33 @@ class ErnieMConfig:
             if arch not in HEADS:
                 raise ValueError(f"config field 'architectures' names {arch!r}; supported: {', '.join(HEADS)}")
 
+    # ------------------------------------------------------------------------ PaddleNLP's attribute access
+    def __getattr__(self, name: str) -> Any:
+        """Aliases (``num_classes``) and kept unknown keys (``type_vocab_size``) read as attributes."""
+        if name in _ALIASES:
+            return getattr(self, _ALIASES[name])
+        extra = self.__dict__.get("extra") if not name.startswith("__") else None
+        if extra is not None and name in extra:
+            return extra[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def keys(self) -> Iterator[str]:
+        """The constructor keywords that rebuild this config: ``ErnieMConfig(**config) == config``."""
+        yield from (f.name for f in dataclasses.fields(self) if f.name not in ("extra", "label2id"))
+        yield from self.extra
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return getattr(self, key)
+        except AttributeError:
+            raise KeyError(key) from None
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and (key in _ALIASES or key in set(self.keys()))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default
+
     # ------------------------------------------------------------------------------------------ helpers
     @property
     def architecture(self) -> Optional[str]:
@@ -178,7 +256,9 @@ class ErnieMConfig:
 
     def replace(self, **changes: Any) -> "ErnieMConfig":
         """A copy with some fields changed (and validated). A new ``num_labels`` without ``id2label`` drops
-        labels that no longer fit; new ``id2label`` or ``label2id`` replace both."""
+        labels that no longer fit; new ``id2label`` or ``label2id`` replace both. PaddleNLP's aliases
+        (``num_classes``) name the fields they stand for."""
+        changes = {_ALIASES.get(name, name): value for name, value in changes.items()}
         if "label2id" not in changes:
             changes["label2id"] = None  # derived again from id2label
         elif "id2label" not in changes:
@@ -193,6 +273,9 @@ class ErnieMConfig:
     def from_dict(cls, data: Mapping[str, Any], source: str = "config") -> "ErnieMConfig":
         """Build a config from any of the three dialects. ``source`` names the origin in error messages."""
         flat = _flatten_legacy(dict(data))
+        if flat.get("pruned_heads"):  # transformers' prune_heads: layers of other widths than the config says
+            raise ValueError(f"{source}: pruned_heads {flat['pruned_heads']}: a model with pruned attention heads "
+                             f"has no Paddle (PaddleNLP) equivalent; load it in transformers with its bundled code")
         known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         values: Dict[str, Any] = {}
         extra: Dict[str, Any] = {}
@@ -253,6 +336,7 @@ class ErnieMConfig:
     # ------------------------------------------------------------------------------------------ writing
     def _common_dict(self) -> Dict[str, Any]:
         return {
+            **self.extra,  # first: a kept key never overrides what the config itself writes (``model_type``)
             "vocab_size": self.vocab_size,
             "hidden_size": self.hidden_size,
             "num_hidden_layers": self.num_hidden_layers,
@@ -274,7 +358,6 @@ class ErnieMConfig:
             # PaddleNLP's multiple-choice head needs it; transformers keeps it as an unknown key
             **({"num_choices": self.num_choices} if self.num_choices is not None else {}),
             **({"attention_mask_mode": self.attention_mask_mode} if self.attention_mask_mode != "padding" else {}),
-            **self.extra,
         }
 
     def to_paddle_dict(self) -> Dict[str, Any]:
@@ -282,6 +365,10 @@ class ErnieMConfig:
         data = self._common_dict()
         data["architectures"] = [PADDLENLP_HEAD_NAMES.get(a, a) for a in self.architectures]
         return dict(sorted(data.items()))
+
+    def to_dict(self) -> Dict[str, Any]:
+        """PaddleNLP's name for the dict it writes: :meth:`to_paddle_dict`."""
+        return self.to_paddle_dict()
 
     def to_hf_dict(self) -> Dict[str, Any]:
         """The transformers ``config.json`` dialect."""

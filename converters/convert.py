@@ -1,7 +1,8 @@
-"""Paddle <-> transformers conversion of ERNIE-M checkpoints: state dicts, configs, tokenizers, directories.
+"""Paddle <-> transformers conversion of ERNIE-M checkpoint directories: configs, tokenizers, weights.
 
-``paddle_to_torch`` / ``torch_to_paddle`` work on name -> numpy array dicts; :func:`convert_checkpoint` converts
-a whole directory, streaming tensors from file to file, and writes the result atomically.
+:func:`convert_checkpoint` reads a directory through :mod:`.checkpoint`, maps its tensors with :mod:`.tensors`
+(``paddle_to_torch`` / ``torch_to_paddle`` there work on name -> numpy array dicts), streams them from file to file
+and writes the result atomically.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 import ernie_m_tokenizer
 import numpy as np
@@ -26,12 +27,14 @@ from ernie_m_tokenizer.tokenization_ernie_m_engine import (
 )
 
 from . import formats, mapping, remote_code
-from .configuration import CONFIG_NAME, LEGACY_CONFIG_NAME, ErnieMConfig
-from .errors import CheckpointError, ConversionError, VerificationError
+from .checkpoint import LAYOUT_COMPAT, LAYOUT_NAMES, MASK_SEMANTICS, default_mask_semantics, read_files
+from .configuration import ErnieMConfig
+from .errors import ConversionError, VerificationError
 from .files import atomic_directory
-from .formats import LazyTensor, PathLike
-from .mapping import HEAD_ALIASES, HF, PADDLE
-from .tokenizer_files import read_added_tokens, read_tokenizer_config, write_tokenizer_config
+from .formats import LazyTensor, PathLike, TensorLike
+from .mapping import HF, PADDLE
+from .tensors import DTYPES, canonical_head, convert_tensors, dtype_name, resolve_head, target_config
+from .tokenizer_files import read_tokenizer_config, read_tokens_after_vocab, write_tokenizer_config
 
 logger = logging.getLogger(__name__)
 
@@ -39,11 +42,8 @@ logger = logging.getLogger(__name__)
 DIRECTIONS = {"paddle2torch": (PADDLE, HF), "torch2paddle": (HF, PADDLE)}
 #: output formats per target side; the first is the default
 OUTPUT_FORMATS = {HF: ("safetensors", "bin"), PADDLE: ("pdparams", "safetensors")}
-DTYPES = ("float32", "float16", "bfloat16")
 #: The writer named in the marker of every converted directory (``--force`` replaces only those).
 WRITER = "ernie-m convert"
-_NUMPY_DTYPE_NAMES = {np.dtype(np.float32): "float32", np.dtype(np.float16): "float16",
-                      np.dtype(np.uint16): "bfloat16"}
 
 #: ``num_choices`` written for a multiple-choice checkpoint that records none (transformers reads the number from
 #: the input shape). PaddleNLP's ErnieMForMultipleChoice reshapes its logits to ``[-1, num_choices]`` and inherits
@@ -59,167 +59,9 @@ def bundled_file(name: str) -> Path:
     """Where the project keeps ``name``, one of :data:`remote_code.FILES`."""
     return (TOKENIZER_CODE_DIR if name in remote_code.TOKENIZER_FILES else REMOTE_CODE_DIR) / name
 
-#: ``mask_semantics`` -> (``attention_mask_mode`` of config.json, ``model_input_names`` of tokenizer_config.json):
-#: the two settings that decide what ``model(**tokenizer(texts, padding=True))`` computes. "paddlenlp": the tokenizer
-#: returns ``input_ids`` alone and the model masks [CLS] and attends to padding, as PaddleNLP; "transformers": the
-#: tokenizer returns the padding mask too, as transformers' models expect.
-MASK_SEMANTICS = {
-    "paddlenlp": ("paddlenlp", ("input_ids",)),
-    "transformers": ("padding", ("input_ids", "attention_mask")),
-}
-
-ConfigLike = Union[ErnieMConfig, Mapping[str, object]]
 #: ``verify(paddle_dir, torch_dir)`` -> a report with ``ok``, ``max_diff`` and ``atol`` (paddle_ernie_m.verify's).
 Verifier = Callable[[Path, Path], Any]
 
-
-# ---------------------------------------------------------------------------------------------- dtypes
-
-def cast(array: np.ndarray, dtype: str) -> np.ndarray:
-    """``array`` as ``dtype`` ("float32" | "float16" | "bfloat16"); bfloat16 is uint16 bits, rounded to
-    nearest even as torch does."""
-    if _NUMPY_DTYPE_NAMES.get(array.dtype) == dtype:
-        return array
-    wide = (array.astype(np.uint32) << 16).view(np.float32) if array.dtype == np.uint16 else array
-    if dtype == "float32":
-        return wide.astype(np.float32)
-    if dtype == "float16":
-        return wide.astype(np.float16)
-    bits = np.ascontiguousarray(wide, dtype=np.float32).view(np.uint32)
-    out = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
-    nan = np.isnan(wide)
-    out[nan] = ((bits[nan] >> 16) | 0x0040).astype(np.uint16)
-    return out
-
-
-def transpose(array: np.ndarray, tile: int = 256) -> np.ndarray:
-    """``array.T`` as a new C-ordered array, copied tile by tile (cache-friendly: about 1.4x faster than numpy's
-    strided copy on ERNIE-M's 768 x 3072 matrices)."""
-    if array.ndim != 2:
-        return np.array(array.T, order="C")
-    out = np.empty(array.shape[::-1], array.dtype)
-    for i in range(0, array.shape[0], tile):
-        for j in range(0, array.shape[1], tile):
-            out[j:j + tile, i:i + tile] = array[i:i + tile, j:j + tile].T
-    return out
-
-
-def dtype_name(dtype: np.dtype) -> str:
-    return _NUMPY_DTYPE_NAMES.get(np.dtype(dtype), str(np.dtype(dtype)))
-
-
-# ---------------------------------------------------------------------------------------------- state dicts
-
-def canonical_head(name: str) -> str:
-    """Our / transformers' class name for ``name`` (PaddleNLP's ``UIEM`` included)."""
-    head = HEAD_ALIASES.get(name, name)
-    if head not in mapping.HEADS:
-        raise ConversionError(f"unsupported architecture {name!r}; supported: {', '.join(mapping.HEADS)} "
-                              f"(or {', '.join(HEAD_ALIASES)})")
-    return head
-
-
-def resolve_head(config: ErnieMConfig, arch: Optional[str], names: Sequence[str], source: str, where: str) -> str:
-    """The head from ``architectures``, else from ``arch``, else the only head the tensor names fit."""
-    wanted = canonical_head(arch) if arch else None
-    named = config.architecture
-    if named and wanted and named != wanted:
-        raise ConversionError(f"{where}: config says {named} but --arch says {arch}")
-    if named or wanted:
-        return named or wanted
-    fits = mapping.fitting_heads(names, source)
-    if len(fits) == 1:
-        return fits[0]
-    if fits:
-        raise ConversionError(f"{where}: config names no architecture and the tensors fit several heads "
-                              f"({', '.join(fits)}); pass --arch")
-    unknown = mapping.first_unknown_tensor(names, source)
-    if unknown is not None:
-        raise ConversionError(f"{where}: config names no architecture and the tensors fit no ERNIE-M head: "
-                              f"'{unknown}' belongs to none (is this an ERNIE-M checkpoint?)")
-    raise ConversionError(f"{where}: config names no architecture and the tensors fit no ERNIE-M head exactly "
-                          f"(some are missing); pass --arch to see which")
-
-
-def target_config(config: ErnieMConfig, head: str, shapes: Mapping[str, Sequence[int]], source: str,
-                  num_choices: Optional[int] = None) -> ErnieMConfig:
-    """The config describing the converted model: the head, the FFN width read from the weights, QA's two
-    labels (transformers sizes ``qa_outputs`` by ``num_labels``), PaddleNLP's ``num_choices``."""
-    hf_base = source == PADDLE and head in mapping.HF_AS_BASE
-    changes: Dict[str, object] = {"architectures": (mapping.BASE if hf_base else head,)}
-    width = mapping.infer_intermediate_size(shapes, source)
-    if width is not None and width != config.intermediate_size:
-        changes["intermediate_size"] = width
-    if head == mapping.QA and config.num_labels != 2:
-        changes["num_labels"] = 2
-    if num_choices is not None:
-        changes["num_choices"] = num_choices
-    return config.replace(**changes)
-
-
-def convert_tensors(tensors: Mapping[str, LazyTensor], config: ErnieMConfig, head: str, source: str,
-                    dtype: Optional[str] = None, where: str = "checkpoint") -> Tuple[Dict[str, LazyTensor], List[str]]:
-    """Rename, transpose, drop and create tensors as the table says; cast to ``dtype`` if given."""
-    dims = {
-        "vocab_size": config.vocab_size, "hidden_size": config.hidden_size,
-        "intermediate_size": config.intermediate_size, "max_position_embeddings": config.max_position_embeddings,
-        "num_labels": config.num_labels, "num_hidden_layers": config.num_hidden_layers,
-    }
-    plan = mapping.plan({k: t.shape for k, t in tensors.items()}, head, dims, source, where)
-    notes = [f"ignored legacy buffer {name}" for name in plan.ignored]
-    if plan.dropped and head in mapping.HF_AS_BASE:
-        notes.append(f"dropped {', '.join(plan.dropped)}: transformers has no ErnieM class with this head "
-                     f"({head}); wrote the encoder as ErnieMModel")
-    elif plan.dropped:
-        notes.append(f"dropped {', '.join(plan.dropped)}: transformers' {head} has no pooler")
-    carried = [tensors[step.source].dtype for step in plan.steps if step.source is not None]
-    out_dtype = np.dtype(np.uint16 if dtype == "bfloat16" else dtype) if dtype else carried[0]  # for created ones
-    out: Dict[str, LazyTensor] = {}
-    for step in plan.steps:
-        if step.source is None:
-            out[step.target] = _initialised(step, config.initializer_range, out_dtype)
-            notes.append(f"created {step.target}: transformers' {head} has no pooler; initialised as a new "
-                         f"model would (N(0, {config.initializer_range}) weight, zero bias); the head does not use it")
-            continue
-        tensor = tensors[step.source]
-        if step.transform == mapping.TRANSPOSE:
-            tensor = tensor.map(transpose, step.shape)
-        if dtype and tensor.dtype != out_dtype:
-            tensor = tensor.map(lambda a: cast(a, dtype), step.shape, out_dtype)
-        out[step.target] = tensor
-    return out, notes
-
-
-def _initialised(step: mapping.Step, std: float, dtype: np.dtype) -> LazyTensor:
-    def load() -> np.ndarray:
-        if step.target.endswith(".bias"):
-            values = np.zeros(step.shape, np.float32)
-        else:  # a fixed seed: converting the same checkpoint twice gives the same files
-            values = np.random.default_rng(0).normal(0.0, std, step.shape).astype(np.float32)
-        return cast(values, dtype_name(dtype))
-
-    return LazyTensor(dtype, step.shape, load)
-
-
-def _convert_state(state: Mapping[str, np.ndarray], config: ConfigLike, source: str) -> Dict[str, np.ndarray]:
-    config = config if isinstance(config, ErnieMConfig) else ErnieMConfig.from_dict(config)
-    lazy = {k: formats.as_lazy(v) for k, v in state.items()}
-    head = resolve_head(config, None, list(state), source, "state dict")
-    config = target_config(config, head, {k: t.shape for k, t in lazy.items()}, source)
-    tensors, notes = convert_tensors(lazy, config, head, source, where="state dict")
-    for note in notes:
-        logger.info(note)
-    return {name: t.read() for name, t in tensors.items()}
-
-
-def paddle_to_torch(state: Mapping[str, np.ndarray], config: ConfigLike) -> Dict[str, np.ndarray]:
-    """A PaddleNLP-layout state dict (name -> array) as transformers' ErnieM names and lays it out."""
-    return _convert_state(state, config, PADDLE)
-
-
-def torch_to_paddle(state: Mapping[str, np.ndarray], config: ConfigLike) -> Dict[str, np.ndarray]:
-    """A transformers ErnieM state dict (name -> array; bfloat16 as uint16) in PaddleNLP's layout."""
-    return _convert_state(state, config, HF)
 
 
 # ---------------------------------------------------------------------------------------------- configs and tokenizers
@@ -236,20 +78,6 @@ def write_config(config: ErnieMConfig, directory: Path, target: str, dtype: str)
     data["auto_map"] = dict(remote_code.AUTO_MAP)
     (directory / "config.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
-
-def default_mask_semantics(src: Path) -> str:
-    """The ``mask_semantics`` under which the checkpoint in ``src`` was trained, read from its config file: the one
-    ``config.json`` states through ``attention_mask_mode``, else "paddlenlp" for a config PaddleNLP wrote (it always
-    writes ``paddlenlp_version``; older releases wrote ``model_config.json``), else "transformers" (this project's
-    ``save_pretrained`` and trainer, which train with the padding mask, and checkpoints converted from transformers)."""
-    path = src / CONFIG_NAME
-    if not path.is_file():
-        return "paddlenlp" if (src / LEGACY_CONFIG_NAME).is_file() else "transformers"
-    data = json.loads(path.read_text(encoding="utf-8"))  # already validated by ErnieMConfig.from_pretrained
-    mode = data.get("attention_mask_mode")
-    if mode is not None:
-        return next(name for name, (mask_mode, _) in MASK_SEMANTICS.items() if mask_mode == mode)
-    return "paddlenlp" if "paddlenlp_version" in data else "transformers"
 
 
 def copy_remote_code(dst: Path, with_tokenizer: bool = True) -> List[str]:
@@ -282,21 +110,23 @@ def copy_tokenizer(src: Path, dst: Path, source: str, config: ErnieMConfig,
     settings = read_tokenizer_config(src)  # validated: a ValueError names the file and key otherwise
     stated = json.loads(config_file.read_text(encoding="utf-8")) if config_file.is_file() else {}
     if "compat" not in stated:
-        settings["compat"] = "paddlenlp" if source == PADDLE else "transformers"
+        settings["compat"] = LAYOUT_COMPAT[source]
     if not isinstance(stated.get("model_max_length"), int) or stated["model_max_length"] >= NO_LIMIT:
         settings["model_max_length"] = config.max_text_positions
     for name in copied:
         shutil.copyfile(src / name, dst / name)
+    extra = {}
     if source == HF:  # PaddleNLP 2.8.1 numbers added tokens from its SentencePiece model's size, not vocab.txt's
         vocab = read_vocab(src / VOCAB_FILE)
-        added = read_added_tokens(src, len(vocab))
+        added = read_tokens_after_vocab(src, len(vocab))
         if added:  # so they become vocab.txt entries at their ids, kept whole as additional special tokens
             (dst / VOCAB_FILE).write_text("".join(t + "\n" for t in vocab + added), encoding="utf-8", newline="\n")
-            stated_extra = settings.get("additional_special_tokens", [])
-            settings["additional_special_tokens"] = list(dict.fromkeys([*stated_extra, *added]))
+            stated_extra = [t.get("content") if isinstance(t, dict) else t
+                            for t in stated.get("additional_special_tokens") or []]
+            extra["additional_special_tokens"] = list(dict.fromkeys([*stated_extra, *added]))
     names = model_input_names or stated.get("model_input_names", MODEL_INPUT_NAMES)  # validated when read
     written = write_tokenizer_config(dst, **settings, model_input_names=names, bundled_code=source == PADDLE,
-                                     force=True)
+                                     force=True, extra=extra)
     return copied + [p.name for p in written]
 
 
@@ -330,30 +160,6 @@ class Summary:
         ]
         lines += [f"  note          {note}" for note in self.notes]
         return "\n".join(lines)
-
-
-def _read_source(src: Path, source: str) -> Tuple[Dict[str, LazyTensor], Path]:
-    own, other = ((formats.PADDLE_CANDIDATES, formats.TORCH_CANDIDATES) if source == PADDLE
-                  else (formats.TORCH_CANDIDATES, formats.PADDLE_CANDIDATES))
-    hint = "torch2paddle" if source == PADDLE else "paddle2torch"
-    try:
-        file = formats.find_weights(src, own)
-    except CheckpointError:
-        found = [name for name in other if (src / name).is_file()]
-        if found:
-            raise ConversionError(f"{src}: holds {found[0]}, not a {_side_name(source)} checkpoint; "
-                                  f"use {hint}") from None
-        raise
-    tensors, metadata = formats.read_weights_file(file)
-    fmt = metadata.get("format")
-    if fmt is not None and (fmt == "pt") != (source == HF):
-        raise ConversionError(f"{file}: a {'transformers' if fmt == 'pt' else 'Paddle'} safetensors file "
-                              f"(format {fmt!r}); use {hint}")
-    return tensors, file
-
-
-def _side_name(side: str) -> str:
-    return "Paddle" if side == PADDLE else "transformers"
 
 
 def convert_checkpoint(
@@ -413,8 +219,10 @@ def convert_checkpoint(
     if not src.is_dir():
         raise ConversionError(f"{src}: not a directory (SRC is a checkpoint directory)")
     with atomic_directory(dst, WRITER, force=force, inputs=(src,)) as tmp:
-        config = ErnieMConfig.from_pretrained(src)
-        tensors, file = _read_source(src, source)
+        config, tensors, file, layout = read_files(src)
+        if layout != source:
+            raise ConversionError(f"{src}: a {LAYOUT_NAMES[layout]} checkpoint ({file.name}), not a "
+                                  f"{LAYOUT_NAMES[source]} one; use {'torch2paddle' if layout == HF else 'paddle2torch'}")
         shapes = {k: t.shape for k, t in tensors.items()}
         head = resolve_head(config, arch, list(tensors), source, str(src))
         unknown_choices = head == mapping.CHOICE and target == PADDLE and (num_choices or config.num_choices) is None
@@ -458,6 +266,26 @@ def convert_checkpoint(
                                         f"{report.atol:g}); {dst} not written", report)
     return Summary(direction, src, dst, head, files, len(out), sum(int(np.prod(t.shape)) for t in out.values()),
                    total, time.perf_counter() - start, notes, report)
+
+
+def save_transformers_layout(state: Mapping[str, TensorLike], config: ErnieMConfig, directory: PathLike) -> List[str]:
+    """Write a Paddle model's state dict (Paddle names and layout) and config into the existing ``directory`` in
+    transformers' layout, as ``ernie-m convert paddle2torch`` writes it: ``model.safetensors``, ``config.json``
+    (the model's ``attention_mask_mode`` stated) and the bundled code (tokenizer code too when ``directory`` holds
+    ``vocab.txt`` and ``sentencepiece.bpe.model``, whose ``tokenizer_config.json`` then names it). Returns the
+    names written."""
+    directory = Path(directory)
+    tensors = {name: formats.as_lazy(tensor) for name, tensor in state.items()}
+    head = config.architecture or mapping.BASE
+    config = target_config(config, head, {k: t.shape for k, t in tensors.items()}, PADDLE)
+    out, _ = convert_tensors(tensors, config, head, PADDLE, where=str(directory))
+    written = formats.save_state(out, directory, "torch", "safetensors")
+    write_config(config, directory, HF, dtype_name(next(iter(out.values())).dtype))
+    with_tokenizer = all((directory / name).is_file() for name in TOKENIZER_FILES)
+    if with_tokenizer:
+        settings = read_tokenizer_config(directory)
+        write_tokenizer_config(directory, **settings, bundled_code=True, force=True)
+    return [p.name for p in written] + ["config.json"] + copy_remote_code(directory, with_tokenizer)
 
 
 def _write(tensors: Dict[str, LazyTensor], directory: Path, target: str, fmt: str,

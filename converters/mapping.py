@@ -228,10 +228,15 @@ def fitting_heads(names: Sequence[str], source: str) -> List[str]:
     return [head for head in heads if present == _head_keys(head, source)]
 
 
+def unknown_tensors(names: Sequence[str], source: str) -> List[str]:
+    """The ``names`` that belong to no head in ``source``'s layout (e.g. a BERT tensor, or the other layout's)."""
+    known = set().union(*(_head_keys(head, source) for head in HEADS))
+    return [n for n in names if _layer_key(n) not in known and not any(p.match(n) for p in IGNORED)]
+
+
 def first_unknown_tensor(names: Sequence[str], source: str) -> Optional[str]:
     """The first of ``names`` that belongs to no head (e.g. a BERT tensor), or None."""
-    known = set().union(*(_head_keys(head, source) for head in HEADS))
-    return next((n for n in names if _layer_key(n) not in known and not any(p.match(n) for p in IGNORED)), None)
+    return next(iter(unknown_tensors(names, source)), None)
 
 
 def _layer_key(name: str) -> str:

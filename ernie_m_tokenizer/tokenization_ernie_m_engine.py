@@ -12,7 +12,14 @@ alone. That last rule is where the two published implementations disagree (``com
   with ``▁``, as transformers 4.57's ``ErnieMTokenizer`` does (``x ★`` becomes ``▁x ▁ ★`` instead of ``▁x ★``).
 
 Special tokens typed in the text (``[MASK]`` ...) are kept whole in both modes, and the whitespace around them is
-stripped.
+stripped. So are added tokens (:meth:`TokenizerEngine.add_tokens`): they get the ids after the vocabulary, in the
+order they were added, and are never split. With ``do_lower_case`` an added token that is not special is stored
+lower-cased and matches the text whatever its case, as in PaddleNLP.
+
+The special tokens default to ``[CLS]`` ``[PAD]`` ``[SEP]`` ``[UNK]`` ``[MASK]``; an engine can be told other spellings
+(``special_tokens={"unk_token": "<unk>"}``). The unknown token must be in ``vocab.txt``; a special token that is not
+has the unknown token's id until it is added (:meth:`TokenizerEngine.add_tokens`, as PaddleNLP's ``from_pretrained``
+adds it), and is kept whole meanwhile.
 
 Character offsets (``return_offsets_mapping``) follow PaddleNLP; their rules live in
 ``tokenization_ernie_m_offsets.py``.
@@ -160,9 +167,7 @@ class TokenizerEngine:
         sentencepiece_model_file: the SentencePiece BPE model.
         do_lower_case: lower-case the text (special tokens excepted) before tokenizing.
         compat: ``"paddlenlp"`` (default) or ``"transformers"``: which implementation's tokens to reproduce.
-        special_tokens: role -> token where the vocabulary spells a special token otherwise (``{"unk_token":
-            "<unk>"}``). Given, only the unknown token must be in the vocabulary (the others have no id, None,
-            where absent: transformers adds them after it); not given, all five must be.
+        special_tokens: role (``"unk_token"``, ...) -> token, for spellings other than :data:`SPECIAL_TOKENS`.
         sp_model_kwargs: ``SentencePieceProcessor`` settings, such as ``{"enable_sampling": True, "alpha": 0.1,
             "nbest_size": -1}`` (subword regularization: every encode samples a segmentation).
     """
@@ -187,25 +192,34 @@ class TokenizerEngine:
             self.vocab_file = os.fspath(vocab_file)
             self.tokens = read_vocab(self.vocab_file)
         self.vocab = {token: i for i, token in enumerate(self.tokens)}
-        #: role -> token of the special tokens (ERNIE-M's own unless the vocabulary spells them otherwise)
-        self.special_tokens = dict(SPECIAL_TOKENS, **(special_tokens or {}))
-        self._lenient_specials = special_tokens is not None
+        #: role -> token of the five special tokens
+        self.special_tokens = _check_special_tokens(special_tokens)
+        #: tokens added after the vocabulary -> their ids (see :meth:`add_tokens`)
+        self.added_tokens: Dict[str, int] = {}
+        #: tokens never split and stripped of the whitespace around them: the special and the added tokens
+        self.no_split_tokens: Dict[str, bool] = {t: True for t in self.special_tokens.values()}  # token -> special
         self._check_files_match()
-
-        ids = {role: self.vocab.get(token) for role, token in self.special_tokens.items()}
-        self.unk_token_id = ids["unk_token"]
-        self.cls_token_id, self.sep_token_id = ids["cls_token"], ids["sep_token"]
-        self.pad_token_id, self.mask_token_id = ids["pad_token"], ids["mask_token"]
-        #: id -> token of the special tokens the vocabulary holds
-        self.special_ids = {i: self.special_tokens[role] for role, i in ids.items() if i is not None}
-        self._special_re = re.compile("|".join(re.escape(t) for t in sorted(self.special_ids.values(), key=len,
-                                                                              reverse=True)))
-        self._special_starts = {t[0] for t in self.special_ids.values()}
-        self._underline_id = self.vocab.get(SPIECE_UNDERLINE, self.unk_token_id)
+        self._underline_id = self.vocab.get(SPIECE_UNDERLINE, self.vocab[self.special_tokens["unk_token"]])
+        self._set_special_ids()
         self._init_caches()
 
+    def _set_special_ids(self) -> None:
+        ids = {**self.vocab, **self.added_tokens}
+        self.unk_token_id = ids[self.special_tokens["unk_token"]]
+        self.cls_token_id = ids.get(self.special_tokens["cls_token"], self.unk_token_id)
+        self.sep_token_id = ids.get(self.special_tokens["sep_token"], self.unk_token_id)
+        self.pad_token_id = ids.get(self.special_tokens["pad_token"], self.unk_token_id)
+        self.mask_token_id = ids.get(self.special_tokens["mask_token"], self.unk_token_id)
+        #: id -> token of the five special tokens
+        self.special_ids = {ids[t]: t for t in self.special_tokens.values() if t in ids}
+
     def _init_caches(self) -> None:
-        self._pieces = _PieceCache(self.vocab, self.unk_token_id)
+        self._ids = {**self.vocab, **self.added_tokens} if self.added_tokens else self.vocab
+        self._no_split_re = _no_split_pattern(self.no_split_tokens, self.do_lower_case)
+        self._no_split_starts = frozenset(t[:1] for t in self.no_split_tokens)
+        if self.do_lower_case:
+            self._no_split_starts |= {t[:1].upper() for t, special in self.no_split_tokens.items() if not special}
+        self._pieces = _PieceCache(self._ids, self.unk_token_id)
         self._offsets = OffsetFinder(self._sp, self._pieces, _lower if self.do_lower_case else None,
                                      keep_underlines=self.compat == "transformers")
 
@@ -219,13 +233,11 @@ class TokenizerEngine:
             raise ValueError(f"{self.sentencepiece_model_file}: not a SentencePiece model ({exc})") from None
 
     def _check_files_match(self) -> None:
-        where = self.vocab_file or self.sentencepiece_model_file
-        required = [self.special_tokens["unk_token"]] if self._lenient_specials else self.special_tokens.values()
-        missing_special = [t for t in required if t not in self.vocab]
-        if missing_special:
-            raise ValueError(f"{where}: special tokens {', '.join(missing_special)} are missing")
-        if self.vocab_file is None:
-            return
+        unk = self.special_tokens["unk_token"]
+        if unk not in self.vocab:
+            raise ValueError(f"{self.vocab_file or self.sentencepiece_model_file}: the unknown token {unk!r} is not in "
+                             "the vocabulary "
+                             "(pass unk_token= with the vocabulary's spelling, e.g. '<unk>')")
         sp = self._sp
         missing = [
             sp.id_to_piece(i)
@@ -249,15 +261,49 @@ class TokenizerEngine:
         self._init_caches()
 
     # ------------------------------------------------------------------------------------ vocabulary
+    def __len__(self) -> int:
+        """Number of ids: the vocabulary and the added tokens."""
+        return len(self.tokens) + len(self.added_tokens)
+
+    def add_tokens(self, tokens: Sequence[str], special: bool = False) -> int:
+        """Add tokens after the vocabulary (ids ``len(self)``, ``len(self) + 1``, ...) and never split them; return
+        how many got a new id. As in PaddleNLP: a token already known (or an empty one) gets no new id, but a special
+        one still becomes unsplittable; with ``do_lower_case`` a token that is not special is lower-cased first."""
+        new = 0
+        for token in tokens:
+            check_text(token, "token")
+            if not token:
+                continue
+            if not special and self.do_lower_case:
+                token = _lower(token)
+            if token not in self._ids and token not in self.added_tokens:
+                self.added_tokens[token] = len(self)
+                new += 1
+            if special or token in self.added_tokens:
+                self.no_split_tokens[token] = special or self.no_split_tokens.get(token, False)
+        self._set_special_ids()
+        self._init_caches()
+        return new
+
+    def set_special_token(self, role: str, token: str) -> None:
+        """Make ``token`` the special token of ``role`` (``"pad_token"``, ...), kept whole. A token not yet known has
+        the unknown token's id until :meth:`add_tokens` adds it. The token it replaces stays unsplittable."""
+        self.special_tokens = _check_special_tokens({**self.special_tokens, role: token})
+        self.no_split_tokens[token] = True
+        self._set_special_ids()
+        self._init_caches()
+
     def token(self, index: int) -> str:
-        """The token of an id; ``ValueError`` outside the vocabulary."""
-        if not 0 <= index < len(self.tokens):
-            raise ValueError(f"token id {index} is outside the vocabulary (0..{len(self.tokens) - 1})")
-        return self.tokens[index]
+        """The token of an id; ``ValueError`` outside the vocabulary and the added tokens."""
+        if 0 <= index < len(self.tokens):
+            return self.tokens[index]
+        if self.added_tokens and len(self.tokens) <= index < len(self):
+            return next(t for t, i in self.added_tokens.items() if i == index)
+        raise ValueError(f"token id {index} is outside the vocabulary (0..{len(self) - 1})")
 
     def token_id(self, token: str) -> int:
         """The id of a token; ``[UNK]``'s id for an unknown one."""
-        return self.vocab.get(token, self.unk_token_id)
+        return self._ids.get(token, self.unk_token_id)
 
     def tokens_to_text(self, tokens: Sequence[str], clean_up_tokenization_spaces: Optional[bool] = None) -> str:
         """Text of tokens: ``▁`` becomes a space, the ends are stripped. The clean-up of spaces before punctuation
@@ -310,14 +356,16 @@ class TokenizerEngine:
 
     def _segments(self, text: str) -> List[Tuple[int, int, Optional[str]]]:
         """``(start, end, special)`` parts of a text: special tokens typed in it, and the text around them with
-        its surrounding whitespace stripped (``special`` None)."""
-        if not any(c in text for c in self._special_starts) or not self._special_re.search(text):
+        its surrounding whitespace stripped (``special`` None). Added tokens count as special tokens here; ``special``
+        is the token as stored (lower-cased where ``do_lower_case`` matched it whatever its case)."""
+        if not any(c in text for c in self._no_split_starts) or not self._no_split_re.search(text):
             return [(0, len(text), None)]
         parts: List[Tuple[int, int, Optional[str]]] = []
         position = 0
-        for match in self._special_re.finditer(text):
+        for match in self._no_split_re.finditer(text):
+            token = match.group()
             parts.append((position, match.start(), None))
-            parts.append((match.start(), match.end(), match.group()))
+            parts.append((match.start(), match.end(), token if token in self._ids else _lower(token)))
             position = match.end()
         parts.append((position, len(text), None))
         segments = []
@@ -375,7 +423,7 @@ class TokenizerEngine:
             text_pieces = []
             for _, _, special in segments:
                 if special is not None:
-                    ids.append(self.vocab[special])
+                    ids.append(self._ids[special])
                     if tokens is not None:
                         tokens.append(special)
                     if search is not None:
@@ -427,6 +475,26 @@ class TokenizerEngine:
                 search.extend(entry.search)
 
 # ------------------------------------------------------------------------------------------ helpers
+def _check_special_tokens(special_tokens: Optional[Dict[str, str]]) -> Dict[str, str]:
+    """:data:`SPECIAL_TOKENS` with the given spellings; ``ValueError`` naming an unknown role or a bad token."""
+    tokens = dict(SPECIAL_TOKENS)
+    for role, token in (special_tokens or {}).items():
+        if role not in tokens:
+            raise ValueError(f"unknown special token role {role!r}; known: {', '.join(tokens)}")
+        if not isinstance(token, str) or not token or token != token.strip():
+            raise ValueError(f"{role} must be a non-empty string without surrounding whitespace, got {token!r}")
+        tokens[role] = token
+    return tokens
+
+
+def _no_split_pattern(tokens: Dict[str, bool], ignore_case: bool) -> "re.Pattern[str]":
+    """A pattern matching any of ``tokens`` (token -> special), longest first; with ``ignore_case`` the tokens that
+    are not special match whatever their case."""
+    ordered = sorted(tokens, key=len, reverse=True)
+    return re.compile("|".join(f"(?i:{re.escape(t)})" if ignore_case and not tokens[t] else re.escape(t)
+                               for t in ordered))
+
+
 def clean_up_spaces(text: str) -> str:
     """``text`` without the spaces before punctuation and contractions that both reference libraries remove
     (``decode(clean_up_tokenization_spaces=True)``)."""

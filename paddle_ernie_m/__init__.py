@@ -28,6 +28,7 @@ warnings.filterwarnings("ignore", message="No ccache found", category=UserWarnin
 
 _EXPORTS = {
     "ErnieMConfig": "converters.configuration",
+    "ErnieMPretrainedModel": ".pretrained",
     "ErnieMModel": ".modeling",
     "ErnieMForSequenceClassification": ".modeling",
     "ErnieMForMultipleChoice": ".modeling",
@@ -37,6 +38,7 @@ _EXPORTS = {
     "UIEM": ".modeling",
     "ErnieMForPreTraining": ".pretraining.model",
     "ErnieMTokenizer": ".tokenizer",
+    "Predictor": ".engines.predictor",
 }
 
 __all__ = sorted(_EXPORTS)

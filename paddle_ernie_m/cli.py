@@ -17,7 +17,7 @@ from converters.cli import ERRORS, run
 COMMAND_MODULES = (
     "paddle_ernie_m.demo",
     "paddle_ernie_m.verify",  # `convert` (the converters' commands, with --verify) and `verify`
-    "paddle_ernie_m.export",
+    "paddle_ernie_m.engines.export",
     "paddle_ernie_m.predict",
     "paddle_ernie_m.uie.cli",
     "paddle_ernie_m.serving.cli",

@@ -15,8 +15,8 @@ from converters.configuration import ErnieMConfig
 from converters.files import not_utf8_message
 from converters.mapping import SEQUENCE
 
-from .export import BACKEND_FORMATS, FORMAT_PRECISIONS, PRECISION_NAMES, PRECISIONS, check_format
-from .export_cache import CACHE_ENV, DEFAULT_CACHE
+from .engines.export_cache import CACHE_ENV, DEFAULT_CACHE
+from .engines.export_format import BACKEND_FORMATS, FORMAT_PRECISIONS, PRECISION_NAMES, PRECISIONS, check_format
 
 logger = logging.getLogger(__name__)
 
@@ -56,12 +56,13 @@ def predict(
     backend: str = "inference",
 ) -> List[Dict[str, Any]]:
     """Classify ``texts`` with the model in ``model_dir``: an ``ernie-m export`` directory, or a checkpoint
-    (exported once into the export cache, ``cache_dir`` or its default: see :mod:`paddle_ernie_m.export_cache`;
+    (exported once into the export cache, ``cache_dir`` or its default: see :mod:`paddle_ernie_m.engines.export_cache`;
     not with ``dygraph``). ``backend``: how a checkpoint is exported and run, ``"inference"`` (Paddle Inference)
     or ``"onnxruntime"`` (ONNX Runtime, ``precision`` fp32 or int8); an export runs on the engine it was made for.
     Only ``input_ids`` go to the model, so the config's ``attention_mask_mode`` decides the mask, as in PaddleNLP.
     Returns one dict per text (see :func:`scores`) with the text first; blank texts as :func:`text_ids` says."""
-    from .export import EXPORT_META, load_pretrained
+    from .engines.export import load_pretrained
+    from .engines.export_format import EXPORT_META
     from .tokenizer import ErnieMTokenizer
 
     model_dir = Path(model_dir)
@@ -115,18 +116,19 @@ def text_ids(tokenizer, config: ErnieMConfig, texts: Sequence[str], max_length: 
 
 def load_predictor(model_dir: Union[str, os.PathLike], cache_dir: Optional[Union[str, os.PathLike]] = None,
                    backend: str = "inference", precision: Optional[str] = None, **options: Any):
-    """A :class:`~paddle_ernie_m.inference.Predictor` (``precision`` and ``options``: its keyword arguments) of an
-    ``ernie-m export`` directory, or of a checkpoint directory exported once (for ``backend``, see
+    """A :class:`~paddle_ernie_m.engines.predictor.Predictor` (``precision`` and ``options``: its keyword
+    arguments) of an ``ernie-m export`` directory, or of a checkpoint directory exported once (for ``backend``, see
     :data:`BACKENDS`) into the export cache."""
-    from .export import EXPORT_META, export_model, load_pretrained
-    from .inference import Predictor
+    from .engines.export import export_pretrained
+    from .engines.export_format import EXPORT_META
+    from .engines.predictor import Predictor
 
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     model_dir = Path(model_dir)
     if (model_dir / EXPORT_META).is_file():
         return Predictor(model_dir, precision=precision, **options)
-    from .export_cache import cached_export
+    from .engines.export_cache import cached_export
 
     format = BACKENDS[backend]
     if precision is not None and PRECISIONS.get(precision) not in FORMAT_PRECISIONS[format]:  # before exporting
@@ -137,10 +139,10 @@ def load_predictor(model_dir: Union[str, os.PathLike], cache_dir: Optional[Union
     kind = EXPORT_KIND if format == "paddle" else f"{EXPORT_KIND}-{format}-{exported}"
 
     def export(out: Path) -> None:
-        export_model(load_pretrained(model_dir, dtype="float32"), out, precision=exported, format=format)
+        export_pretrained(model_dir, out, precision=exported, format=format)
 
     return cached_export(model_dir, kind, export, lambda out: Predictor(out, precision=precision, **options),
-                         cache_dir)
+                         cache_dir, format=format)
 
 
 def _dygraph_logits(model, ids: np.ndarray, batch_size: int, threads: Optional[int]) -> np.ndarray:
@@ -151,7 +153,7 @@ def _dygraph_logits(model, ids: np.ndarray, batch_size: int, threads: Optional[i
     if threads is not None:
         configure_cpu_threads(threads)
     with paddle.no_grad():
-        return np.concatenate([model(paddle.to_tensor(ids[i:i + batch_size])).logits.numpy()
+        return np.concatenate([model(paddle.to_tensor(ids[i:i + batch_size])).numpy()
                                for i in range(0, len(ids), batch_size)])
 
 

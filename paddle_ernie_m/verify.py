@@ -1,4 +1,7 @@
-"""Run a Paddle checkpoint (our classes) and a transformers checkpoint on the same batch and compare.
+"""Run a checkpoint with our Paddle classes and one with transformers on the same batch and compare.
+
+Either directory may be in either layout (:mod:`converters.checkpoint`): a transformers directory runs in transformers
+as it is; a Paddle one runs in the bundled transformers code with its weights mapped in memory.
 
 Needs paddle, torch and transformers (4.x or 5.x); they are imported only when :func:`verify_dirs` runs. Also
 ``ernie-m verify`` and the ``--verify`` option of ``ernie-m convert`` (:func:`register`). Both models run in
@@ -24,8 +27,9 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from converters import cli as converters_cli, mapping
+from converters.checkpoint import read_checkpoint, weights_layout
 from converters.configuration import ErnieMConfig
-from converters.convert import canonical_head
+from converters.tensors import canonical_head
 from converters.errors import ConversionError
 from converters.formats import PathLike
 
@@ -108,6 +112,8 @@ def verify_dirs(paddle_dir: PathLike, torch_dir: PathLike, atol: float = 1e-4, a
     except ImportError as exc:
         raise ConversionError(f"verification needs paddle, torch and transformers: {exc}") from None
 
+    from .torch_loading import load_bundled_model
+
     paddle_dir, torch_dir = Path(paddle_dir), Path(torch_dir)
     config = ErnieMConfig.from_pretrained(paddle_dir)
     head = config.architecture or (canonical_head(arch) if arch else None) or mapping.BASE
@@ -117,20 +123,23 @@ def verify_dirs(paddle_dir: PathLike, torch_dir: PathLike, atol: float = 1e-4, a
     from converters.remote_code import modeling_ernie_m as bundled
 
     ours = getattr(paddle_ernie_m, head).from_pretrained(paddle_dir, dtype="float32")
-    mode = ErnieMConfig.from_pretrained(torch_dir).attention_mask_mode
+    mode = read_checkpoint(torch_dir, mapping.HF).config.attention_mask_mode
     ours_default = ours if mode == ours.config.attention_mask_mode else getattr(paddle_ernie_m, head).from_pretrained(
         paddle_dir, dtype="float32", attention_mask_mode=mode)
-    models = {"bundled": getattr(bundled, head)}
-    if hasattr(transformers, head):  # transformers 4.32-4.57
-        models["transformers"] = getattr(transformers, head)
     loaded = {}
-    for name, cls in models.items():
-        dtype = {"dtype" if hasattr(transformers.PretrainedConfig(), "dtype") else "torch_dtype": torch.float32}
-        model, info = cls.from_pretrained(str(torch_dir), output_loading_info=True, **dtype)
-        for kind in ("missing_keys", "unexpected_keys", "mismatched_keys"):
-            if info.get(kind):
-                report.problems.append(f"{name} code reports {kind.replace('_', ' ')}: {info[kind]}")
-        loaded[name] = model.eval()
+    if weights_layout(torch_dir) == mapping.PADDLE:  # only the bundled code reads it (mapped in memory)
+        loaded["bundled"] = load_bundled_model(torch_dir, head)
+    else:
+        models = {"bundled": getattr(bundled, head)}
+        if hasattr(transformers, head):  # transformers 4.32-4.57
+            models["transformers"] = getattr(transformers, head)
+        for name, cls in models.items():
+            dtype = {"dtype" if hasattr(transformers.PretrainedConfig(), "dtype") else "torch_dtype": torch.float32}
+            model, info = cls.from_pretrained(str(torch_dir), output_loading_info=True, **dtype)
+            for kind in ("missing_keys", "unexpected_keys", "mismatched_keys"):
+                if info.get(kind):
+                    report.problems.append(f"{name} code reports {kind.replace('_', ' ')}: {info[kind]}")
+            loaded[name] = model.eval()
     explicit = loaded.get("transformers", loaded["bundled"])
 
     runs = [("padding", ids != config.pad_token_id, ours, explicit), ("default", None, ours_default, loaded["bundled"])]
@@ -143,7 +152,7 @@ def verify_dirs(paddle_dir: PathLike, torch_dir: PathLike, atol: float = 1e-4, a
             keep = None if keep is None else keep.reshape(-1, 2, ids.shape[1])
         with paddle.no_grad():
             a = mine(paddle.to_tensor(inputs), attention_mask=None if keep is None else paddle.to_tensor(keep),
-                     output_hidden_states=True)
+                     output_hidden_states=True, return_dict=True)
         with torch.no_grad():
             b = theirs(input_ids=torch.from_numpy(inputs),
                        attention_mask=None if keep is None else torch.from_numpy(keep), output_hidden_states=True)
@@ -179,8 +188,10 @@ def register(subparsers) -> None:
         description="Run PADDLE_DIR with our Paddle classes and TORCH_DIR with transformers on a fixed padded "
                     "multilingual batch; print the max abs difference of every output and layer; exit 1 above "
                     "the tolerance.")
-    p.add_argument("paddle_dir", metavar="PADDLE_DIR", help="Paddle checkpoint directory (run with our classes)")
-    p.add_argument("torch_dir", metavar="TORCH_DIR", help="transformers checkpoint directory")
+    p.add_argument("paddle_dir", metavar="PADDLE_DIR", help="checkpoint directory, either layout (run with our Paddle "
+                                                           "classes)")
+    p.add_argument("torch_dir", metavar="TORCH_DIR", help="checkpoint directory, either layout (run in transformers; "
+                                                         "a Paddle-layout one in the bundled code)")
     p.add_argument("--arch", help="head when the Paddle config names none")
     p.add_argument("--atol", type=float, default=converters_cli.ATOL,
                    help=f"tolerance on max abs difference (default {converters_cli.ATOL:g})")

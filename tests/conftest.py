@@ -15,7 +15,7 @@ os.environ.setdefault("PPNLP_HOME", os.path.join(os.path.dirname(__file__), ".pa
 if "HF_MODULES_CACHE" not in os.environ:  # where trust_remote_code copies code: one per process, removed at exit
     os.environ["HF_MODULES_CACHE"] = tempfile.mkdtemp(prefix="ernie-m-hf-modules-")
     atexit.register(shutil.rmtree, os.environ["HF_MODULES_CACHE"], True)
-# The export cache (paddle_ernie_m.export_cache) of this test process: a fresh directory, never the user's.
+# The export cache (paddle_ernie_m.engines.export_cache) of this test process: a fresh directory, never the user's.
 os.environ["ERNIE_M_CACHE"] = tempfile.mkdtemp(prefix="ernie-m-export-cache-")
 atexit.register(shutil.rmtree, os.environ["ERNIE_M_CACHE"], True)
 

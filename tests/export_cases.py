@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import paddle
 
-from paddle_ernie_m.onnx_graph import INT8_WEIGHT_MAX
+from paddle_ernie_m.engines.onnx_graph import INT8_WEIGHT_MAX
 
 from .conftest import padded_batch
 

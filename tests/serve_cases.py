@@ -34,13 +34,14 @@ def mixed_texts(lang: str, count: int, seed: int = 0, sentences: Sequence[int] =
 
 
 @contextlib.contextmanager
-def running_server(*options: str, threads: int = 1,
-                   startup_s: float = 120.0) -> Iterator[Tuple[str, subprocess.Popen, List[str]]]:
+def running_server(*options: str, threads: int = 1, startup_s: float = 120.0,
+                   python: str = sys.executable) -> Iterator[Tuple[str, subprocess.Popen, List[str]]]:
     """``(base url, process, log lines)`` of ``ernie-m serve`` on the demo model (any free loopback port, ``threads``
-    math threads), ready; killed on exit if still running (a test that stops it itself checks the exit code)."""
+    math threads, run by ``python``), ready; killed on exit if still running (a test that stops it itself checks the
+    exit code)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
            "OMP_NUM_THREADS": str(threads)}
-    command = [sys.executable, "-m", "paddle_ernie_m.cli", "serve", "--model", str(DEMO), "--port", "0",
+    command = [str(python), "-m", "paddle_ernie_m.cli", "serve", "--model", str(DEMO), "--port", "0",
                "--threads", str(threads), *options]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, encoding="utf-8")

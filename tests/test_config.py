@@ -175,3 +175,12 @@ def test_replacing_the_labels_replaces_both_maps():
     assert config.replace(label2id={"y": 0, "x": 1}).id2label == {0: "y", 1: "x"}
     assert config.replace(num_labels=3).label2id == {"LABEL_0": 0, "LABEL_1": 1, "LABEL_2": 2}
     assert config.replace(hidden_dropout_prob=0.2).label2id == {"a": 0, "b": 1}
+
+
+def test_a_transformers_config_with_pruned_heads_is_refused_by_name_and_an_empty_one_is_read():
+    """transformers 4's ``prune_heads`` records ``{layer: [heads]}``; such layers are narrower than the config says,
+    which no Paddle model can hold. transformers writes ``{}`` when nothing was pruned."""
+    pruned = transformers.ErnieMConfig(**TINY, pruned_heads={0: [1]}).to_dict()
+    with pytest.raises(ValueError, match=r"^hf config: pruned_heads \{0: \[1\]\}: .*pruned attention heads"):
+        ErnieMConfig.from_dict(pruned, source="hf config")
+    assert ErnieMConfig.from_dict(transformers.ErnieMConfig(**TINY).to_dict()).hidden_size == TINY["hidden_size"]

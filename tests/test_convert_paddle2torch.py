@@ -110,7 +110,7 @@ def test_pretraining_checkpoint_converts_to_the_bare_transformers_model_dropping
     reference = paddle_ernie_m.ErnieMForPreTraining.from_pretrained(src).ernie_m
     ids, mask = batch(tmp_path / "dst", "ErnieMModel")
     assert_close(run_paddle(reference, "ErnieMModel", ids, mask), run_torch(converted, "ErnieMModel", ids, mask))
-    from converters.convert import torch_to_paddle
+    from converters.tensors import torch_to_paddle
 
     with pytest.raises(ConversionError, match="transformers has no ErnieMForPreTraining"):
         torch_to_paddle(state_of(tmp_path / "dst"), {**config, "architectures": ["ErnieMForPreTraining"]})

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from converters.convert import cast, convert_checkpoint, paddle_to_torch, torch_to_paddle
+from converters.convert import convert_checkpoint
+from converters.tensors import cast, paddle_to_torch, torch_to_paddle
 from converters.errors import ConversionError
 
 from .convert_helpers import (
@@ -172,7 +173,7 @@ def test_dtype_option_casts_every_tensor(tmp_path):
 
 @pytest.mark.parametrize("shape", [(700, 301), (3, 5), (256, 512), (1, 9)])
 def test_tiled_transpose_equals_numpy_transpose(shape):
-    from converters.convert import transpose
+    from converters.tensors import transpose
 
     array = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
     result = transpose(array, tile=64)

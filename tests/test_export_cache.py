@@ -18,7 +18,7 @@ import pytest
 
 from paddle_ernie_m import ErnieMConfig, ErnieMForSequenceClassification, ErnieMTokenizer
 from paddle_ernie_m.cli import main as cli_main
-from paddle_ernie_m.export_cache import CACHE_ENV, EXPORT_DIR, MANIFEST, cache_root, cached_export, entry_path
+from paddle_ernie_m.engines.export_cache import CACHE_ENV, EXPORT_DIR, MANIFEST, cache_root, cached_export, entry_path
 from paddle_ernie_m.predict import EXPORT_KIND, predict
 from paddle_ernie_m.uie import InformationExtractor
 from paddle_ernie_m.uie.runner import EXPORT_KIND as UIE_KIND
@@ -155,7 +155,7 @@ def test_a_corrupted_entry_is_rebuilt_with_a_warning(how, uie_checkpoint, saves,
     reference = extract(uie_checkpoint, cache_dir=cache)
     (entry,) = entries(cache)
     _corrupt(cache / "exports" / entry / EXPORT_DIR, how)
-    with caplog.at_level(logging.WARNING, logger="paddle_ernie_m.export_cache"):
+    with caplog.at_level(logging.WARNING, logger="paddle_ernie_m.engines.export_cache"):
         rebuilt = extract(uie_checkpoint, cache_dir=cache)
     assert rebuilt == reference and saves[0] == 2
     assert any("is unusable" in r.getMessage() and entry in r.getMessage() for r in caplog.records)
@@ -166,8 +166,8 @@ def test_a_corrupted_entry_is_rebuilt_with_a_warning(how, uie_checkpoint, saves,
 
 def test_an_entry_another_process_wrote_meanwhile_wins_and_both_results_are_right(classifier, saves, tmp_path):
     """Simulates two processes starting at once: while this one exports, the other puts its entry in place."""
-    from paddle_ernie_m.export import export_model, load_pretrained
-    from paddle_ernie_m.inference import Predictor
+    from paddle_ernie_m.engines.export import export_model, load_pretrained
+    from paddle_ernie_m.engines.predictor import Predictor
 
     cache = tmp_path / "cache"
     ids = np.array([[0, 5, 6, 7, 2]], dtype=np.int64)
@@ -203,7 +203,7 @@ def test_two_processes_starting_at_once_both_succeed(classifier, tmp_path):
 def test_an_unwritable_cache_falls_back_to_a_temporary_export(uie_checkpoint, saves, tmp_path, caplog, below):
     """The cache directory, or a parent of it (a HOME that is a file or does not exist), cannot be created."""
     (tmp_path / "file").write_text("not a directory")
-    with caplog.at_level(logging.WARNING, logger="paddle_ernie_m.export_cache"):
+    with caplog.at_level(logging.WARNING, logger="paddle_ernie_m.engines.export_cache"):
         results = extract(uie_checkpoint, cache_dir=tmp_path / "file" / below)
     assert results == extract(uie_checkpoint, cache_dir=tmp_path / "cache")
     assert any("cannot write the export cache" in r.getMessage() for r in caplog.records)

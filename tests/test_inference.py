@@ -10,9 +10,10 @@ import numpy as np
 import paddle
 import pytest
 
-from paddle_ernie_m import inference
-from paddle_ernie_m.export import ExportError, export_model
-from paddle_ernie_m.inference import Predictor
+from paddle_ernie_m.engines import paddle_engine, predictor as predictor_module
+from paddle_ernie_m.engines.export import export_model
+from paddle_ernie_m.engines.export_format import ExportError
+from paddle_ernie_m.engines.predictor import Predictor
 
 from .conftest import TINY, padded_batch
 from .export_cases import OUTPUT_NAMES, PER_TOKEN, paddlenlp_outputs, shuffled_batch
@@ -101,7 +102,7 @@ def test_bucketing_runs_sorted_trimmed_buckets_and_returns_rows_in_callers_order
 
 def test_a_long_row_runs_alone_instead_of_padding_many_short_ones():
     lengths = np.array([20] * 10 + [200] + [20] * 20)
-    runs = inference.plan_runs(lengths, seq_len=256, batch_size=16)
+    runs = predictor_module.plan_runs(lengths, seq_len=256, batch_size=16)
     assert [(r.tolist(), w) for r, w in runs[:1]] == [([10], 200)]
     assert [w for _, w in runs[1:]] == [24, 24] and all(len(r) <= 16 for r, _ in runs)
     assert sorted(np.concatenate([r for r, _ in runs]).tolist()) == list(range(31))
@@ -193,29 +194,29 @@ def test_unavailable_precision_raises_when_asked_and_falls_back_from_the_export_
     _, predictor = exported("seq_cls")
     with pytest.raises(ValueError, match="precision 'fp16' is not available on cpu: Paddle has no fp16 CPU kernels"):
         Predictor(predictor.path, device="cpu", precision="fp16")
-    monkeypatch.setattr(inference, "cpu_supports_bf16", lambda: False)
+    monkeypatch.setattr(paddle_engine, "cpu_supports_bf16", lambda: False)
     with pytest.raises(ValueError, match="precision 'bf16' is not available on cpu: this CPU lacks avx512_bf16"):
         Predictor(predictor.path, device="cpu", precision="bf16")
     bf16_default = tmp_path / "bf16"
     shutil.copytree(predictor.path, bf16_default)
     meta = json.loads((bf16_default / "export.json").read_text())
     (bf16_default / "export.json").write_text(json.dumps({**meta, "precision": "bf16"}))
-    with caplog.at_level(logging.WARNING, logger="paddle_ernie_m.inference"):
+    with caplog.at_level(logging.WARNING, logger="paddle_ernie_m.engines.paddle_engine"):
         fallback = Predictor(bf16_default, device="cpu", threads=1)
     assert fallback.precision == "fp32" and "export's default precision bf16 is not available" in caplog.text
 
 
 def test_cpu_bf16_support_is_read_from_cpuinfo_flags(monkeypatch):
     flags = frozenset({"avx2", "avx512f", "avx512_bf16"})
-    monkeypatch.setattr(inference, "cpu_info", lambda: ("AuthenticAMD", flags))
-    assert inference.cpu_supports_bf16()
-    monkeypatch.setattr(inference, "cpu_info", lambda: ("AuthenticAMD", frozenset({"avx2", "avx512f"})))
-    assert not inference.cpu_supports_bf16()
+    monkeypatch.setattr(paddle_engine, "cpu_info", lambda: ("AuthenticAMD", flags))
+    assert paddle_engine.cpu_supports_bf16()
+    monkeypatch.setattr(paddle_engine, "cpu_info", lambda: ("AuthenticAMD", frozenset({"avx2", "avx512f"})))
+    assert not paddle_engine.cpu_supports_bf16()
 
 
 def test_bf16_predictor_stays_within_documented_tolerance_where_the_cpu_has_it(exported):
     reference, predictor = exported("seq_cls")
-    if not inference.cpu_supports_bf16():  # this machine cannot run bf16: asking for it must say so
+    if not paddle_engine.cpu_supports_bf16():  # this machine cannot run bf16: asking for it must say so
         with pytest.raises(ValueError, match="avx512_bf16"):
             Predictor(predictor.path, device="cpu", precision="bf16")
         return
@@ -234,5 +235,5 @@ def test_from_model_exports_to_a_temporary_directory_and_keeps_working_after_rem
     assert not predictor.path.exists() and model.training  # the export ran in eval mode and restored the mode
     ids = shuffled_batch("qa")
     keep = (ids != PAD).astype("int64")
-    assert_matches("qa", predictor(input_ids=ids), paddlenlp_outputs(reference, ids, attention_mask=keep),
-                   keep.astype(bool))
+    # a PaddleNLP checkpoint keeps PaddleNLP's default mask ([CLS] masked, padding attended) when none is passed
+    assert_matches("qa", predictor(input_ids=ids), paddlenlp_outputs(reference, ids), keep.astype(bool))

@@ -9,7 +9,7 @@ import pytest
 
 import paddle_ernie_m as ours
 from paddle_ernie_m import ErnieMConfig
-from paddle_ernie_m.inference import Predictor
+from paddle_ernie_m.engines.predictor import Predictor
 
 from .conftest import TINY, padded_batch
 
@@ -60,11 +60,12 @@ def test_ids_at_the_edges_of_the_tables_are_accepted_and_finite(model, predictor
     ids = np.array([[0, TINY["vocab_size"] - 1, 2]])
     positions = np.array([[0, LIMIT - 1, 1]])
     with paddle.no_grad():
-        logits = model(paddle.to_tensor(ids), position_ids=paddle.to_tensor(positions)).logits.numpy()
+        logits = model(paddle.to_tensor(ids), position_ids=paddle.to_tensor(positions),
+                       return_dict=True).logits.numpy()
     assert np.isfinite(logits).all()
     np.testing.assert_allclose(predictor(input_ids=ids, position_ids=positions)["logits"], logits, atol=1e-5)
     with paddle.no_grad():  # a full-length sequence under the default positions
-        assert np.isfinite(model(paddle.to_tensor([[3] * LIMIT])).logits.numpy()).all()
+        assert np.isfinite(model(paddle.to_tensor([[3] * LIMIT]), return_dict=True).logits.numpy()).all()
 
 
 def test_multiple_choice_errors_name_the_batch_choice_and_column_before_flattening():
@@ -80,13 +81,13 @@ def test_inputs_embeds_still_get_their_positions_checked(model):
     with pytest.raises(ValueError, match=r"position_ids\[0, 0\] is 99"):
         model(inputs_embeds=embeds, position_ids=paddle.to_tensor([[99, 0, 1]]))
     with paddle.no_grad():
-        assert np.isfinite(model(inputs_embeds=embeds).logits.numpy()).all()
+        assert np.isfinite(model(inputs_embeds=embeds, return_dict=True).logits.numpy()).all()
 
 
 def test_the_check_is_absent_from_the_exported_program(model, tmp_path):
     """A data-dependent raise cannot live in a static program: tracing skips it (the export still works and the
     program holds no reduction over the ids), and the Predictor checks its numpy inputs instead."""
-    from paddle_ernie_m.export import export_model
+    from paddle_ernie_m.engines.export import export_model
 
     export_model(model, tmp_path / "export")
     ops = set(re.findall(r'"#":"\d+\.(\w+)"', (tmp_path / "export" / "inference.json").read_text()))

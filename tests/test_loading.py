@@ -35,7 +35,7 @@ def test_base_checkpoint_gives_a_head_with_fresh_classifier_and_identical_encode
     assert float(model.classifier.weight.std()) > 0  # initialised, not left empty
     ids = paddle.to_tensor(padded_batch())
     mask = (ids != 1).astype("int64")
-    np.testing.assert_array_equal(model.ernie_m(ids, attention_mask=mask).last_hidden_state.numpy(),
+    np.testing.assert_array_equal(model.ernie_m(ids, attention_mask=mask, return_dict=True).last_hidden_state.numpy(),
                                   base(ids, attention_mask=mask)[0].numpy())
 
 
@@ -48,7 +48,7 @@ def test_head_checkpoint_loads_into_the_bare_model_dropping_the_head(tmp_path, c
     assert "another head" in caplog.text and "classifier.weight" in caplog.text
     ids = paddle.to_tensor(padded_batch())
     mask = (ids != 1).astype("int64")
-    np.testing.assert_array_equal(model(ids, attention_mask=mask).pooler_output.numpy(),
+    np.testing.assert_array_equal(model(ids, attention_mask=mask, return_dict=True).pooler_output.numpy(),
                                   reference(ids, attention_mask=mask)[1].numpy())
 
 
@@ -86,7 +86,7 @@ def test_legacy_position_ids_buffer_is_ignored(tmp_path):
         {"ernie_m.embeddings.position_ids": np.arange(40, dtype="int64")[None]}))
     model = ours.ErnieMForSequenceClassification.from_pretrained(tmp_path)
     ids = paddle.to_tensor(padded_batch())
-    np.testing.assert_array_equal(model(ids, attention_mask=ids != 1).logits.numpy(),
+    np.testing.assert_array_equal(model(ids, attention_mask=ids != 1, return_dict=True).logits.numpy(),
                                   reference(ids, attention_mask=(ids != 1).astype("int64")).numpy())
 
 
@@ -134,11 +134,11 @@ def test_safetensors_we_write_are_loaded_by_paddlenlp(tmp_path):
     reference.eval()
     ids = paddle.to_tensor(padded_batch())
     mask = (ids != 1).astype("int64")
-    np.testing.assert_array_equal(model(ids, attention_mask=mask).logits.numpy(),
+    np.testing.assert_array_equal(model(ids, attention_mask=mask, return_dict=True).logits.numpy(),
                                   reference(ids, attention_mask=mask).numpy())
     again = ours.ErnieMForTokenClassification.from_pretrained(tmp_path)
-    np.testing.assert_array_equal(again(ids, attention_mask=mask).logits.numpy(),
-                                  model(ids, attention_mask=mask).logits.numpy())
+    np.testing.assert_array_equal(again(ids, attention_mask=mask, return_dict=True).logits.numpy(),
+                                  model(ids, attention_mask=mask, return_dict=True).logits.numpy())
 
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
@@ -170,7 +170,7 @@ def test_pooler_uses_the_first_token_only():
     paddle.seed(6)
     model = ours.ErnieMModel(ErnieMConfig(**TINY))
     model.eval()
-    out = model(paddle.to_tensor(padded_batch()))
+    out = model(paddle.to_tensor(padded_batch()), return_dict=True)
     first = out.last_hidden_state[:, 0].numpy()
     w, b = model.pooler.dense.weight.numpy(), model.pooler.dense.bias.numpy()
     np.testing.assert_allclose(out.pooler_output.numpy(), np.tanh(first @ w + b), atol=1e-6)

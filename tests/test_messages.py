@@ -136,7 +136,7 @@ def test_a_checkpoint_that_does_not_fit_is_summarised_in_one_short_line(classifi
 
 
 # ------------------------------------------------------------------------------------------------ convert
-def test_a_bert_checkpoint_without_architectures_fits_no_ernie_m_head(tmp_path, capsys):
+def test_a_bert_checkpoint_fits_neither_layout_and_the_message_names_what_it_found_and_expected(tmp_path, capsys):
     import transformers
 
     bert = transformers.BertModel(transformers.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1,
@@ -146,12 +146,16 @@ def test_a_bert_checkpoint_without_architectures_fits_no_ernie_m_head(tmp_path, 
     config.pop("architectures")
     (tmp_path / "bert" / "config.json").write_text(json.dumps(config))
     one_error_line(capsys, ["convert", "torch2paddle", str(tmp_path / "bert"), str(tmp_path / "out")],
-                   "config names no architecture and the tensors fit no ERNIE-M head: 'embeddings.", "belongs to none")
+                   "model.safetensors: the tensors fit neither layout of ERNIE-M: found 'embeddings.",
+                   "which neither has, and no attention projection; expected the names of ERNIE-M in Paddle's layout "
+                   "('encoder.layers.0.self_attn.q_proj.weight', ...) or in transformers' "
+                   "('encoder.layers.0.self_attn.self_attn.q_proj.weight', ...)")
     assert not (tmp_path / "out").exists()
 
 
 def test_tensors_that_fit_several_heads_name_them_all(tmp_path):
-    from converters.convert import ConversionError, resolve_head
+    from converters.errors import ConversionError
+    from converters.tensors import resolve_head
     from converters.mapping import PADDLE, expand
 
     names = [p for _, p, _ in expand("ErnieMForSequenceClassification", 1)]
@@ -179,7 +183,7 @@ def test_export_prints_its_success_line_once_and_no_paddle_noise(classifier, tmp
 
 
 def test_the_native_stderr_filter_drops_only_the_named_line(capfd):
-    from paddle_ernie_m.export import PIR_OUT_WARNING
+    from paddle_ernie_m.engines.paddle_program import PIR_OUT_WARNING
     from paddle_ernie_m.runtime import native_stderr_without
 
     with native_stderr_without(PIR_OUT_WARNING):
@@ -199,7 +203,7 @@ def test_the_pir_warning_is_what_paddle_prints_without_the_filter(tmp_path):
     (tmp_path / "trace.py").write_text(script)
     done = subprocess.run([sys.executable, str(tmp_path / "trace.py")], capture_output=True, text=True,
                           timeout=300, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    from paddle_ernie_m.export import PIR_OUT_WARNING
+    from paddle_ernie_m.engines.paddle_program import PIR_OUT_WARNING
 
     assert PIR_OUT_WARNING in done.stderr and "No ccache found" in done.stderr
 

@@ -89,13 +89,15 @@ def test_our_checkpoint_loads_into_paddlenlp_with_identical_outputs(head, tmp_pa
 
 
 @pytest.mark.parametrize("head", ["base", "seq_cls", "uie"])
-def test_paddlenlp_default_mask_is_reproduced_by_the_paddlenlp_mask_mode(head, tmp_path):
+@pytest.mark.parametrize("stated", [True, False], ids=["stated", "from_paddlenlps_config"])
+def test_paddlenlp_default_mask_is_reproduced_by_the_paddlenlp_mask_mode(head, stated, tmp_path):
+    """Stated, or left to the checkpoint: a directory PaddleNLP wrote (no ``attention_mask_mode``) keeps its mask."""
     reference = paddlenlp_model(head)
     reference.save_pretrained(str(tmp_path))
-    model = HEADS[head][0].from_pretrained(tmp_path, attention_mask_mode="paddlenlp")
+    model = HEADS[head][0].from_pretrained(tmp_path, **({"attention_mask_mode": "paddlenlp"} if stated else {}))
     ids = paddle.to_tensor(padded_batch())
     want = reference(ids) if head == "uie" else reference(ids, return_dict=True)
-    got = model(ids)
+    got = model(ids, return_dict=True)
     assert_outputs_equal(head, want, got)
 
 
@@ -105,8 +107,8 @@ def test_default_mask_ignores_padding_like_an_unpadded_input():
     model.eval()
     ids = padded_batch()
     short = ids[2][ids[2] != 1]
-    padded_out = model(paddle.to_tensor(ids)).last_hidden_state.numpy()[2, : len(short)]
-    alone_out = model(paddle.to_tensor(short[None])).last_hidden_state.numpy()[0]
+    padded_out = model(paddle.to_tensor(ids), return_dict=True).last_hidden_state.numpy()[2, : len(short)]
+    alone_out = model(paddle.to_tensor(short[None]), return_dict=True).last_hidden_state.numpy()[0]
     np.testing.assert_allclose(padded_out, alone_out, atol=1e-5)
 
 
@@ -117,8 +119,8 @@ def test_four_dimensional_additive_mask_equals_two_dimensional_keep_mask():
     ids = padded_batch()
     keep = (ids != 1).astype("float32")
     additive = ((1.0 - keep) * -1e4)[:, None, None, :]
-    a = model(paddle.to_tensor(ids), attention_mask=paddle.to_tensor(keep)).last_hidden_state
-    b = model(paddle.to_tensor(ids), attention_mask=paddle.to_tensor(additive)).last_hidden_state
+    a = model(paddle.to_tensor(ids), attention_mask=paddle.to_tensor(keep), return_dict=True).last_hidden_state
+    b = model(paddle.to_tensor(ids), attention_mask=paddle.to_tensor(additive), return_dict=True).last_hidden_state
     np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
@@ -148,7 +150,7 @@ def test_losses_equal_paddlenlp(head, kind, tmp_path):
     model = HEADS[head][0].from_pretrained(tmp_path)
     inputs = {**inputs_for(head), **_labels(head, kind)}
     want = reference(**inputs, return_dict=True).loss
-    got = model(**inputs).loss
+    got = model(**inputs, return_dict=True).loss
     np.testing.assert_allclose(got.numpy(), want.numpy(), atol=ATOL)
 
 
@@ -158,7 +160,7 @@ def test_regression_loss_is_mean_squared_error_by_hand(tmp_path):
     model.eval()
     ids = paddle.to_tensor(padded_batch())
     target = np.array([0.5, -1.0, 2.0], dtype="float32")
-    out = model(ids, labels=paddle.to_tensor(target))
+    out = model(ids, labels=paddle.to_tensor(target), return_dict=True)
     logits = out.logits.numpy()[:, 0]
     np.testing.assert_allclose(out.loss.numpy(), np.mean((logits - target) ** 2), rtol=1e-6)
 
@@ -174,7 +176,8 @@ def test_uie_loss_is_paddlenlp_finetuning_bce_on_probabilities(tmp_path):
     start_prob, end_prob = reference(ids, attention_mask=(ids != 1).astype("int64"))
     # PaddleNLP's UIE fine-tuning script: BCELoss on the probabilities, averaged over start and end.
     want = (paddle.nn.BCELoss()(start_prob, start) + paddle.nn.BCELoss()(end_prob, end)) / 2
-    got = model(ids, attention_mask=(ids != 1).astype("int64"), start_positions=start, end_positions=end).loss
+    got = model(ids, attention_mask=(ids != 1).astype("int64"), start_positions=start, end_positions=end,
+                return_dict=True).loss
     np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-6)
 
 
@@ -183,7 +186,7 @@ def test_multiple_choice_reads_the_number_of_choices_from_the_input_shape():
     model = ours.ErnieMForMultipleChoice(ErnieMConfig(**TINY))  # no num_choices in the config
     model.eval()
     ids = np.stack([padded_batch()] * 4, axis=1)  # 3 questions x 4 choices
-    assert model(paddle.to_tensor(ids)).logits.shape == [3, 4]
+    assert model(paddle.to_tensor(ids), return_dict=True).logits.shape == [3, 4]
 
 
 def test_return_dict_false_gives_paddlenlps_tuple(tmp_path):

@@ -25,10 +25,11 @@ import numpy as np
 import pytest
 
 from paddle_ernie_m.cli import main as cli_main
-from paddle_ernie_m.export import ExportError, export_model
-from paddle_ernie_m.inference import Predictor
-from paddle_ernie_m.onnx_engine import EngineError
-from paddle_ernie_m.onnx_graph import INT8_WEIGHT_MAX, quantize_columns, quantize_rows
+from paddle_ernie_m.engines.export import export_model
+from paddle_ernie_m.engines.export_format import ExportError
+from paddle_ernie_m.engines.predictor import Predictor
+from paddle_ernie_m.engines.onnx_engine import EngineError
+from paddle_ernie_m.engines.onnx_graph import INT8_WEIGHT_MAX, quantize_columns, quantize_rows
 from paddle_ernie_m.uie import InformationExtractor
 from paddle_ernie_m.uie.demo import DEMO_MODEL, DEMO_TEXTS, demo_schemas
 
@@ -336,7 +337,7 @@ def guard(name, *a, **k):
 builtins.__import__ = guard
 import numpy as np, onnxruntime as ort
 from converters.configuration import ErnieMConfig
-from paddle_ernie_m.onnx_graph import build_graph
+from paddle_ernie_m.engines.onnx_graph import build_graph
 cfg = ErnieMConfig(vocab_size=20, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
                    max_position_embeddings=12, num_labels=2, hidden_act="relu")
 rng = np.random.default_rng(0)
@@ -381,3 +382,54 @@ def test_an_onnxruntime_older_than_1_22_is_refused_naming_the_version(onnx_expor
     monkeypatch.setattr(onnxruntime, "__version__", "1.21.1")
     with pytest.raises(ImportError, match=r"ONNX Runtime 1\.21\.1 is too old .*1\.22 or newer"):
         Predictor(onnx_export)
+
+
+@pytest.mark.parametrize("head", list(HEADS))
+def test_onnx_export_of_a_paddlenlp_checkpoint_read_without_paddle_equals_the_export_of_the_loaded_model(head,
+                                                                                                        tmp_path):
+    """``export_pretrained(format="onnx")`` reads the weights with numpy (no Paddle); the graph it writes must be the
+    one written from the same checkpoint loaded by the Paddle class (whose ONNX export is held to PaddleNLP above),
+    byte for byte, in both precisions; a float16 checkpoint is read as float32 as ``from_pretrained`` reads it."""
+    from paddle_ernie_m.engines.export import export_pretrained
+
+    reference = paddlenlp_model(head)
+    if head == "seq_cls":
+        reference.to(dtype="float16")
+    reference.save_pretrained(str(tmp_path / "checkpoint"))
+    for precision in ("fp32", "int8"):
+        ours = export_pretrained(tmp_path / "checkpoint", tmp_path / f"numpy-{precision}", precision, format="onnx")
+        loaded = HEADS[head][0].from_pretrained(tmp_path / "checkpoint")
+        want = export_model(loaded, tmp_path / f"paddle-{precision}", precision, format="onnx",
+                            tokenizer_dir=tmp_path / "checkpoint")
+        for name in ("model.onnx", "export.json", "config.json"):
+            assert (ours / name).read_bytes() == (want / name).read_bytes(), (precision, name)
+
+
+def test_the_onnx_head_outputs_are_the_dygraph_heads_outputs():
+    """The table the ONNX export reads its outputs from (names, order, which have a sequence axis) against what the
+    Paddle model of each head returns for two lengths."""
+    from paddle_ernie_m import ErnieMConfig
+    from paddle_ernie_m.engines.export import _output_layout
+    from paddle_ernie_m.engines.onnx_graph import HEAD_OUTPUTS
+
+    for head, (ours, _) in HEADS.items():
+        model = ours(ErnieMConfig(**TINY, num_labels=3)).eval()
+        rank = 3 if head == "multiple_choice" else 2
+        table = [{"name": name, "per_token": per_token} for name, per_token in HEAD_OUTPUTS[model.head_name].items()]
+        assert table == _output_layout(model, rank), head
+
+
+def test_an_onnx_export_of_a_checkpoint_without_its_head_weights_is_one_line_naming_the_missing_tensor(
+        tmp_path, capsys):
+    """A base model's weights under a config naming a classifier: the Paddle class would start a fresh head; an
+    export has nothing to write for it and must say so, writing nothing."""
+    from paddle_ernie_m import ErnieMConfig, ErnieMModel
+
+    ErnieMModel(ErnieMConfig(**TINY)).save_pretrained(tmp_path / "base")
+    config = json.loads((tmp_path / "base" / "config.json").read_text())
+    (tmp_path / "base" / "config.json").write_text(json.dumps({**config, "architectures":
+                                                               ["ErnieMForSequenceClassification"]}))
+    assert cli_main(["export", str(tmp_path / "base"), str(tmp_path / "out"), "--format", "onnx"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "classifier.weight" in err and str(tmp_path / "base") in err, err
+    assert not (tmp_path / "out").exists()

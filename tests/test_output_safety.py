@@ -281,7 +281,7 @@ def test_training_checks_its_output_dir_before_the_first_step(tmp_path, src):
 
     def loss(model, batch):
         steps.append(1)
-        return model(**batch).loss, {}
+        return model(**batch, return_dict=True).loss, {}
 
     def train(output_dir, model=None, **changes):
         model = model or ErnieMForSequenceClassification.from_pretrained(src, num_labels=3)

@@ -140,7 +140,7 @@ def test_base_checkpoint_loads_with_a_new_reported_head_and_the_same_encoder(tmp
     np.testing.assert_array_equal(model.lm_head.layer_norm.weight.numpy(), 1.0)
     ids = paddle.to_tensor(padded_batch())
     mask = (ids != 1).astype("int64")
-    np.testing.assert_array_equal(model.ernie_m(ids, attention_mask=mask).last_hidden_state.numpy(),
+    np.testing.assert_array_equal(model.ernie_m(ids, attention_mask=mask, return_dict=True).last_hidden_state.numpy(),
                                   base(ids, attention_mask=mask)[0].numpy())
 
 
@@ -159,5 +159,5 @@ def test_saved_checkpoint_reloads_exactly_and_feeds_other_heads_and_paddlenlp(tm
     assert "another head" in caplog.text and "lm_head.dense.weight" in caplog.text
     reference = pnlp.ErnieMModel.from_pretrained(str(tmp_path))
     reference.eval()
-    np.testing.assert_array_equal(classifier.ernie_m(ids, attention_mask=mask).pooler_output.numpy(),
+    np.testing.assert_array_equal(classifier.ernie_m(ids, attention_mask=mask, return_dict=True).pooler_output.numpy(),
                                   reference(ids, attention_mask=mask)[1].numpy())

@@ -51,6 +51,9 @@ LOADERS = {
 }
 #: the standard snippets need the bundled tokenizer (merged from the tokenizer branch)
 MASKS = ("default", "padding")  # no mask passed (the tokenizer's input_ids alone) / the padding keep-mask
+#: heads pruned in turn by the pruning tests: the second call repeats a head already gone and adds another layer, the
+#: third removes a head whose position moved when the second removed its neighbour
+PRUNED = ({0: [0, 2]}, {0: [2], 2: [0]}, {2: [1]})
 
 
 def _outputs(head):
@@ -169,6 +172,13 @@ def tf5(converted, tmp_path_factory):
                            "inputs": {"input_ids": str(converted / "ErnieMModel" / "ids.npy")}}],
             "checkpointing": [{"key": SEQ, "dir": str(converted / SEQ / "torch"), "loader": LOADERS[SEQ],
                                "output": "logits", "inputs": {"input_ids": str(converted / SEQ / "ids.npy")}}],
+            "pruning": [{"key": "ErnieMModel", "dir": str(converted / "ErnieMModel" / "torch"), "loader": "AutoModel",
+                         "heads": [{str(k): v for k, v in heads.items()} for heads in PRUNED],
+                         "inputs": {"input_ids": str(converted / "ErnieMModel" / "ids.npy"),
+                                    "attention_mask": str(converted / "ErnieMModel" / "mask.npy")},
+                         "output": "last_hidden_state", "to": str(root / "pruned" / "ErnieMModel")}],
+            "configs": [{"key": "hidden-37", "dir": str(converted / "ErnieMModel" / "torch"), "loader": "AutoModel",
+                         "overrides": {"hidden_size": 37, "num_attention_heads": 12}}],
         }
         transformers5.run("run_bundled.py", job, root)
 
@@ -603,11 +613,15 @@ def test_attn_implementation_is_declared_and_eager_runs_the_explicit_softmax_in_
 
 
 def test_gradient_checkpointing_recomputes_the_layers_and_gives_the_same_gradients_in_transformers_4():
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
     _, ours = _pair(SEQ, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     ours.train()
+    assert all(isinstance(layer, GradientCheckpointingLayer) for layer in ours.ernie_m.encoder.layers)
     calls = []
     for layer in ours.ernie_m.encoder.layers:  # counted in forward itself: torch runs no hooks when it recomputes
-        layer.forward = (lambda forward: lambda *args: calls.append(1) or forward(*args))(layer.forward)
+        attention = layer.self_attn
+        attention.forward = (lambda forward: lambda *args: calls.append(1) or forward(*args))(attention.forward)
     ids, labels = _ids(SEQ), LABELS[SEQ](None)["labels"]
     grads = []
     for checkpointing in (False, True):
@@ -630,7 +644,131 @@ def test_gradient_checkpointing_recomputes_the_layers_and_gives_the_same_gradien
     run = results["checkpointing"][SEQ]
     layers = SHAPE["num_hidden_layers"]
     assert run["enabled"] and run["layers"] == layers and run["layer_calls"] == [layers, 2 * layers]
+    assert run["checkpointing_layers"]  # every encoder layer is 5.x's GradientCheckpointingLayer
     assert run["grad_norm"] > 0 and run["max_grad_diff"] <= 1e-6 * run["grad_norm"]
+
+
+# ------------------------------------------------ transformers 4's head pruning and config, on transformers 4 and 5
+
+def _prune(model, rounds=PRUNED):
+    for heads in rounds:
+        model.prune_heads(heads)
+    return model
+
+
+@pytest.mark.parametrize("head", ["ErnieMModel", SEQ])
+def test_pruned_heads_give_the_outputs_and_shapes_of_transformers_4s_own_pruned_ernie_m(head):
+    native, ours = (_prune(model) for model in _pair(head))
+    assert {k: sorted(v) for k, v in ours.config.pruned_heads.items()} == \
+        {k: sorted(v) for k, v in native.config.pruned_heads.items()} == {0: [0, 2], 2: [0, 1]}
+    expected_state, state = native.state_dict(), ours.state_dict()
+    assert state.keys() == expected_state.keys()
+    for name, tensor in state.items():
+        torch.testing.assert_close(tensor, expected_state[name], rtol=0, atol=0, msg=name)
+    ids = _ids(head)
+    mask = (ids != SHAPE["pad_token_id"]).long()
+    with torch.no_grad():
+        expected = native(input_ids=ids, attention_mask=mask, output_attentions=True, return_dict=False)
+        got = ours(input_ids=ids, attention_mask=mask, output_attentions=True, return_dict=False)
+    _assert_same_structure(got, expected)
+    heads = SHAPE["num_attention_heads"]
+    assert [a.shape[1] for a in got[-1]] == [heads - 2, heads, heads - 2]  # layer 2 keeps head 2, moved to 0
+
+
+def test_a_checkpoint_saved_by_transformers_4_after_pruning_loads_into_the_bundled_code_and_back(tmp_path):
+    native, _ = _pair("ErnieMModel")
+    _prune(native).save_pretrained(str(tmp_path / "native"))  # 4.57's own class: config.json records pruned_heads
+    saved = json.loads((tmp_path / "native" / "config.json").read_text())
+    assert saved["pruned_heads"] == {"0": [0, 2], "2": [0, 1]}
+    ours, info = bundled.ErnieMModel.from_pretrained(str(tmp_path / "native"), output_loading_info=True)
+    assert not any(info[key] for key in ("missing_keys", "unexpected_keys", "mismatched_keys")), info
+    ours.eval().save_pretrained(str(tmp_path / "ours"))
+    back, info = transformers.ErnieMModel.from_pretrained(str(tmp_path / "ours"), output_loading_info=True)
+    assert not any(info[key] for key in ("missing_keys", "unexpected_keys", "mismatched_keys")), info
+    ids = _ids("ErnieMModel")
+    mask = (ids != SHAPE["pad_token_id"]).long()
+    with torch.no_grad():
+        expected = native(input_ids=ids, attention_mask=mask).last_hidden_state
+        torch.testing.assert_close(ours(input_ids=ids, attention_mask=mask).last_hidden_state, expected,
+                                   rtol=0, atol=1e-5)
+        torch.testing.assert_close(back.eval()(input_ids=ids, attention_mask=mask).last_hidden_state, expected,
+                                   rtol=0, atol=1e-5)
+
+
+def test_pruning_in_transformers_5_gives_transformers_4s_outputs_and_survives_save_and_load(converted, tf5):
+    root, results = tf5
+    directory = converted / "ErnieMModel" / "torch"
+    native = _prune(transformers.ErnieMModel.from_pretrained(str(directory)).eval())  # 4.57's own, same weights
+    ids, mask = np.load(converted / "ErnieMModel" / "ids.npy"), np.load(converted / "ErnieMModel" / "mask.npy")
+    with torch.no_grad():
+        expected = native(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).last_hidden_state
+    for stage in ("pruned", "reloaded"):
+        got = np.load(root / f"ErnieMModel.{stage}.last_hidden_state.npy")
+        np.testing.assert_allclose(got, expected.numpy(), rtol=0, atol=1e-5, err_msg=stage)
+    run = results["pruning"]["ErnieMModel"]
+    assert run["pruned_heads"] == run["reloaded_pruned_heads"] == {"0": [0, 2], "2": [0, 1]}
+    assert run["shapes"] == {name: list(t.shape) for name, t in native.state_dict().items()}
+
+
+def test_config_checks_no_shapes_at_construction_and_the_model_refuses_them_as_transformers_4(tf5):
+    shape = {"hidden_size": 37, "num_attention_heads": 12}
+    native, ours = transformers.ErnieMConfig(**shape), bundled_configuration.ErnieMConfig(**shape)
+    assert (ours.hidden_size, ours.num_attention_heads) == (native.hidden_size, native.num_attention_heads)
+    with pytest.raises(ValueError, match="not a multiple of the number of attention heads"):
+        transformers.ErnieMModel(native)
+    with pytest.raises(ValueError, match="'hidden_size' \\(37\\) is not a multiple of 'num_attention_heads' \\(12\\)"):
+        bundled.ErnieMModel(ours)
+    run = tf5[1]["configs"]["hidden-37"]  # the same in transformers 5.23
+    assert run["config_error"] is None and run["values"] == shape
+    assert run["model_error"]["type"] == "ValueError" and "not a multiple" in run["model_error"]["message"]
+
+
+# ----------------------------------------------------------------------------------------- PEFT (LoRA), 0.21.2
+
+#: The LoRA targets docs/pytorch.md names: every linear layer of the encoder (PEFT has no default for ernie_m)
+LORA_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "out_proj", "linear1", "linear2"]
+
+
+def test_peft_has_no_default_lora_modules_for_ernie_m_and_bert_names_match_only_the_pooler(converted):
+    import peft
+
+    with pytest.raises(ValueError, match="target_modules"):
+        peft.get_peft_model(load_bundled(converted / SEQ / "torch", SEQ), peft.LoraConfig(task_type="SEQ_CLS"))
+    bert_names = peft.LoraConfig(task_type="SEQ_CLS", target_modules=["query", "key", "value", "dense"])
+    lora = peft.get_peft_model(load_bundled(converted / SEQ / "torch", SEQ), bert_names)
+    wrapped = [name for name, module in lora.named_modules() if isinstance(module, peft.tuners.lora.LoraLayer)]
+    assert wrapped == ["base_model.model.ernie_m.pooler.dense"]
+
+
+def test_lora_on_the_documented_modules_trains_merges_and_converts_to_paddlenlp_with_the_same_logits(converted,
+                                                                                                      tmp_path):
+    import paddlenlp.transformers as P
+    import peft
+
+    model = load_bundled(converted / SEQ / "torch", SEQ)
+    config = peft.LoraConfig(task_type="SEQ_CLS", r=4, lora_alpha=8, target_modules=LORA_TARGET_MODULES)
+    torch.manual_seed(0)  # LoRA's A matrices start random
+    lora = peft.get_peft_model(model, config)
+    wrapped = {name for name, module in lora.named_modules() if isinstance(module, peft.tuners.lora.LoraLayer)}
+    assert len(wrapped) == len(LORA_TARGET_MODULES) * SHAPE["num_hidden_layers"]
+    assert all(".encoder.layers." in name and name.rsplit(".", 1)[1] in LORA_TARGET_MODULES for name in wrapped)
+    ids = torch.from_numpy(np.load(converted / SEQ / "ids.npy"))
+    labels = torch.arange(len(ids)) % NUM_LABELS
+    lora.train()
+    optimizer = torch.optim.AdamW([p for p in lora.parameters() if p.requires_grad], lr=5e-2)
+    for _ in range(5):
+        optimizer.zero_grad()
+        lora(input_ids=ids, labels=labels).loss.backward()
+        optimizer.step()
+    merged = lora.merge_and_unload().eval()
+    with torch.no_grad():
+        logits = merged(input_ids=ids).logits.numpy()
+    assert np.abs(logits - reference(converted, SEQ, "default")[0]).max() > 1e-2  # training moved the logits
+    merged.save_pretrained(str(tmp_path / "merged"))
+    assert main(["convert", "torch2paddle", str(tmp_path / "merged"), str(tmp_path / "paddle")]) == 0
+    paddlenlp_model = P.ErnieMForSequenceClassification.from_pretrained(str(tmp_path / "paddle"))
+    paddlenlp_model.eval()
+    assert_close([logits], run_paddlenlp(paddlenlp_model, ids.numpy()))
 
 
 def test_a_multi_label_fine_tune_saves_its_problem_type_and_the_pipeline_scores_sigmoids_as_transformers_4(

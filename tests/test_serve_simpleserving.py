@@ -17,7 +17,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from paddle_ernie_m import ErnieMConfig, ErnieMForSequenceClassification, ErnieMTokenizer
-from paddle_ernie_m.export_cache import CACHE_ENV
+from paddle_ernie_m.engines.export_cache import CACHE_ENV
 from paddle_ernie_m.serving.app import create_app
 from paddle_ernie_m.serving.models import load_model
 from paddle_ernie_m.serving.settings import ServeSettings

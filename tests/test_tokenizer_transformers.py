@@ -50,7 +50,7 @@ def test_batches_match_transformers_with_truncation_and_padding(hf_class, ours, 
     second = CORPUS[1:] + CORPUS[:1] if pairs else None
     for setting in SETTINGS:
         expected = reference(CORPUS, second, return_attention_mask=True, return_special_tokens_mask=True, **setting)
-        got = ours(CORPUS, second, return_special_tokens_mask=True, **setting)
+        got = ours(CORPUS, second, return_attention_mask=True, return_special_tokens_mask=True, **setting)
         assert dict(got) == dict(expected), setting
     only_second = dict(max_length=48, truncation="only_second", padding=True)
     if pairs:
@@ -94,3 +94,11 @@ def test_decode_and_special_token_helpers_match_transformers(hf_class, ours):
     assert ours.get_special_tokens_mask(full, already_has_special_tokens=True) == \
         reference.get_special_tokens_mask(full, already_has_special_tokens=True)
     assert ours.vocab_size == reference.vocab_size and ours.get_vocab() == reference.get_vocab()
+
+
+def test_transformers_loads_a_directory_we_saved_with_paddlenlp_settings(hf_class, tmp_path):
+    ours = ErnieMTokenizer.from_pretrained(FIXTURE, compat="transformers", padding_side="left")
+    ours.save_pretrained(tmp_path)
+    reference, saved = hf_class.from_pretrained(str(FIXTURE)), hf_class.from_pretrained(str(tmp_path))
+    assert saved.padding_side == "left"
+    assert saved(CORPUS[:40])["input_ids"] == reference(CORPUS[:40])["input_ids"] == ours(CORPUS[:40])["input_ids"]

@@ -39,7 +39,7 @@ def _predict_logits(model, features, key="logits"):
 
     batch = DynamicPaddingCollator(1, ("input_ids", "attention_mask"))(features)
     with paddle.no_grad():
-        return getattr(model(**{k: paddle.to_tensor(v) for k, v in batch.items()}), key).numpy()
+        return getattr(model(**{k: paddle.to_tensor(v) for k, v in batch.items()}, return_dict=True), key).numpy()
 
 
 def test_sequence_classification_learns_and_reports_sklearn_accuracy_of_its_best_model(seq_cls_run):

@@ -49,7 +49,7 @@ def test_the_same_labels_in_another_order_keep_their_weights_reordered(checkpoin
     np.testing.assert_array_equal(model.classifier.weight.numpy(), saved["classifier.weight"][:, ::-1])
     ids = paddle.to_tensor(padded_batch())
     with paddle.no_grad():
-        np.testing.assert_allclose(model(ids).logits.numpy(), before(ids).logits.numpy()[:, ::-1], atol=1e-6)
+        np.testing.assert_allclose(model(ids, return_dict=True).logits.numpy(), before(ids, return_dict=True).logits.numpy()[:, ::-1], atol=1e-6)
 
 
 @pytest.mark.parametrize("labels", [{0: "sports", 1: "politics"}, {0: "a", 1: "b", 2: "c"}])

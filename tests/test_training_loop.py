@@ -103,7 +103,7 @@ def test_two_optimizer_steps_equal_a_numpy_adamw_with_layerwise_rates_and_decay_
     m = {n: 0.0 for n in named}
     v = {n: 0.0 for n in named}
     for t, batch in enumerate([features(4, seed=1), features(4, seed=2)], start=1):
-        loss = model(**{k: paddle.to_tensor(x) for k, x in COLLATE(batch).items()}).loss
+        loss = model(**{k: paddle.to_tensor(x) for k, x in COLLATE(batch).items()}, return_dict=True).loss
         loss.backward()
         grads = {n: p.grad.numpy().astype("float64") for n, p in named.items()}
         rate = lr * (4 - (t - 1)) / 4  # linear decay from the peak, no warm-up
@@ -147,7 +147,7 @@ def test_resumed_run_ends_with_exactly_the_weights_of_an_uninterrupted_run(tmp_p
     data = features(20)
 
     def accuracy(model):
-        logits = model(**{k: paddle.to_tensor(v) for k, v in COLLATE(data).items()}).logits.numpy()
+        logits = model(**{k: paddle.to_tensor(v) for k, v in COLLATE(data).items()}, return_dict=True).logits.numpy()
         return {"accuracy": float((logits.argmax(-1) == [f["labels"] for f in data]).mean())}
 
     common = dict(max_steps=9, gradient_accumulation_steps=2, batch_size=2, save_steps=2, eval_steps=3)
@@ -160,7 +160,7 @@ def test_resumed_run_ends_with_exactly_the_weights_of_an_uninterrupted_run(tmp_p
         calls["n"] += 1
         if calls["n"] == 2 * 5 + 1:  # the first micro-batch of step 6
             raise Interrupt
-        return model(**batch).loss, {}
+        return model(**batch, return_dict=True).loss, {}
 
     with pytest.raises(Interrupt):
         Trainer(tiny_model(), args(tmp_path, "resumed", **common), data, COLLATE, eval_fn=accuracy,
@@ -202,7 +202,7 @@ def test_best_checkpoint_follows_the_named_metric_and_training_stops_early(tmp_p
 
 def test_compute_loss_logs_are_averaged_per_logging_window(tmp_path):
     def two_objectives(model, batch):
-        loss = model(**batch).loss
+        loss = model(**batch, return_dict=True).loss
         return loss, {"mlm_loss": loss * 2, "constant": 3.0}
 
     Trainer(tiny_model(), args(tmp_path, max_steps=4, logging_steps=2), features(), COLLATE,
@@ -282,7 +282,7 @@ def test_resume_drops_a_torn_last_line_of_the_metrics_with_a_warning(tmp_path, c
         calls["n"] += 1
         if calls["n"] == 4:
             raise Interrupt
-        return model(**batch).loss, {}
+        return model(**batch, return_dict=True).loss, {}
 
     common = dict(max_steps=4, save_steps=2)
     with pytest.raises(Interrupt):

@@ -62,7 +62,8 @@ def test_best_checkpoint_is_a_paddlenlp_uie_checkpoint_scored_per_label(setup):
     ids = paddle.to_tensor([[0, 5, 9, 2, 2, 17, 23, 2, 1, 1]])
     ours = UIEM.from_pretrained(best)
     with paddle.no_grad():
-        np.testing.assert_allclose(ours(ids).start_prob.numpy(), reference(ids)[0].numpy(), atol=1e-6)
+        np.testing.assert_allclose(ours(ids, return_dict=True).start_prob.numpy(), reference(ids)[0].numpy(),
+                                   atol=1e-6)
 
 
 def test_an_interrupted_run_resumes_to_the_same_weights(setup):

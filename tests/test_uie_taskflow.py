@@ -111,7 +111,7 @@ def test_exact_mode_probabilities_equal_paddlenlp_padded_forward(checkpoint):
 
     tokenizer = ErnieMTokenizer.from_pretrained(checkpoint)
     encoded = tokenizer(["时间"], [CH_TEXTS[0]], truncation=True, max_seq_len=128, pad_to_max_seq_len=True,
-                        return_position_ids=True, return_tensors="np")
+                        return_position_ids=True, return_attention_mask=True, return_tensors="np")
     reference = PaddleNLPUIEM.from_pretrained(str(checkpoint))
     reference.eval()
     with paddle.no_grad():

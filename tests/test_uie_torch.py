@@ -2,7 +2,7 @@
 ``ernie-m convert paddle2torch`` wrote from UIE-M checkpoints: the same spans as the Paddle backends on the Paddle
 checkpoint (probabilities within 1e-5) for every schema kind, in both modes, on long texts that split, in
 transformers 4.57 and (second environment, no Paddle installed) 5.x; Taskflow's results in the exact mode; no
-import of Paddle on the way; clear errors for a checkpoint of the other framework.
+import of Paddle on the way; every backend on the other framework's layout.
 """
 from __future__ import annotations
 
@@ -144,25 +144,23 @@ def test_device_and_threads_reach_torch(models):
         InformationExtractor(models["tiny"][0], backend="dygraph", device="cpu")
 
 
-def test_a_checkpoint_of_the_other_framework_is_refused_with_the_way_to_convert_it(models, capsys):
+def test_each_backend_reads_the_other_frameworks_layout(models, extractors, capsys):
+    """The torch backend on the Paddle checkpoint and the Paddle backends on the converted one give the results
+    each gives on its own framework's layout (the weights are mapped in memory)."""
     paddle_dir, torch_dir = models["tiny"]
-    with pytest.raises(ValueError, match=r"a Paddle checkpoint \(model_state.pdparams\).*ernie-m convert "
-                                         r"paddle2torch"):
-        InformationExtractor(paddle_dir, backend="torch")
-    for backend in ("inference", "dygraph"):
-        with pytest.raises(ValueError, match=r"a transformers checkpoint \(model.safetensors.*--backend torch.*"
-                                             r"torch2paddle"):
-            InformationExtractor(torch_dir, backend=backend)
-    assert cli_main(["extract", "--backend", "torch", "--model", str(paddle_dir), "--schema", '["时间"]', "x"]) == 1
-    err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "ernie-m convert paddle2torch" in err
+    schema, lang = CASES["entity"]
+    texts = case_texts(lang)
+    for backend, other_layout in (("torch", paddle_dir), ("dygraph", torch_dir), ("inference", torch_dir)):
+        ours = extract(InformationExtractor(other_layout, backend=backend, max_seq_len=64), schema, lang, texts)
+        assert_equal_results(ours, extract(extractors("tiny", backend, "exact", 64), schema, lang, texts))
+    assert cli_main(["extract", "--backend", "torch", "--model", str(paddle_dir), "--schema", '["时间"]', "x"]) == 0
 
 
 def test_extract_help_explains_the_torch_backend(capsys):
     with pytest.raises(SystemExit):
         cli_main(["extract", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
-    assert "torch: PyTorch on a directory `ernie-m convert paddle2torch` wrote" in help_text
+    assert "torch: PyTorch with the bundled transformers code" in help_text and "either layout" in help_text
     assert "--device" in help_text and "--cache-dir" in help_text
 
 
@@ -175,6 +173,9 @@ def _job(models, extractors, workdir: Path):
             runs.append({"schema": schema, "schema_lang": lang, "mode": mode, "max_seq_len": 64,
                          "texts": case_texts(lang)})
             expected.append(extract(extractors("tiny", "inference", mode, 64), schema, lang, case_texts(lang)))
+    # the Paddle-layout checkpoint itself, read without Paddle (.pdparams through the restricted unpickler)
+    runs += [{**run, "model": str(models["tiny"][0])} for run in runs[:2]]
+    expected += expected[:2]
     workdir.mkdir(parents=True, exist_ok=True)
     texts = workdir / "texts.jsonl"
     texts.write_text("".join(json.dumps(t, ensure_ascii=False) + "\n" for t in CH_TEXTS), encoding="utf-8")
@@ -230,17 +231,16 @@ def test_the_torch_backend_runs_in_transformers5_without_paddle(models, extracto
     _check(results, cli, expected, cli_expected)
 
 
-def test_safetensors_say_which_framework_they_are_for(models, extractors, tmp_path):
-    """A Paddle ``model.safetensors`` (``{"format": "np"}``, as PaddleNLP writes) runs on the Paddle backends, a
-    transformers one (``"pt"``) on torch: the name alone does not tell."""
-    from paddle_ernie_m.uie.runner import checkpoint_framework
+def test_safetensors_of_either_layout_run_on_every_backend(models, extractors, tmp_path):
+    """A Paddle ``model.safetensors`` (``{"format": "np"}``, as PaddleNLP writes) and a transformers one (``"pt"``):
+    the tensor names tell the layout, and both run on the Paddle and the torch backends with the same results."""
+    from converters.checkpoint import read_checkpoint
 
     paddle_safe = tmp_path / "paddle-safetensors"
     convert_checkpoint(models["tiny"][1], paddle_safe, "torch2paddle", fmt="safetensors")
-    assert checkpoint_framework(paddle_safe) == ("paddle", paddle_safe / "model.safetensors")
-    assert checkpoint_framework(models["tiny"][1]) == ("torch", models["tiny"][1] / "model.safetensors")
+    assert read_checkpoint(paddle_safe).layout == "paddle" and read_checkpoint(models["tiny"][1]).layout == "hf"
     schema, lang = CASES["entity"]
-    ours = extract(InformationExtractor(paddle_safe, max_seq_len=64), schema, lang, CH_TEXTS)
-    assert_equal_results(ours, extract(extractors("tiny", "inference", "exact", 64), schema, lang, CH_TEXTS))
-    with pytest.raises(ValueError, match=r"a Paddle checkpoint \(model.safetensors\)"):
-        InformationExtractor(paddle_safe, backend="torch")
+    expected = extract(extractors("tiny", "inference", "exact", 64), schema, lang, CH_TEXTS)
+    for backend in ("inference", "torch"):
+        ours = extract(InformationExtractor(paddle_safe, max_seq_len=64, backend=backend), schema, lang, CH_TEXTS)
+        assert_equal_results(ours, expected)

@@ -2,7 +2,8 @@
 import of Paddle refused; write the results as JSON. Used by tests/test_uie_torch.py, in the main environment and in
 the transformers 5 one (which has no Paddle at all), with the project on ``PYTHONPATH``.
 
-Job: ``{"model": DIR, "runs": [{"schema", "schema_lang", "mode", "max_seq_len", "texts"}], "cli": [ARGS...],
+Job: ``{"model": DIR, "runs": [{"schema", "schema_lang", "mode", "max_seq_len", "texts"[, "model": DIR]}],
+"cli": [ARGS...],
 "results": PATH}``; results: ``{"runs": [[result per text] per run], "modules": [paddle modules loaded]}``.
 """
 import json
@@ -28,9 +29,9 @@ def main(job_file: str) -> int:
 
     runs = []
     for run in job["runs"]:
-        extractor = InformationExtractor(job["model"], schema=run["schema"], schema_lang=run["schema_lang"],
-                                         mode=run["mode"], max_seq_len=run["max_seq_len"], backend="torch",
-                                         device="cpu", threads=1)
+        extractor = InformationExtractor(run.get("model", job["model"]), schema=run["schema"],
+                                         schema_lang=run["schema_lang"], mode=run["mode"],
+                                         max_seq_len=run["max_seq_len"], backend="torch", device="cpu", threads=1)
         runs.append(extractor(run["texts"]))
     status = cli_main(job["cli"])
     loaded = sorted(name for name in sys.modules if name.partition(".")[0] in ("paddle", "paddlenlp"))

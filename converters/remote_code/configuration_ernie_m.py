@@ -1,7 +1,8 @@
 """ERNIE-M configuration for transformers 4.32-4.57 and 5.x (bundled with converted checkpoints).
 
 Loaded by ``AutoConfig.from_pretrained(directory, trust_remote_code=True)``. The keys are those of transformers
-4.57's ``ErnieMConfig`` plus ``attention_mask_mode``, the mask the model builds when a call passes none.
+4.57's ``ErnieMConfig`` plus ``attention_mask_mode``, the mask the model builds when a call passes none. As there,
+construction checks no shapes (``hidden_size`` need not divide by the heads until a model is built from it).
 """
 from transformers import PretrainedConfig
 
@@ -27,7 +28,7 @@ class ErnieMConfig(PretrainedConfig):
         vocab_size: size of the token vocabulary (250002 for the released models).
         hidden_size: width of the embeddings, the encoder layers and the pooler.
         num_hidden_layers: number of encoder layers.
-        num_attention_heads: attention heads per layer (must divide ``hidden_size``).
+        num_attention_heads: attention heads per layer (must divide ``hidden_size`` to build a model).
         intermediate_size: width of the feed-forward layer; ``None`` means ``4 * hidden_size``, what PaddleNLP
             always builds.
         hidden_act: activation of the feed-forward layer (``"gelu"`` is the exact, erf-based GELU).
@@ -40,6 +41,9 @@ class ErnieMConfig(PretrainedConfig):
         layer_norm_eps: epsilon of every LayerNorm.
         classifier_dropout: dropout before the classification heads; ``None`` means ``hidden_dropout_prob``.
         attention_mask_mode: ``"padding"`` or ``"paddlenlp"``, see :data:`ATTENTION_MASK_MODES`.
+        pruned_heads: ``{layer: [head, ...]}``, the attention heads removed from each layer (``prune_heads``); the
+            model is built without them, so a transformers 4 checkpoint saved after pruning loads with its shapes.
+            transformers 4 kept this key on every config; transformers 5 has none, so it is declared here.
     """
 
     model_type = "ernie_m"
@@ -62,14 +66,12 @@ class ErnieMConfig(PretrainedConfig):
         layer_norm_eps=1e-5,
         classifier_dropout=None,
         attention_mask_mode="padding",
+        pruned_heads=None,
         **kwargs,
     ):
         if attention_mask_mode not in ATTENTION_MASK_MODES:
             raise ValueError(f"config key 'attention_mask_mode' is {attention_mask_mode!r}; "
                              f"known: {', '.join(ATTENTION_MASK_MODES)}")
-        if hidden_size % num_attention_heads:
-            raise ValueError(f"config key 'hidden_size' ({hidden_size}) must be divisible by "
-                             f"'num_attention_heads' ({num_attention_heads})")
         kwargs.setdefault("is_decoder", False)  # an encoder; transformers 5 no longer defines these itself
         kwargs.setdefault("add_cross_attention", False)
         super().__init__(pad_token_id=pad_token_id, **kwargs)
@@ -87,6 +89,9 @@ class ErnieMConfig(PretrainedConfig):
         self.layer_norm_eps = layer_norm_eps
         self.classifier_dropout = classifier_dropout
         self.attention_mask_mode = attention_mask_mode
+        # JSON turns the layer numbers into strings: back to ints, as transformers 4's from_dict does
+        self.pruned_heads = {int(layer) if isinstance(layer, str) and layer.isdigit() else layer: heads
+                             for layer, heads in (pruned_heads or {}).items()}
 
 
 ErnieMConfig.register_for_auto_class()  # save_pretrained copies this file and names it in config.json's auto_map

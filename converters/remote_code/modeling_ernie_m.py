@@ -12,9 +12,12 @@ Parameter names are those of transformers 4.57's ErnieM, so the same weights loa
 
 Unlike transformers' ErnieM, the mask built when a call passes none follows ``config.attention_mask_mode``
 (:func:`attention_bias`), so a PaddleNLP checkpoint run on its tokenizer's ``input_ids`` alone gives PaddleNLP's
-outputs.
+outputs. Otherwise it keeps transformers 4's ErnieM API (``prune_heads``, ``head_mask``, tuples) on transformers 5
+too, and transformers 5's conventions (the encoder layers subclass ``GradientCheckpointingLayer``) wherever they
+exist.
 """
-from typing import Optional, Tuple
+from functools import partial
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +35,23 @@ from transformers.modeling_outputs import (
 )
 
 from .configuration_ernie_m import MASK_BIAS, PADDLENLP_MASKED_ID, POSITION_OFFSET, ErnieMConfig
+
+try:  # transformers >= 4.52: the layer checkpoints itself once the model's gradient_checkpointing_enable() ran
+    from transformers.modeling_layers import GradientCheckpointingLayer
+except ImportError:  # transformers 4.32-4.51: the same contract, written out
+    class GradientCheckpointingLayer(nn.Module):
+        """A layer that, with ``gradient_checkpointing`` set and in training, runs under
+        ``_gradient_checkpointing_func`` (set by transformers >= 4.35; reentrant ``torch.utils.checkpoint`` before,
+        its default then). Tensors that need gradients go in as positional arguments."""
+
+        gradient_checkpointing = False
+
+        def __call__(self, *args, **kwargs):
+            if self.gradient_checkpointing and self.training:
+                checkpoint = getattr(self, "_gradient_checkpointing_func", None) or partial(
+                    torch.utils.checkpoint.checkpoint, use_reentrant=True)
+                return checkpoint(partial(super().__call__, **kwargs), *args)
+            return super().__call__(*args, **kwargs)
 
 
 def attention_bias(
@@ -109,8 +129,11 @@ class ErnieMSelfAttention(nn.Module):
 
     def __init__(self, config: ErnieMConfig):
         super().__init__()
+        if config.hidden_size % config.num_attention_heads:  # checked here, as transformers 4.57's ErnieM does
+            raise ValueError(f"config key 'hidden_size' ({config.hidden_size}) is not a multiple of "
+                             f"'num_attention_heads' ({config.num_attention_heads})")
         self.config = config
-        self.num_heads = config.num_attention_heads
+        self.num_heads = config.num_attention_heads  # fewer once heads are pruned
         self.head_dim = config.hidden_size // config.num_attention_heads
         self.q_proj = nn.Linear(config.hidden_size, config.hidden_size)
         self.k_proj = nn.Linear(config.hidden_size, config.hidden_size)
@@ -142,21 +165,65 @@ class ErnieMSelfAttention(nn.Module):
             probs if output_attentions else None
 
 
+def _linear_keeping(linear: nn.Linear, index: torch.Tensor, dim: int) -> nn.Linear:
+    """A new ``nn.Linear`` holding only the ``index`` output features (``dim=0``) or input features (``dim=1``)
+    of ``linear``: same device, dtype and ``requires_grad``."""
+    weight = linear.weight.detach().index_select(dim, index)
+    bias = None if linear.bias is None else linear.bias.detach()
+    if bias is not None and dim == 0:
+        bias = bias[index]
+    kept = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None, device=weight.device,
+                     dtype=weight.dtype)
+    with torch.no_grad():
+        kept.weight.copy_(weight)
+        if bias is not None:
+            kept.bias.copy_(bias)
+    kept.weight.requires_grad_(linear.weight.requires_grad)
+    if bias is not None:
+        kept.bias.requires_grad_(linear.bias.requires_grad)
+    return kept
+
+
 class ErnieMAttention(nn.Module):
-    """Self-attention followed by the output projection."""
+    """Self-attention followed by the output projection. ``prune_heads`` removes heads for good."""
 
     def __init__(self, config: ErnieMConfig):
         super().__init__()
         self.self_attn = ErnieMSelfAttention(config)
         self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.pruned_heads = set()  # numbered as in the unpruned layer
+
+    def prune_heads(self, heads: Iterable[int]) -> None:
+        """Remove ``heads`` (numbered as in the unpruned layer; heads already removed are skipped): their rows of
+        ``q_proj``/``k_proj``/``v_proj`` and their columns of ``out_proj``, as transformers 4's ``prune_heads``."""
+        total = self.self_attn.config.num_attention_heads
+        heads = set(heads)
+        if any(not 0 <= head < total for head in heads):
+            raise ValueError(f"cannot prune heads {sorted(heads)}: the layer has heads 0 .. {total - 1}")
+        heads -= self.pruned_heads
+        if not heads:
+            return
+        present = [head for head in range(total) if head not in self.pruned_heads]  # in their current order
+        size = self.self_attn.head_dim
+        index = torch.tensor([position * size + i for position, head in enumerate(present) if head not in heads
+                              for i in range(size)], dtype=torch.long, device=self.out_proj.weight.device)
+        attention = self.self_attn
+        attention.q_proj = _linear_keeping(attention.q_proj, index, dim=0)
+        attention.k_proj = _linear_keeping(attention.k_proj, index, dim=0)
+        attention.v_proj = _linear_keeping(attention.v_proj, index, dim=0)
+        self.out_proj = _linear_keeping(self.out_proj, index, dim=1)
+        attention.num_heads -= len(heads)
+        self.pruned_heads |= heads
 
     def forward(self, hidden_states, bias, head_mask=None, output_attentions=False):
         context, probs = self.self_attn(hidden_states, bias, head_mask, output_attentions)
         return self.out_proj(context), probs
 
 
-class ErnieMEncoderLayer(nn.Module):
-    """Post-norm Transformer layer: ``x = norm1(x + attn(x)); x = norm2(x + linear2(act(linear1(x))))``."""
+class ErnieMEncoderLayer(GradientCheckpointingLayer):
+    """Post-norm Transformer layer: ``x = norm1(x + attn(x)); x = norm2(x + linear2(act(linear1(x))))``. With
+    gradient checkpointing on (``model.gradient_checkpointing_enable()``), a training forward keeps only the layer's
+    input and recomputes the layer in the backward pass (``GradientCheckpointingLayer``)."""
 
     def __init__(self, config: ErnieMConfig):
         super().__init__()
@@ -177,19 +244,12 @@ class ErnieMEncoderLayer(nn.Module):
         return self.norm2(hidden_states + self.dropout2(ffn)), probs
 
 
-def _checkpoint(function, *args):
-    """transformers 4.32-4.34's checkpointing (theirs sets none): reentrant, its default then."""
-    return torch.utils.checkpoint.checkpoint(function, *args, use_reentrant=True)
-
-
 class ErnieMEncoder(nn.Module):
-    """The layers. With ``gradient_checkpointing`` (set by the model's ``gradient_checkpointing_enable()``) a
-    training forward keeps only each layer's input and recomputes the layer in the backward pass."""
+    """The layers."""
 
     def __init__(self, config: ErnieMConfig):
         super().__init__()
         self.layers = nn.ModuleList([ErnieMEncoderLayer(config) for _ in range(config.num_hidden_layers)])
-        self.gradient_checkpointing = False
 
     def forward(self, hidden_states, bias, head_mask=None, output_attentions=False, output_hidden_states=False):
         """The last hidden state, and the tuples of every layer's input and output / attention probabilities
@@ -198,12 +258,8 @@ class ErnieMEncoder(nn.Module):
         all_probs = () if output_attentions else None
         head_masks = head_mask_per_layer(head_mask, len(self.layers), hidden_states.dtype)
         for layer, layer_head_mask in zip(self.layers, head_masks):
-            if self.gradient_checkpointing and self.training:
-                # transformers >= 4.35 sets the function (gradient_checkpointing_kwargs); older ones set none
-                run = getattr(self, "_gradient_checkpointing_func", None) or _checkpoint
-                hidden_states, probs = run(layer.__call__, hidden_states, bias, layer_head_mask, output_attentions)
-            else:
-                hidden_states, probs = layer(hidden_states, bias, layer_head_mask, output_attentions)
+            # positional: reentrant checkpointing passes gradients only through positional tensors
+            hidden_states, probs = layer(hidden_states, bias, layer_head_mask, output_attentions)
             if output_hidden_states:
                 all_hidden += (hidden_states,)
             if output_attentions:
@@ -243,8 +299,16 @@ class ErnieMPreTrainedModel(PreTrainedModel):
 
     if not hasattr(PreTrainedModel, "_set_gradient_checkpointing"):  # transformers < 4.35: the model's own switch
         def _set_gradient_checkpointing(self, module: nn.Module, value: bool = False) -> None:
-            if isinstance(module, ErnieMEncoder):
+            if isinstance(module, ErnieMEncoderLayer):
                 module.gradient_checkpointing = value
+
+    def prune_heads(self, heads_to_prune: Dict[int, List[int]]) -> None:
+        """Remove attention heads, ``{layer: [head, ...]}``, and record them in ``config.pruned_heads`` (which
+        ``save_pretrained`` writes and ``from_pretrained`` rebuilds), as transformers 4's ``prune_heads``;
+        transformers 5 has none of its own."""
+        for layer, heads in heads_to_prune.items():
+            self.config.pruned_heads[layer] = sorted(set(self.config.pruned_heads.get(layer, ())) | set(heads))
+        self.base_model._prune_heads(heads_to_prune)
 
     def _flags(self, output_attentions, output_hidden_states, return_dict) -> Tuple[bool, bool, bool]:
         """The call's flags, else the config's; tuples by default under ``config.torchscript`` (transformers 4's
@@ -284,7 +348,13 @@ class ErnieMModel(ErnieMPreTrainedModel):
         self.embeddings = ErnieMEmbeddings(config)
         self.encoder = ErnieMEncoder(config)
         self.pooler = ErnieMPooler(config) if add_pooling_layer else None
+        self._prune_heads(config.pruned_heads)  # a pruned checkpoint loads into its own shapes
         self.post_init()
+
+    def _prune_heads(self, heads_to_prune: Dict[int, List[int]]) -> None:
+        """Remove ``{layer: [head, ...]}`` from the encoder (``prune_heads`` also records them in the config)."""
+        for layer, heads in heads_to_prune.items():
+            self.encoder.layers[layer].self_attn.prune_heads(heads)
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embeddings.word_embeddings

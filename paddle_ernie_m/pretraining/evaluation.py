@@ -37,7 +37,7 @@ def sentence_embeddings(model: nn.Layer, sentences: Sequence[Sequence[int]], spe
                 for i, s in enumerate(chunk):
                     ids[i, : len(s) + 2] = [special.cls, *s, special.sep]
                     keep[i, : len(s) + 2] = 1
-                hidden = encoder(paddle.to_tensor(ids), attention_mask=paddle.to_tensor(keep)).last_hidden_state
+                hidden = encoder(paddle.to_tensor(ids), attention_mask=paddle.to_tensor(keep), return_dict=True).last_hidden_state
                 hidden = hidden.astype("float32").numpy()
                 for i, s in enumerate(chunk):
                     out.append(hidden[i, 1: len(s) + 1].mean(axis=0))

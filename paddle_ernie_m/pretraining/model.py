@@ -57,6 +57,20 @@ class ErnieMForPreTraining(_ErnieMWithHead):
         self.lm_head = ErnieMLMHead(config)
         self.init_weights(self.lm_head)
 
+    def resize_token_embeddings(self, new_num_tokens=None) -> nn.Embedding:
+        """Also give the output bias one entry per token: kept from the start, zeros for new tokens (what
+        PaddleNLP's ``tie_weights`` does to a tied decoder's bias)."""
+        embedding = super().resize_token_embeddings(new_num_tokens)
+        old, rows = self.lm_head.bias, embedding.weight.shape[0]
+        if old.shape[0] != rows:
+            bias = self.lm_head.create_parameter([rows], dtype=old.dtype, is_bias=True,
+                                                 default_initializer=nn.initializer.Constant(0.0))
+            kept = min(rows, old.shape[0])
+            with paddle.no_grad():
+                bias[:kept] = old[:kept]
+            self.lm_head.bias = bias
+        return embedding
+
     def forward(self, input_ids=None, position_ids=None, attention_mask=None, labels=None, masked_positions=None,
                 inputs_embeds=None, output_hidden_states=False, output_attentions=False, return_dict=True):
         encoded = self._encode(input_ids, position_ids, attention_mask, inputs_embeds,

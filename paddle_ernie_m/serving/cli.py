@@ -9,7 +9,7 @@ from pathlib import Path
 from ..uie.extractor import MODES
 from ..uie.runner import BACKENDS
 from ..uie.schema import SCHEMA_LANGS, build_schema
-from ..export import PRECISION_NAMES
+from ..engines.export_format import PRECISION_NAMES
 from .settings import DEFAULTS, TASKS, ServeSettings
 
 #: What ``[serve]`` installs (a missing one is reported by name).

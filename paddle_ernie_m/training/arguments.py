@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 AMP_MODES = ("none", "fp16", "bf16")
+#: ``save_layout`` choices (:mod:`.checkpoint` writes them).
+SAVE_LAYOUTS = ("paddle", "transformers")
 
 
 def _opt(default: Any, help: str, **kwargs: Any) -> Any:
@@ -52,6 +54,9 @@ class TrainingArguments:
     greater_is_better: bool = _opt(True, "whether a larger metric_for_best is better")
     early_stopping_patience: int = _opt(0, "stop after N evaluations without improvement; 0 turns it off")
     progress_bar: bool = _opt(True, "show a tqdm progress bar (rank 0)")
+    save_layout: str = _opt("paddle", "layout of best/ and the checkpoints: paddle (PaddleNLP's) or transformers "
+                                      "(what `ernie-m convert paddle2torch` writes, e.g. for a --model in that layout)",
+                            choices=SAVE_LAYOUTS)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -80,6 +85,8 @@ class TrainingArguments:
             raise ValueError(f"layerwise_decay must be in (0, 1], got {self.layerwise_decay}")
         if self.amp not in AMP_MODES:
             raise ValueError(f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
+        if self.save_layout not in SAVE_LAYOUTS:
+            raise ValueError(f"save_layout must be one of {', '.join(SAVE_LAYOUTS)}, got {self.save_layout!r}")
 
     # ------------------------------------------------------------------------------------ command line
     @classmethod

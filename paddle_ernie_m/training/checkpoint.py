@@ -1,6 +1,8 @@
-"""Training checkpoints: a PaddleNLP-layout model directory plus what an exact resume needs.
+"""Training checkpoints: a model directory (PaddleNLP's layout, or transformers' with ``save_layout``) plus what an
+exact resume needs.
 
-``checkpoint-<step>/`` holds ``config.json`` + ``model_state.pdparams`` (``save_pretrained``), tokenizer files,
+``checkpoint-<step>/`` holds ``config.json`` + ``model_state.pdparams`` (``save_pretrained``; ``model.safetensors``
+and the bundled code in transformers' layout), tokenizer files,
 ``optimizer.safetensors`` (AdamW moments, beta powers and fp32 master weights, keyed
 ``<parameter name>/<accumulator>`` so they do not depend on Paddle's per-process tensor names) and
 ``trainer_state.json``. Nothing here unpickles: tensors are safetensors, the rest is JSON.
@@ -17,11 +19,14 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
+from converters.checkpoint import read_checkpoint
+from converters.convert import save_transformers_layout
 from converters.files import atomic_directory, remove_output, written_by
 from converters.formats import load_paddle_state, save_paddle_state
 from converters.formats.safetensors import read_safetensors, write_safetensors
 
 from ..pretrained import compare_state
+from .arguments import SAVE_LAYOUTS
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +40,10 @@ MASTER_WEIGHT = "master_weight"
 #: it are ever deleted or replaced (rotation, ``overwrite_output_dir``).
 WRITER = "paddle_ernie_m training"
 _CHECKPOINT = re.compile(re.escape(CHECKPOINT_PREFIX) + r"(\d+)$")
+
+
+#: ``save_layout``: PaddleNLP's layout (default), or transformers' (e.g. for a run started from one).
+PADDLE_LAYOUT, TRANSFORMERS_LAYOUT = SAVE_LAYOUTS
 
 
 class CheckpointMismatchError(ValueError):
@@ -62,20 +71,29 @@ def resolve_checkpoint(output_dir: Path, spec: str) -> Path:
     return path
 
 
-def save_model(model: nn.Layer, directory: Path, tokenizer: Any = None) -> None:
+def save_model(model: nn.Layer, directory: Path, tokenizer: Any = None, layout: str = PADDLE_LAYOUT) -> None:
     """The model in PaddleNLP's layout (``save_pretrained`` when the model has it, else its state dict as
-    ``model_state.pdparams``), and the tokenizer's files."""
-    if hasattr(model, "save_pretrained"):
+    ``model_state.pdparams``), or with ``layout="transformers"`` in transformers' (what ``ernie-m convert
+    paddle2torch`` writes), and the tokenizer's files."""
+    if tokenizer is not None:
+        tokenizer.save_pretrained(str(directory))
+    if layout == TRANSFORMERS_LAYOUT and hasattr(model, "config"):
+        state = {k: v.numpy() for k, v in model.state_dict().items()}
+        save_transformers_layout(state, model.config.replace(architectures=(model.head_name,)), directory)
+    elif hasattr(model, "save_pretrained"):
         model.save_pretrained(directory)
     else:
         save_paddle_state({k: v.numpy() for k, v in model.state_dict().items()}, directory)
-    if tokenizer is not None:
-        tokenizer.save_pretrained(str(directory))
 
 
 def load_model_weights(model: nn.Layer, directory: Path) -> None:
-    """Load the weights a :func:`save_model` wrote into ``model`` of the same architecture (strict)."""
-    state = load_paddle_state(directory)
+    """Load the weights a :func:`save_model` wrote (either layout) into ``model`` of the same architecture
+    (strict)."""
+    if hasattr(model, "head_name"):  # an ERNIE-M model: its directory may be in either layout
+        tensors = read_checkpoint(directory, head=model.head_name).tensors_for(model.head_name)
+        state = {name: tensor.read() for name, tensor in tensors.items()}
+    else:  # any other layer: its state dict as save_model wrote it
+        state = load_paddle_state(directory)
     missing, unexpected, shapes = compare_state(model.state_dict(), state)
     if missing or unexpected or shapes:
         raise CheckpointMismatchError(
@@ -124,10 +142,10 @@ def load_optimizer_tensors(optimizer: paddle.optimizer.Optimizer, model: nn.Laye
 
 
 def write_checkpoint(directory: Path, model: nn.Layer, optimizer: paddle.optimizer.Optimizer,
-                     state: Dict[str, Any], tokenizer: Any = None) -> None:
+                     state: Dict[str, Any], tokenizer: Any = None, layout: str = PADDLE_LAYOUT) -> None:
     """Write a complete checkpoint atomically (a half-written one never appears under its final name)."""
     with atomic_directory(directory, WRITER, force=True) as tmp:
-        save_model(model, tmp, tokenizer)
+        save_model(model, tmp, tokenizer, layout)
         write_safetensors(tmp / OPTIMIZER_FILE, optimizer_tensors(optimizer, model), {"format": "np"}, bf16=False)
         (tmp / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
 
@@ -140,10 +158,11 @@ def read_state(directory: Path) -> Dict[str, Any]:
         raise CheckpointMismatchError(f"{path}: unreadable trainer state ({exc})") from None
 
 
-def write_best(directory: Path, model: nn.Layer, metrics: Dict[str, Any], tokenizer: Any = None) -> None:
+def write_best(directory: Path, model: nn.Layer, metrics: Dict[str, Any], tokenizer: Any = None,
+               layout: str = PADDLE_LAYOUT) -> None:
     """Replace ``best/`` atomically with the model, tokenizer and the evaluation that selected them."""
     with atomic_directory(directory, WRITER, force=True) as tmp:
-        save_model(model, tmp, tokenizer)
+        save_model(model, tmp, tokenizer, layout)
         (tmp / EVAL_RESULTS_FILE).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
 
 

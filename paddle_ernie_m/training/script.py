@@ -29,8 +29,10 @@ def build_parser(script: str, description: str, max_length: int = 128,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     data = parser.add_argument_group("model and data")
     data.add_argument("--model", required=True,
-                      help="local model directory: ours, PaddleNLP's (config.json + model_state.pdparams) or a "
-                           "Hugging Face checkpoint converted with torch2paddle")
+                      help="local checkpoint directory in either layout: ours or PaddleNLP's (config.json + "
+                           "model_state.pdparams), or transformers' (model.safetensors or pytorch_model.bin, read "
+                           "without a conversion on disk); what is saved is PaddleNLP's layout unless --save_layout "
+                           "transformers")
     data.add_argument("--tokenizer", help="tokenizer directory (default: --model)")
     data.add_argument("--train_file", required=True, help="training data")
     data.add_argument("--eval_file", help="evaluation data (enables evaluation and best/ selection)")

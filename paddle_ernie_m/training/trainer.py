@@ -51,8 +51,8 @@ def derived_seed(*parts: int) -> int:
 
 
 def model_loss(model: nn.Layer, batch: Batch) -> Tuple[paddle.Tensor, Dict[str, Any]]:
-    """The default step: ``model(**batch).loss``."""
-    loss = model(**batch).loss
+    """The default step: ``model(**batch, return_dict=True).loss``."""
+    loss = model(**batch, return_dict=True).loss
     if loss is None:
         raise ValueError(f"the model returned no loss: the batch (keys {sorted(batch)}) holds no labels")
     return loss, {}
@@ -72,7 +72,7 @@ def predict(model: nn.Layer, features: Sequence[Any], collate_fn: Callable[[List
     try:
         with paddle.no_grad():
             for start in range(0, len(features), batch_size):
-                output = model(**to_tensors(collate_fn(list(features[start:start + batch_size]))))
+                output = model(**to_tensors(collate_fn(list(features[start:start + batch_size]))), return_dict=True)
                 for key in keys:
                     value = getattr(output, key)
                     if value.dtype in (paddle.float16, paddle.bfloat16):
@@ -107,7 +107,7 @@ class Trainer:
         train_dataset: a sequence of features; ``collate_fn(list_of_features)`` turns some into a batch
             (a dict of numpy arrays, passed to the model as keyword arguments).
         eval_fn: ``model -> {metric: float}``, on rank 0, in eval mode, without gradients.
-        compute_loss: ``(model, batch) -> (loss, logs)`` replacing ``model(**batch).loss``; ``logs`` values
+        compute_loss: ``(model, batch) -> (loss, logs)`` replacing ``model(**batch, return_dict=True).loss``; ``logs`` values
             (floats or scalar tensors) are averaged and logged.
         tokenizer: saved into every checkpoint and ``best/`` through its ``save_pretrained``.
     """
@@ -383,7 +383,7 @@ class Trainer:
             if better:
                 record_output(self.output_dir, ckpt.WRITER, ckpt.BEST_DIR)
                 ckpt.write_best(self.output_dir / ckpt.BEST_DIR, self.model,
-                                {"step": state.global_step, **metrics}, self.tokenizer)
+                                {"step": state.global_step, **metrics}, self.tokenizer, self.args.save_layout)
 
     def _save(self, sampler: dist.StepSampler, total: int) -> None:
         if not self.is_main:
@@ -391,5 +391,5 @@ class Trainer:
         directory = self.output_dir / f"{ckpt.CHECKPOINT_PREFIX}{self.state.global_step}"
         record_output(self.output_dir, ckpt.WRITER, directory.name)
         ckpt.write_checkpoint(directory, self.model, self.optimizer, self._run_state(sampler, total),
-                              self.tokenizer)
+                              self.tokenizer, self.args.save_layout)
         ckpt.rotate_checkpoints(self.output_dir, self.args.save_total_limit)

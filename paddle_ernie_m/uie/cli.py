@@ -11,7 +11,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 from converters.files import UnsafeOutputError, atomic_open, check_outside, json_lines
 
-from ..export_cache import CACHE_ENV, DEFAULT_CACHE
+from ..engines.export_cache import CACHE_ENV, DEFAULT_CACHE
 from .decoding import MAX_CHILD_PROMPTS
 from .doccano import TASK_TYPES
 from .extractor import MODES
@@ -26,12 +26,11 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "extract",
         help="extract entities, relations, events and opinions with a UIE-M checkpoint",
-        description="Universal information extraction with a UIE-M checkpoint (PaddleNLP layout, e.g. Taskflow's "
-                    "uie-m-base directory or a fine-tuned best/), with the results of PaddleNLP's Taskflow. Prints "
-                    "one JSON line per text: {\"text\": ..., \"result\": {label: [{text, start, end, probability, "
-                    "relations}]}} (objects read with --input keep their other keys). --backend torch runs the "
-                    "same model in PyTorch once converted: `ernie-m convert paddle2torch MODEL OUT`, then "
-                    "`ernie-m extract --backend torch --model OUT ...`.",
+        description="Universal information extraction with a UIE-M checkpoint in either layout (PaddleNLP's, e.g. "
+                    "Taskflow's uie-m-base directory or a fine-tuned best/, or transformers'), with the results of "
+                    "PaddleNLP's Taskflow. Prints one JSON line per text: {\"text\": ..., \"result\": {label: "
+                    "[{text, start, end, probability, relations}]}} (objects read with --input keep their other "
+                    "keys). Every backend reads both layouts.",
     )
     parser.add_argument("--model", required=True, type=Path, help="UIE-M checkpoint directory")
     parser.add_argument("--schema", required=True,
@@ -50,8 +49,8 @@ def register(subparsers) -> None:
                         help="inference: Paddle Inference, exported once into the export cache (default); "
                              "onnxruntime: ONNX Runtime, exported the same way (faster on CPUs, int8 faster again on "
                              "large models: docs/benchmarks.md; needs the [onnx] extra); dygraph: Paddle dygraph; "
-                             "torch: PyTorch on a directory `ernie-m convert paddle2torch` wrote from a UIE-M "
-                             "checkpoint (same results; Paddle need not be installed)")
+                             "torch: PyTorch with the bundled transformers code (same results; Paddle need not be "
+                             "installed)")
     parser.add_argument("--precision", choices=sorted({p for ps in BACKEND_PRECISIONS.values() for p in ps}),
                         default=None, help="fp32, or int8 with --backend onnxruntime (int8 weights; spans close to "
                                            "fp32's, see docs/benchmarks.md) (default: fp32)")

@@ -71,7 +71,7 @@ class InformationExtractor:
         device: ``"inference"``, ``"onnxruntime"``: ``"cpu"``, ``"gpu"`` or ``"gpu:N"``; ``"torch"``: a torch device
             such as ``"cpu"`` or ``"cuda:0"``. Default: the GPU when there is one (int8: the CPU), else the CPU.
         cache_dir: where the ``"inference"`` and ``"onnxruntime"`` backends keep their export of the checkpoint
-            (default ``$ERNIE_M_CACHE``, else ``~/.cache/paddle-ernie-m``; see :mod:`paddle_ernie_m.export_cache`).
+            (default ``$ERNIE_M_CACHE``, else ``~/.cache/paddle-ernie-m``; see :mod:`paddle_ernie_m.engines.export_cache`).
         max_child_prompts: a child label is asked about at most this many spans of its parent per text (Taskflow
             asks about every one, each time over the whole text); the spans after them get no answer to it and a
             warning is logged. None: no limit.

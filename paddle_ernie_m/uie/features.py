@@ -230,7 +230,7 @@ def uie_loss(model, batch: Dict[str, Any], max_seq_len: int):
     import paddle.nn.functional as F
 
     output = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"],
-                   attention_mask=batch["attention_bias"].unsqueeze([1, 2]))
+                   attention_mask=batch["attention_bias"].unsqueeze([1, 2]), return_dict=True)
     weights = batch["weights"]
     total = float(weights.shape[0] * max_seq_len)
     losses = [(F.binary_cross_entropy_with_logits(logits, batch[key], reduction="none") * weights).sum() / total

@@ -1,16 +1,16 @@
 """Run a UIE-M model on token ids with an additive attention bias: Paddle Inference (default), ONNX Runtime (fp32
-or int8), Paddle dygraph, or PyTorch on a converted directory.
+or int8), Paddle dygraph, or PyTorch; every backend reads a checkpoint in either layout (Paddle's or transformers').
 
 The runners take ``input_ids`` and ``position_ids`` (int64 ``[batch, seq]``) and ``attention_bias`` (float32
 ``[batch, seq]``, added to the attention scores of every query for that key: 0 to attend, ``MASK_BIAS`` to mask, or
 ``log(n)`` to make one key stand for ``n`` identical ones), and return ``(start_prob, end_prob)`` as float32
 ``[batch, seq]`` arrays. A float bias is what lets the exact mode run PaddleNLP's padded inputs with one padding
 token per row (see ``extractor.py``); the project's standard export only takes a 0/1 mask, so the inference runner
-exports its own program with this third input (kept in the export cache, :mod:`paddle_ernie_m.export_cache`) and
-runs it through :meth:`paddle_ernie_m.inference.Predictor.run_program` (the predictor's device, thread and
+exports its own program with this third input (kept in the export cache, :mod:`paddle_ernie_m.engines.export_cache`) and
+runs it through :meth:`paddle_ernie_m.engines.predictor.Predictor.run_program` (the predictor's device, thread and
 precision set-up, none of its input handling); the onnxruntime runner does the same with an ONNX export.
 
-Each runner imports only its own framework: the torch runner works where Paddle is not installed.
+Each runner imports only its own framework: the torch and onnxruntime runners work where Paddle is not installed.
 """
 from __future__ import annotations
 
@@ -20,13 +20,13 @@ from typing import Optional, Tuple, Union
 
 import numpy as np
 
-from ..export import BACKEND_FORMATS, FORMAT_PRECISIONS
+from converters.mapping import UIE
+
+from ..engines.export_format import BACKEND_FORMATS, FORMAT_PRECISIONS
 
 INPUTS = ("input_ids", "position_ids", "attention_bias")
 OUTPUTS = ("start_prob", "end_prob")
 BACKENDS = ("inference", "onnxruntime", "dygraph", "torch")
-#: The framework each backend runs, and so the weights layout it reads (onnxruntime: exported from Paddle's).
-FRAMEWORKS = {"inference": "paddle", "onnxruntime": "paddle", "dygraph": "paddle", "torch": "torch"}
 #: The precisions each backend runs UIE-M in (the first is the default).
 BACKEND_PRECISIONS = {"inference": ("fp32",), "onnxruntime": FORMAT_PRECISIONS["onnx"], "dygraph": ("fp32",),
                       "torch": ("fp32",)}
@@ -35,38 +35,6 @@ EXPORT_KIND = "uie-bias"
 
 Probabilities = Tuple[np.ndarray, np.ndarray]
 PathLike = Union[str, os.PathLike]
-
-
-def checkpoint_framework(model_dir: PathLike) -> Tuple[str, Path]:
-    """``("paddle" | "torch", weights file)``: the framework whose layout the weights of ``model_dir`` have.
-    ``model_state.pdparams`` is Paddle's, ``pytorch_model.bin`` transformers'; a ``model.safetensors`` (or shard
-    index) says in its metadata: ``{"format": "pt"}`` is transformers' (``ernie-m convert paddle2torch``,
-    ``save_pretrained``), anything else Paddle's (PaddleNLP writes ``"np"``)."""
-    from converters.formats import shards
-
-    candidates = tuple(dict.fromkeys(shards.PADDLE_CANDIDATES + shards.TORCH_CANDIDATES))
-    weights = shards.find_weights(model_dir, candidates)
-    if weights.name in (shards.PADDLE_WEIGHTS, shards.PADDLE_WEIGHTS_INDEX):
-        return "paddle", weights
-    if weights.name in (shards.TORCH_WEIGHTS, shards.TORCH_WEIGHTS_INDEX):
-        return "torch", weights
-    _, metadata = shards.read_weights_file(weights)  # safetensors headers only
-    return ("torch" if metadata.get("format") == "pt" else "paddle"), weights
-
-
-def check_framework(model_dir: PathLike, backend: str) -> None:
-    """Raise ``ValueError`` when the weights of ``model_dir`` are not laid out for ``backend``'s framework,
-    saying how to convert them."""
-    framework, weights = checkpoint_framework(model_dir)
-    if framework == FRAMEWORKS[backend]:
-        return
-    if framework == "paddle":
-        raise ValueError(f"{model_dir}: a Paddle checkpoint ({weights.name}); backend 'torch' runs a converted "
-                         f"directory: convert it first with `ernie-m convert paddle2torch {model_dir} OUT_DIR`, or "
-                         f"use backend 'inference' or 'dygraph'")
-    raise ValueError(f"{model_dir}: a transformers checkpoint ({weights.name}, PyTorch layout); run it with backend "
-                     f"'torch' (--backend torch), or convert it first with `ernie-m convert torch2paddle "
-                     f"{model_dir} OUT_DIR`")
 
 
 def check_precision(backend: str, precision: Optional[str]) -> str:
@@ -82,14 +50,14 @@ def check_precision(backend: str, precision: Optional[str]) -> str:
 
 def load_runner(backend: str, model_dir: PathLike, device: Optional[str] = None, threads: Optional[int] = None,
                 cache_dir: Optional[PathLike] = None, precision: Optional[str] = None):
-    """The runner of ``backend`` for the UIE-M checkpoint in ``model_dir`` (checked with :func:`check_framework`).
+    """The runner of ``backend`` for the UIE-M checkpoint in ``model_dir``, in either layout (Paddle's or
+    transformers': every backend reads both, through :mod:`converters.checkpoint`).
     ``device``: the framework's spelling (``"cpu"``, ``"gpu:0"`` for Paddle Inference and ONNX Runtime,
     ``"cuda:0"`` for torch); ``cache_dir``: the export cache (inference, onnxruntime); ``precision``: see
     :data:`BACKEND_PRECISIONS`."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     precision = check_precision(backend, precision)
-    check_framework(model_dir, backend)
     if backend == "torch":
         return TorchRunner(model_dir, device=device, threads=threads)
     if backend in BACKEND_FORMATS:
@@ -117,12 +85,12 @@ class DygraphRunner:
 
         with paddle.no_grad():
             output = self.model(paddle.to_tensor(input_ids), paddle.to_tensor(position_ids),
-                                attention_mask=paddle.to_tensor(attention_bias[:, None, None, :]))
+                                attention_mask=paddle.to_tensor(attention_bias[:, None, None, :]), return_dict=True)
         return output.start_prob.numpy(), output.end_prob.numpy()
 
 
 class InferenceRunner:
-    """A UIE-M program whose third input is a float bias, run by a :class:`~paddle_ernie_m.inference.Predictor`
+    """A UIE-M program whose third input is a float bias, run by a :class:`~paddle_ernie_m.engines.predictor.Predictor`
     (Paddle Inference or ONNX Runtime, whichever the export is for)."""
 
     def __init__(self, predictor) -> None:
@@ -140,29 +108,28 @@ class InferenceRunner:
              precision: str = "fp32") -> "InferenceRunner":
         """The runner of the checkpoint in ``model_dir``, exported once (per format and precision) into the
         export cache."""
-        from ..export_cache import cached_export
-        from ..inference import Predictor
-        from ..modeling import ErnieMForInformationExtraction
+        from ..engines.export_cache import cached_export
+        from ..engines.predictor import Predictor
 
         def export(out_dir: Path) -> None:
-            export_uie(ErnieMForInformationExtraction.from_pretrained(model_dir, dtype="float32"), out_dir,
-                       format, precision)
+            export_uie(model_dir, out_dir, format, precision)
 
         def load(export_dir: Path) -> InferenceRunner:
             return cls(Predictor(export_dir, device=device, threads=threads, precision=precision))
 
         kind = EXPORT_KIND if format == "paddle" else f"{EXPORT_KIND}-{format}-{precision}"
-        return cached_export(model_dir, kind, export, load, cache_dir)
+        return cached_export(model_dir, kind, export, load, cache_dir, format=format)
 
 
 class TorchRunner:
-    """The converted model (``ernie-m convert paddle2torch``) in PyTorch, loaded into this project's bundled
-    ``ErnieMForInformationExtraction`` (never the code files of the directory). Its forward takes the 4-D float
-    bias as it is and adds the position offset itself, as the Paddle model does.
+    """The model in PyTorch: this project's bundled ``ErnieMForInformationExtraction`` (never the code files of the
+    directory) with the weights of a checkpoint in either layout, mapped in memory
+    (:func:`~paddle_ernie_m.torch_loading.load_bundled_model`). Its forward takes the 4-D float bias as it is and
+    adds the position offset itself, as the Paddle model does.
 
     Args:
-        model_dir: the converted directory (``model.safetensors``; ``pytorch_model.bin`` is read by transformers
-            with ``torch.load(weights_only=True)``).
+        model_dir: the checkpoint directory (Paddle's ``model_state.pdparams`` or ``model.safetensors``, or
+            transformers' ``model.safetensors`` or ``pytorch_model.bin``, read with ``torch.load(weights_only=True)``).
         device: a torch device; default CUDA when available, else the CPU.
         threads: CPU threads (``torch.set_num_threads``); default torch's.
     """
@@ -170,31 +137,17 @@ class TorchRunner:
     def __init__(self, model_dir: PathLike, device: Optional[str] = None, threads: Optional[int] = None) -> None:
         try:
             import torch
-            from transformers.utils import logging as hf_logging
-
-            from converters.remote_code.modeling_ernie_m import ErnieMForInformationExtraction
         except ImportError as exc:
             raise ImportError(f"backend 'torch' needs torch and transformers ({exc}); install them with "
                               f"`pip install paddle-ernie-m[torch]`") from None
+        from ..torch_loading import load_bundled_model
+
         if threads is not None:
             if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
                 raise ValueError(f"threads must be a positive integer, got {threads!r}")
             torch.set_num_threads(threads)
         self.device = _torch_device(torch, device)
-        bar = hf_logging.is_progress_bar_enabled()
-        if bar:  # transformers 5 draws one while loading
-            hf_logging.disable_progress_bar()
-        try:
-            model, info = ErnieMForInformationExtraction.from_pretrained(
-                model_dir, dtype=torch.float32, weights_only=True, local_files_only=True, output_loading_info=True)
-        finally:
-            if bar:
-                hf_logging.enable_progress_bar()
-        problems = {kind: sorted(map(str, names)) for kind, names in info.items() if names and kind != "error_msgs"}
-        if problems:
-            raise ValueError(f"{model_dir}: the weights do not fit ErnieMForInformationExtraction: " + "; ".join(
-                f"{kind.replace('_', ' ')} {', '.join(names[:3])}" for kind, names in problems.items()))
-        self.model = model.to(self.device).eval()
+        self.model = load_bundled_model(model_dir, UIE).to(self.device)
         self._torch = torch
 
     def __call__(self, input_ids: np.ndarray, position_ids: np.ndarray, attention_bias: np.ndarray) -> Probabilities:
@@ -226,22 +179,26 @@ def _torch_device(torch, device: Optional[str]):
     return chosen
 
 
-def export_uie(model, out_dir: Path, format: str = "paddle", precision: str = "fp32") -> Path:
-    """Export the UIE-M model with inputs :data:`INPUTS` into ``out_dir`` (``paddle.jit.save``, or an ONNX graph
-    with ``format="onnx"``), with the ``export.json`` and ``config.json`` that
-    :class:`~paddle_ernie_m.inference.Predictor` reads."""
+def export_uie(model_dir: PathLike, out_dir: Path, format: str = "paddle", precision: str = "fp32") -> Path:
+    """Export the UIE-M checkpoint in ``model_dir`` with inputs :data:`INPUTS` into ``out_dir``
+    (``paddle.jit.save``, or with ``format="onnx"`` an ONNX graph written from the weights with numpy alone), with
+    the ``export.json`` and ``config.json`` that :class:`~paddle_ernie_m.engines.predictor.Predictor` reads."""
+    if format == "onnx":
+        from ..engines.export import read_weights, write_onnx_export
+
+        config, head, state = read_weights(model_dir, head=UIE)
+        out_dir.mkdir(parents=True)
+        write_onnx_export(out_dir, config, head, state, precision, float_bias=True, source=Path(model_dir))
+        return out_dir
     import paddle
     from paddle.static import InputSpec
 
-    from ..export import FORMATS, PROGRAM_PREFIX, save_program, write_export_files, write_onnx
+    from ..engines.export_format import write_export_files
+    from ..engines.paddle_program import PROGRAM_PREFIX, save_program
+    from ..modeling import ErnieMForInformationExtraction
 
+    model = ErnieMForInformationExtraction.from_pretrained(model_dir, dtype="float32")
     outputs = [{"name": name, "per_token": True} for name in OUTPUTS]
-    if format == "onnx":
-        out_dir.mkdir(parents=True)
-        model.eval()
-        write_onnx(model, out_dir, OUTPUTS, precision, float_bias=True)
-        write_export_files(out_dir, model, INPUTS, 2, outputs, precision, FORMATS[format])
-        return out_dir
 
     class UIEWithBias(paddle.nn.Layer):
         def __init__(self, inner):
@@ -249,7 +206,8 @@ def export_uie(model, out_dir: Path, format: str = "paddle", precision: str = "f
             self.model = inner
 
         def forward(self, input_ids, position_ids, attention_bias):  # argument names become the input names
-            output = self.model(input_ids, position_ids, attention_mask=attention_bias.unsqueeze([1, 2]))
+            output = self.model(input_ids, position_ids, attention_mask=attention_bias.unsqueeze([1, 2]),
+                                return_dict=True)
             return output.start_prob, output.end_prob
 
     out_dir.mkdir(parents=True)
@@ -257,5 +215,5 @@ def export_uie(model, out_dir: Path, format: str = "paddle", precision: str = "f
             InputSpec([None, None], "float32", INPUTS[2])]
     model.eval()
     save_program(UIEWithBias(model), str(out_dir / PROGRAM_PREFIX), spec)
-    write_export_files(out_dir, model, INPUTS, 2, outputs, "fp32")
+    write_export_files(out_dir, model.config, model.head_name, INPUTS, 2, outputs, "fp32")
     return out_dir

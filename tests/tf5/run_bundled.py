@@ -15,8 +15,15 @@ Usage: ``python run_bundled.py JOB.json``. The job lists what to do; every array
   (``"sdpa"``, ``"eager"``); records ``config._attn_implementation`` and how often
   ``F.scaled_dot_product_attention`` ran, saves ``<key>.<implementation>.<output>.npy``.
 * ``"checkpointing"``: ``[{"key", "dir", "loader", "inputs", "output"}]``: gradients of ``sum(output ** 2)`` in
-  training mode (dropout 0) without and with ``gradient_checkpointing_enable()``; records their largest difference
-  and how often the encoder layers ran forward in each.
+  training mode (dropout 0) without and with ``gradient_checkpointing_enable()``; records their largest difference,
+  how often the encoder layers' attention ran forward in each, and whether every encoder layer is a
+  ``transformers.modeling_layers.GradientCheckpointingLayer``.
+* ``"pruning"``: ``[{"key", "dir", "loader", "heads": [{layer: [head, ...]}, ...], "inputs", "output", "to"}]``:
+  ``prune_heads`` with each dict in turn, the output saved as ``<key>.pruned.<output>.npy``; then
+  ``save_pretrained(to)``, loaded back (``<key>.reloaded.<output>.npy``); records ``config.pruned_heads`` and the
+  shapes of every parameter after reloading.
+* ``"configs"``: ``[{"key", "dir", "loader", "overrides"}]``: ``AutoConfig.from_pretrained(dir, **overrides)``
+  (recorded: built or the error), then a model from it (recorded the same way).
 
 This file imports only numpy, torch and transformers: it must not need the project to be installed.
 """
@@ -124,13 +131,15 @@ def _counting(function, calls):
 
 
 def run_checkpointing(job, results):
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
     for spec in job.get("checkpointing", ()):
         model = load(spec["dir"], spec["loader"], trust_remote_code=True,
                      hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, classifier_dropout=0.0).train()
         layers = model.base_model.encoder.layers
         calls = []
-        for layer in layers:  # counted in forward itself: torch runs no hooks when it recomputes a layer
-            layer.forward = _counting(layer.forward, calls)
+        for layer in layers:  # counted inside the layer: 5.x checkpoints the class's forward, not the instance's
+            layer.self_attn.forward = _counting(layer.self_attn.forward, calls)
         grads, counts = [], []
         for checkpointing in (False, True):
             if checkpointing:
@@ -142,7 +151,47 @@ def run_checkpointing(job, results):
             grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
         results["checkpointing"][spec["key"]] = {
             "max_grad_diff": float((grads[0] - grads[1]).abs().max()), "grad_norm": float(grads[0].norm()),
-            "layer_calls": counts, "layers": len(layers), "enabled": bool(model.is_gradient_checkpointing)}
+            "layer_calls": counts, "layers": len(layers), "enabled": bool(model.is_gradient_checkpointing),
+            "checkpointing_layers": all(isinstance(layer, GradientCheckpointingLayer) for layer in layers)}
+
+
+def run_pruning(job, out, results):
+    for spec in job.get("pruning", ()):
+        model = load(spec["dir"], spec["loader"], trust_remote_code=True).eval()
+        for heads in spec["heads"]:
+            model.prune_heads({int(layer): value for layer, value in heads.items()})
+        with torch.no_grad():
+            np.save(out / f"{spec['key']}.pruned.{spec['output']}.npy",
+                    getattr(model(**_inputs(spec)), spec["output"]).numpy())
+        model.save_pretrained(spec["to"])
+        reloaded = load(spec["to"], spec["loader"], trust_remote_code=True).eval()
+        with torch.no_grad():
+            np.save(out / f"{spec['key']}.reloaded.{spec['output']}.npy",
+                    getattr(reloaded(**_inputs(spec)), spec["output"]).numpy())
+        results["pruning"][spec["key"]] = {
+            "pruned_heads": {str(k): sorted(v) for k, v in model.config.pruned_heads.items()},
+            "reloaded_pruned_heads": {str(k): sorted(v) for k, v in reloaded.config.pruned_heads.items()},
+            "shapes": {name: list(p.shape) for name, p in reloaded.state_dict().items()}}
+
+
+def _attempt(build):
+    try:
+        return build(), None
+    except Exception as exc:  # recorded: the test checks type and message
+        return None, {"type": type(exc).__name__, "message": str(exc)}
+
+
+def run_configs(job, results):
+    for spec in job.get("configs", ()):
+        config, config_error = _attempt(lambda: transformers.AutoConfig.from_pretrained(
+            spec["dir"], trust_remote_code=True, **spec["overrides"]))
+        model_error = None
+        if config is not None:
+            model_class = get_class_from_dynamic_module(config.auto_map[spec["loader"]], spec["dir"])
+            _, model_error = _attempt(lambda: model_class(config))
+        results["configs"][spec["key"]] = {
+            "config_error": config_error, "model_error": model_error,
+            "values": None if config is None else {k: getattr(config, k) for k in spec["overrides"]}}
 
 
 def main(job_file):
@@ -150,13 +199,16 @@ def main(job_file):
     job = json.loads(job_file.read_text())
     out = job_file.parent
     results = {"transformers": transformers.__version__, "torch": torch.__version__, "classes": {},
-               "untrusted": {}, "saved": {}, "snippets": {}, "attention": {}, "checkpointing": {}}
+               "untrusted": {}, "saved": {}, "snippets": {}, "attention": {}, "checkpointing": {}, "pruning": {},
+               "configs": {}}
     run_models(job, out, results)
     run_untrusted(job, results)
     run_saves(job, results)
     run_snippets(job, out, results)
     run_attention(job, out, results)
     run_checkpointing(job, results)
+    run_pruning(job, out, results)
+    run_configs(job, results)
     (out / "results.json").write_text(json.dumps(results, indent=2))
 
 

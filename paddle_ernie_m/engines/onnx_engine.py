@@ -1,4 +1,4 @@
-"""ONNX Runtime behind :class:`paddle_ernie_m.inference.Predictor`: the engine of ``ernie-m export --format onnx``.
+"""The ONNX Runtime engine of :class:`~paddle_ernie_m.engines.predictor.Predictor`, for ``--format onnx`` exports.
 
 CPU: ONNX Runtime's CPU provider with ``threads`` intra-op threads (default: every core available to the
 process). GPU: the CUDA provider, when the installed ``onnxruntime`` has it (``onnxruntime-gpu``); int8 exports
@@ -15,13 +15,10 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .export import FORMAT_PRECISIONS, ExportError
+from .export_format import FORMAT_PRECISIONS, ExportError
 
 logger = logging.getLogger(__name__)
 
-#: The graph file of an ONNX export, and where its weights go when they exceed protobuf's 2 GB limit.
-ONNX_FILE = "model.onnx"
-ONNX_DATA_FILE = "model.onnx.data"
 INSTALL_HINT = "install it with `pip install paddle-ernie-m[onnx]` (onnxruntime-gpu for CUDA)"
 #: Oldest ONNX Runtime that runs the graphs right: before 1.22 its CPU MultiHeadAttention mixed up the rows of a
 #: batch given a per-row attention bias (the UIE graph's), changing results by up to 0.13.
@@ -59,7 +56,7 @@ def check_export_packages() -> None:
 def onnx_device(ort, device: Optional[str], precision: str) -> str:
     """``"cpu"`` or ``"gpu:N"``: the default is the GPU when the CUDA provider is available, except for int8
     (whose quantized products have CPU kernels only)."""
-    from .runtime import resolve_device
+    from ..runtime import resolve_device
 
     gpus = sys.maxsize if "CUDAExecutionProvider" in ort.get_available_providers() else 0
     return resolve_device(device, gpus, "this onnxruntime has no CUDA provider (install onnxruntime-gpu)",
@@ -71,7 +68,7 @@ class OnnxEngine:
 
     Args:
         path: the export directory; ``meta``: its ``export.json``.
-        device, threads: as for :class:`~paddle_ernie_m.inference.Predictor`.
+        device, threads: as for :class:`~paddle_ernie_m.engines.predictor.Predictor`.
         precision: must be the export's (``None``: the export's).
     """
 
@@ -95,7 +92,7 @@ class OnnxEngine:
         options.inter_op_num_threads = 1
         if self.device == "cpu":
             if threads is None:
-                from .runtime import available_cores
+                from ..runtime import available_cores
 
                 threads = available_cores()
             if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
@@ -121,13 +118,3 @@ class OnnxEngine:
         outputs = self._session.run(None, dict(zip(self.input_names, feeds)))
         return [np.asarray(out, dtype=np.float32) for out in outputs]
 
-
-def save_graph(model, path: Path) -> None:
-    """Write the ``onnx.ModelProto`` ``model`` to ``path``; weights go beside it into :data:`ONNX_DATA_FILE`
-    when the graph would exceed protobuf's 2 GB limit."""
-    import onnx
-
-    size = sum(len(t.raw_data) for t in model.graph.initializer)
-    external = size > (1 << 31) - (64 << 20)
-    onnx.save_model(model, str(path), save_as_external_data=external, all_tensors_to_one_file=True,
-                    location=ONNX_DATA_FILE)

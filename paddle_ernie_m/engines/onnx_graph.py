@@ -25,13 +25,17 @@ columns each) stay float32. docs/benchmarks.md has the accuracy this keeps.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from pathlib import Path
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from converters.configuration import MASK_BIAS, POSITION_OFFSET, ErnieMConfig
 from converters.mapping import BASE, CHOICE, QA, SEQUENCE, TOKEN, UIE
 
+#: The graph file of an ONNX export, and where its weights go when they exceed protobuf's 2 GB limit.
+ONNX_FILE = "model.onnx"
+ONNX_DATA_FILE = "model.onnx.data"
 #: Standard ONNX opset of the graph (``Gelu`` needs 20) and the ONNX Runtime contrib domain it also uses.
 OPSET = 20
 MS_DOMAIN = "com.microsoft"
@@ -43,14 +47,15 @@ ONNX_PRECISIONS = ("fp32", "int8")
 #: kernels go wrong on such CPUs (measured: 129.5 instead of 255 for a row of ones); 63 is exact everywhere, so an
 #: export made on one CPU runs correctly on any other. One scale per column keeps the 7 bits fine-grained.
 INT8_WEIGHT_MAX = 63
-#: Outputs of each head (the field names of the dygraph output dataclasses).
+#: Outputs of each head, in the order of the fields of its dygraph output dataclass -> whether the output has a
+#: sequence axis (one row per token).
 HEAD_OUTPUTS = {
-    BASE: ("last_hidden_state", "pooler_output"),
-    SEQUENCE: ("logits",),
-    CHOICE: ("logits",),
-    TOKEN: ("logits",),
-    QA: ("start_logits", "end_logits"),
-    UIE: ("start_prob", "end_prob"),
+    BASE: {"last_hidden_state": True, "pooler_output": False},
+    SEQUENCE: {"logits": False},
+    CHOICE: {"logits": False},
+    TOKEN: {"logits": True},
+    QA: {"start_logits": True, "end_logits": True},
+    UIE: {"start_prob": True, "end_prob": True},
 }
 _ACTIVATIONS = ("gelu", "relu", "silu", "tanh")
 
@@ -266,7 +271,7 @@ def build_graph(
     else:  # UIE
         outputs = [g.op("Sigmoid", [squeeze_last(head_layer(name, x))])
                    for name in ("linear_start", "linear_end")]
-    names = HEAD_OUTPUTS[head]
+    names = list(HEAD_OUTPUTS[head])
     for produced, name in zip(outputs, names):
         g.nodes.append(helper.make_node("Identity", [produced], [name]))
     value_infos = [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in names]
@@ -278,6 +283,13 @@ def build_graph(
     return model
 
 
-def state_of(model) -> Dict[str, np.ndarray]:
-    """A Paddle model's weights as float32 numpy arrays."""
-    return {name: value.numpy().astype(np.float32) for name, value in model.state_dict().items()}
+
+def save_graph(model, path: Path) -> None:
+    """Write the ``onnx.ModelProto`` ``model`` to ``path``; weights go beside it into :data:`ONNX_DATA_FILE`
+    when the graph would exceed protobuf's 2 GB limit."""
+    import onnx
+
+    size = sum(len(t.raw_data) for t in model.graph.initializer)
+    external = size > (1 << 31) - (64 << 20)
+    onnx.save_model(model, str(path), save_as_external_data=external, all_tensors_to_one_file=True,
+                    location=ONNX_DATA_FILE)

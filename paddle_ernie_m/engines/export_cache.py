@@ -6,7 +6,7 @@ Each export kind (the standard ``ernie-m export`` program, the UIE program with 
 ``$ERNIE_M_CACHE``, else ``~/.cache/paddle-ernie-m``.
 
 The key is computed from ``os.stat`` of the checkpoint's config and weight files (every top-level ``*.json``,
-``*.pdparams`` and ``*.safetensors``: name, size, mtime, ctime, inode), its resolved path, and the versions of
+``*.pdparams``, ``*.safetensors`` and ``*.bin``: name, size, mtime, ctime, inode), its resolved path, and the versions of
 Paddle, of this package and of the export format. A content hash would read the whole checkpoint (1.1 GB for
 ernie-m-base) on every start, which is what the cache is there to avoid; any rewrite of a file changes its stat (an
 atomic save makes a new inode, an in-place one moves mtime and ctime, and ctime cannot be set back by hand), so the
@@ -48,7 +48,7 @@ MANIFEST = "cache.json"
 #: The export inside an entry.
 EXPORT_DIR = "export"
 #: Files of a checkpoint whose state keys its entries: config, weights, shard indexes.
-KEYED_SUFFIXES = (".json", ".pdparams", ".safetensors")
+KEYED_SUFFIXES = (".json", ".pdparams", ".safetensors", ".bin")
 
 T = TypeVar("T")
 PathLike = Union[str, os.PathLike]
@@ -76,35 +76,46 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
 
-#: The modules whose code decides what an export holds: an edited source checkout re-exports.
-EXPORTING_MODULES = ("modeling.py", "export.py", "onnx_graph.py", "uie/runner.py")
+#: The modules whose code decides what an export of each format holds: an edited source checkout re-exports.
+EXPORTING_MODULES = {
+    "paddle": ("modeling.py", "engines/export.py", "engines/export_format.py", "engines/paddle_program.py",
+               "uie/runner.py"),
+    "onnx": ("engines/export.py", "engines/export_format.py", "engines/onnx_graph.py", "uie/runner.py"),
+}
 
 
-@functools.lru_cache(maxsize=1)
-def _code_digest() -> str:
-    package = Path(__file__).parent
-    return _digest([hashlib.sha256((package / name).read_bytes()).hexdigest() for name in EXPORTING_MODULES])
+@functools.lru_cache(maxsize=None)
+def _code_digest(format: str) -> str:
+    package = Path(__file__).parents[1]  # paddle_ernie_m
+    return _digest([hashlib.sha256((package / name).read_bytes()).hexdigest() for name in EXPORTING_MODULES[format]])
 
 
-def _key(model_dir: Path, kind: str) -> Dict[str, Any]:
-    import paddle
+def _key(model_dir: Path, kind: str, format: str) -> Dict[str, Any]:
+    """What the ``kind`` export of ``model_dir`` in ``format`` depends on: the checkpoint's files, the code that
+    writes the format and, for a Paddle program, the Paddle that traces it (an ONNX graph is written from numpy,
+    whatever framework is installed)."""
+    from .. import __version__
+    from .export_format import FORMAT_VERSION
 
-    from . import __version__
-    from .export import FORMAT_VERSION
+    key = {"kind": kind, "format": format, "source": str(model_dir), "state": checkpoint_state(model_dir),
+           "package_version": __version__, "export_format": FORMAT_VERSION, "code": _code_digest(format)}
+    if format == "paddle":
+        import paddle
 
-    return {"kind": kind, "source": str(model_dir), "state": checkpoint_state(model_dir),
-            "paddle_version": paddle.__version__, "package_version": __version__, "export_format": FORMAT_VERSION,
-            "code": _code_digest()}
+        key["paddle_version"] = paddle.__version__
+    return key
 
 
 def _entry_prefix(model_dir: Path, kind: str) -> str:
     return f"{kind}-{_digest(str(model_dir))}-"
 
 
-def entry_path(model_dir: PathLike, kind: str, cache_dir: Optional[PathLike] = None) -> Path:
-    """The entry that holds (or would hold) the ``kind`` export of ``model_dir`` in its current state."""
+def entry_path(model_dir: PathLike, kind: str, cache_dir: Optional[PathLike] = None, format: str = "paddle") -> Path:
+    """The entry that holds (or would hold) the ``kind`` export (in ``format``) of ``model_dir`` in its current
+    state."""
     model_dir = Path(model_dir).resolve()
-    return cache_root(cache_dir) / "exports" / (_entry_prefix(model_dir, kind) + _digest(_key(model_dir, kind)))
+    key = _key(model_dir, kind, format)
+    return cache_root(cache_dir) / "exports" / (_entry_prefix(model_dir, kind) + _digest(key))
 
 
 def _file_record(path: Path) -> Dict[str, Any]:
@@ -142,14 +153,15 @@ def cached_export(
     export: Callable[[Path], Any],
     load: Callable[[Path], T],
     cache_dir: Optional[PathLike] = None,
+    format: str = "paddle",
 ) -> T:
-    """``load(export directory)`` of the ``kind`` export of ``model_dir``, from the cache when it holds a valid
-    one; otherwise ``export(directory)`` writes it (into a directory that does not exist yet), it is loaded, and
-    then it is put into the cache (see the module docstring)."""
-    from .export import ExportError
+    """``load(export directory)`` of the ``kind`` export (in ``format``) of ``model_dir``, from the cache when it
+    holds a valid one; otherwise ``export(directory)`` writes it (into a directory that does not exist yet), it is
+    loaded, and then it is put into the cache (see the module docstring)."""
+    from .export_format import ExportError
 
     model_dir = Path(model_dir).resolve()
-    key = _key(model_dir, kind)
+    key = _key(model_dir, kind, format)
     exports = cache_root(cache_dir) / "exports"
     entry = exports / (_entry_prefix(model_dir, kind) + _digest(key))
     for attempt in range(2):  # a second time when another process put its entry in place while this one looked
