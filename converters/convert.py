@@ -23,6 +23,7 @@ from ernie_m_tokenizer.tokenization_ernie_m_engine import (
     SENTENCEPIECE_MODEL_FILE,
     TOKENIZER_CONFIG_FILE,
     VOCAB_FILE,
+    read_vocab,
 )
 
 from . import formats, mapping, remote_code
@@ -33,7 +34,7 @@ from .files import atomic_directory, check_links_inside
 from .formats import LazyTensor, PathLike, TensorLike
 from .mapping import HF, PADDLE
 from .tensors import DTYPES, canonical_head, convert_tensors, dtype_name, resolve_head, target_config
-from .tokenizer_files import read_tokenizer_config, write_tokenizer_config
+from .tokenizer_files import read_tokenizer_config, read_tokens_after_vocab, write_tokenizer_config
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,9 @@ def copy_tokenizer(src: Path, dst: Path, source: str, config: ErnieMConfig,
     paddle_ernie_m's tokenizer reproduces either). ``model_max_length`` defaults to the position table's size,
     ``model_input_names`` to ``["input_ids"]`` (no attention mask unless asked for, as in both ecosystems).
     Without both vocabulary files nothing is written (a tokenizer config would name a tokenizer that cannot load).
+    Tokens a transformers directory adds after its vocabulary (``add_tokens``) become ``vocab.txt`` entries at
+    their ids and ``additional_special_tokens`` (kept whole in texts): PaddleNLP 2.8.1 refuses an
+    ``added_tokens.json`` whose ids start after vocab.txt rather than after its SentencePiece model.
     """
     copied = [name for name in TOKENIZER_FILES if (src / name).is_file()]
     config_file = src / TOKENIZER_CONFIG_FILE
@@ -111,9 +115,18 @@ def copy_tokenizer(src: Path, dst: Path, source: str, config: ErnieMConfig,
         settings["model_max_length"] = config.max_text_positions
     for name in copied:
         shutil.copyfile(src / name, dst / name)
+    extra = {}
+    if source == HF:  # PaddleNLP 2.8.1 numbers added tokens from its SentencePiece model's size, not vocab.txt's
+        vocab = read_vocab(src / VOCAB_FILE)
+        added = read_tokens_after_vocab(src, len(vocab))
+        if added:  # so they become vocab.txt entries at their ids, kept whole as additional special tokens
+            (dst / VOCAB_FILE).write_text("".join(t + "\n" for t in vocab + added), encoding="utf-8", newline="\n")
+            stated_extra = [t.get("content") if isinstance(t, dict) else t
+                            for t in stated.get("additional_special_tokens") or []]
+            extra["additional_special_tokens"] = list(dict.fromkeys([*stated_extra, *added]))
     names = model_input_names or stated.get("model_input_names", MODEL_INPUT_NAMES)  # validated when read
     written = write_tokenizer_config(dst, **settings, model_input_names=names, bundled_code=source == PADDLE,
-                                     force=True)
+                                     force=True, extra=extra)
     return copied + [p.name for p in written]
 
 

@@ -24,6 +24,7 @@ from ernie_m_tokenizer.tokenization_ernie_m_engine import (
     SPECIAL_TOKENS,
     SPECIAL_TOKENS_MAP_FILE,
     TOKENIZER_CONFIG_FILE,
+    VOCAB_FILE,
     check_compat,
 )
 
@@ -208,3 +209,38 @@ def read_tokenizer_extras(directory: Union[str, os.PathLike]) -> Dict[str, Any]:
     if not path.is_file():
         return {}
     return {k: v for k, v in _read_json(path).items() if k not in _NOT_SETTINGS}
+
+
+# ------------------------------------------------------------------------------------------ added tokens
+def read_tokens_after_vocab(directory: Union[str, os.PathLike], vocab_size: int) -> List[str]:
+    """The tokens a transformers tokenizer directory adds after its ``vocab_size`` vocabulary entries
+    (``added_tokens.json`` and ``tokenizer_config.json``'s ``added_tokens_decoder``), in id order. ``ValueError``
+    naming the file when their ids do not follow the vocabulary without a gap."""
+    directory = Path(directory)
+    added: Dict[int, str] = {}
+    for name in (ADDED_TOKENS_FILE, TOKENIZER_CONFIG_FILE):
+        path = directory / name
+        if not path.is_file():
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path}: not a readable JSON file ({exc})") from None
+        if name == ADDED_TOKENS_FILE:
+            entries = data.items() if isinstance(data, dict) else ()
+        else:
+            decoder = data.get("added_tokens_decoder", {}) if isinstance(data, dict) else {}
+            entries = [(token.get("content") if isinstance(token, dict) else token, index)
+                       for index, token in decoder.items()]
+        for token, index in entries:
+            try:
+                index = int(index)
+            except (TypeError, ValueError):
+                raise ValueError(f"{path}: added token {token!r} has no integer id ({index!r})") from None
+            if index >= vocab_size:
+                added[index] = str(token)
+    expected = list(range(vocab_size, vocab_size + len(added)))
+    if sorted(added) != expected:
+        raise ValueError(f"{directory}: the added tokens' ids {sorted(added)} do not follow the {vocab_size} "
+                         f"vocabulary entries of {VOCAB_FILE} without a gap")
+    return [added[i] for i in expected]

@@ -26,7 +26,7 @@ FORBIDDEN = ("paddle", "paddle_ernie_m", "paddlenlp", "torch", "transformers", "
 FRAMEWORK_FILES = ("configuration_ernie_m.py", "modeling_ernie_m.py", "tokenization_ernie_m.py")
 #: The modules of those that live in ``converters`` (the tokenizer's lives in ``ernie_m_tokenizer``).
 FRAMEWORK_MODULES = ("converters.remote_code.configuration_ernie_m", "converters.remote_code.modeling_ernie_m",
-                     "ernie_m_tokenizer.tokenization_ernie_m")
+                     "ernie_m_tokenizer.tokenization_ernie_m", "ernie_m_tokenizer.tokenization_ernie_m_fast")
 
 
 def _imports(path: Path):
@@ -72,8 +72,8 @@ def test_converters_import_frameworks_only_lazily_and_transformers_never():
 @pytest.mark.parametrize("name", remote_code.FILES)
 def test_bundled_transformers_code_imports_nothing_of_the_project(name):
     """The files copied next to converted weights must work where only the converted directory is: the standard
-    library, torch, transformers, numpy, sentencepiece and each other."""
-    allowed = set(sys.stdlib_module_names) | {"torch", "transformers", "numpy", "sentencepiece"}
+    library, torch, transformers, numpy, sentencepiece, tokenizers and each other."""
+    allowed = set(sys.stdlib_module_names) | {"torch", "transformers", "numpy", "sentencepiece", "tokenizers"}
     imports = list(_imports(_bundled(name)))
     assert imports, name
     outside = [m for m, level, _ in imports if level == 0 and m.split(".")[0] not in allowed]

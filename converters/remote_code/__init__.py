@@ -9,9 +9,10 @@ only the converted directory is. This module imports nothing, so the converters 
 
 #: The model's code: its configuration and the classes (what a model's ``save_pretrained`` copies along).
 MODEL_FILES = ("configuration_ernie_m.py", "modeling_ernie_m.py")
-#: The tokenizer: the transformers class and the tokenization engine it shares with ``paddle_ernie_m.tokenizer``
+#: The tokenizer: the transformers classes (slow and fast) and the tokenization engine it shares with ``paddle_ernie_m.tokenizer``
 #: (the engine and its offset rules). They live in the package :data:`TOKENIZER_PACKAGE`, not next to this module.
-TOKENIZER_FILES = ("tokenization_ernie_m.py", "tokenization_ernie_m_engine.py", "tokenization_ernie_m_offsets.py")
+TOKENIZER_FILES = ("tokenization_ernie_m.py", "tokenization_ernie_m_fast.py", "tokenization_ernie_m_engine.py",
+                   "tokenization_ernie_m_offsets.py")
 #: The framework-neutral package that holds :data:`TOKENIZER_FILES`.
 TOKENIZER_PACKAGE = "ernie_m_tokenizer"
 #: The files copied verbatim into every directory paddle2torch writes.
@@ -29,5 +30,7 @@ AUTO_MAP = {
     "ErnieMForInformationExtraction": "modeling_ernie_m.ErnieMForInformationExtraction",
 }
 
-#: ``auto_map`` of ``tokenizer_config.json``: the slow tokenizer of ``tokenization_ernie_m.py`` (no fast one).
-TOKENIZER_AUTO_MAP = {"AutoTokenizer": ["tokenization_ernie_m.ErnieMTokenizer", None]}
+#: ``auto_map`` of ``tokenizer_config.json``: the slow tokenizer of ``tokenization_ernie_m.py`` and the fast one
+#: of ``tokenization_ernie_m_fast.py`` (what ``AutoTokenizer`` loads unless ``use_fast=False``).
+TOKENIZER_AUTO_MAP = {"AutoTokenizer": ["tokenization_ernie_m.ErnieMTokenizer",
+                                        "tokenization_ernie_m_fast.ErnieMTokenizerFast"]}
