@@ -23,13 +23,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from ernie_m_tokenizer.tokenization_ernie_m_engine import (
+    ADDED_TOKENS_FILE,
     SENTENCEPIECE_MODEL_FILE,
     SPECIAL_TOKENS_MAP_FILE,
     TOKENIZER_CONFIG_FILE,
     VOCAB_FILE,
 )
 
-from . import mapping
+from . import mapping, safe_json
 from .configuration import CONFIG_NAME, LEGACY_CONFIG_NAME, ErnieMConfig
 from .errors import CheckpointError, ConversionError
 from .formats import LazyTensor, read_weights_file, shards
@@ -51,8 +52,9 @@ MASK_SEMANTICS = {
     "paddlenlp": ("paddlenlp", ("input_ids",)),
     "transformers": ("padding", ("input_ids", "attention_mask")),
 }
-#: The files of a checkpoint's tokenizer.
-TOKENIZER_FILES = (VOCAB_FILE, SENTENCEPIECE_MODEL_FILE, TOKENIZER_CONFIG_FILE, SPECIAL_TOKENS_MAP_FILE)
+#: The files of a checkpoint's tokenizer (added tokens included).
+TOKENIZER_FILES = (VOCAB_FILE, SENTENCEPIECE_MODEL_FILE, TOKENIZER_CONFIG_FILE, SPECIAL_TOKENS_MAP_FILE,
+                   ADDED_TOKENS_FILE)
 #: The tokenization (``compat`` of the tokenizer) a directory that does not state one was trained with.
 LAYOUT_COMPAT = {PADDLE: "paddlenlp", HF: "transformers"}
 
@@ -207,7 +209,7 @@ def default_mask_semantics(src: Path) -> str:
     path = Path(src) / CONFIG_NAME
     if not path.is_file():
         return "paddlenlp" if (Path(src) / LEGACY_CONFIG_NAME).is_file() else "transformers"
-    data = json.loads(path.read_text(encoding="utf-8"))  # already validated by ErnieMConfig.from_pretrained
+    data = safe_json.loads(path.read_text(encoding="utf-8"), str(path))  # validated by ErnieMConfig.from_pretrained
     mode = data.get("attention_mask_mode")
     if mode is not None:
         return next(name for name, (mask_mode, _) in MASK_SEMANTICS.items() if mask_mode == mode)
@@ -240,7 +242,7 @@ def copy_tokenizer_files(src: PathLike, dst: PathLike, layout: Optional[str] = N
     if copied and _stated_compat(src) is None:
         compat = tokenizer_settings(src, layout)["compat"]
         path = dst / TOKENIZER_CONFIG_FILE
-        data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        data = safe_json.loads(path.read_text(encoding="utf-8"), str(path)) if path.is_file() else {}
         path.write_text(json.dumps({**data, "compat": compat}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         copied = list(dict.fromkeys(copied + [TOKENIZER_CONFIG_FILE]))
     return copied
@@ -250,7 +252,10 @@ def _stated_compat(directory: Path) -> Optional[str]:
     """The ``compat`` that ``tokenizer_config.json`` in ``directory`` states, or None (no file, no such key, or a
     file the tokenizer itself will refuse with a message when it loads)."""
     try:
-        data = json.loads((directory / TOKENIZER_CONFIG_FILE).read_text(encoding="utf-8"))
+        data = safe_json.loads((directory / TOKENIZER_CONFIG_FILE).read_text(encoding="utf-8"),
+                               str(directory / TOKENIZER_CONFIG_FILE))
+    except safe_json.JSONLimitError:
+        raise
     except (OSError, UnicodeDecodeError, ValueError):
         return None
     compat = data.get("compat") if isinstance(data, dict) else None

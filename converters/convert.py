@@ -34,7 +34,8 @@ from .files import atomic_directory, check_links_inside
 from .formats import LazyTensor, PathLike, TensorLike
 from .mapping import HF, PADDLE
 from .tensors import DTYPES, canonical_head, convert_tensors, dtype_name, resolve_head, target_config
-from .tokenizer_files import read_tokenizer_config, read_tokens_after_vocab, write_tokenizer_config
+from .tokenizer_files import (read_tokenizer_config, read_tokenizer_extras, read_tokens_after_vocab,
+                              write_tokenizer_config)
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +60,9 @@ def bundled_file(name: str) -> Path:
     """Where the project keeps ``name``, one of :data:`remote_code.FILES`."""
     return (TOKENIZER_CODE_DIR if name in remote_code.TOKENIZER_FILES else REMOTE_CODE_DIR) / name
 
+
 #: ``verify(paddle_dir, torch_dir)`` -> a report with ``ok``, ``max_diff`` and ``atol`` (paddle_ernie_m.verify's).
 Verifier = Callable[[Path, Path], Any]
-
 
 
 # ---------------------------------------------------------------------------------------------- configs and tokenizers
@@ -287,8 +288,10 @@ def save_transformers_layout(state: Mapping[str, TensorLike], config: ErnieMConf
     write_config(config, directory, HF, dtype_name(next(iter(out.values())).dtype))
     with_tokenizer = all((directory / name).is_file() for name in TOKENIZER_FILES)
     if with_tokenizer:
-        settings = read_tokenizer_config(directory)
-        write_tokenizer_config(directory, **settings, bundled_code=True, force=True)
+        extra = read_tokenizer_extras(directory)  # padding side, model_input_names, ... as the tokenizer saved them
+        names = extra.pop("model_input_names", MODEL_INPUT_NAMES)
+        write_tokenizer_config(directory, **read_tokenizer_config(directory), model_input_names=names, extra=extra,
+                               bundled_code=True, force=True)
     return [p.name for p in written] + ["config.json"] + copy_remote_code(directory, with_tokenizer)
 
 

@@ -72,7 +72,8 @@ def check_links_inside(directory: PathLike, names: Iterable[str], follow_symlink
         target = path.resolve()
         if root not in target.parents:
             raise LinkOutsideError(f"{path} is a symbolic link to {target}, outside {directory}: refusing to copy "
-                                   f"it into the output (--follow-symlinks copies the target knowingly)")
+                                   f"it into the output (`ernie-m convert` and `ernie-m export` copy the target "
+                                   f"knowingly with --follow-symlinks; or copy the file into {directory})")
 
 
 class WriteError(OSError):

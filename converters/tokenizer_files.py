@@ -6,7 +6,8 @@ transformers (4.x natively, 5.x through the bundled code) all load them.
 after the vocabulary, whose ids follow each other.
 
 ``tokenizer_config.json`` records ``compat``, the tokenization the directory's model was trained with (see
-``ernie_m_tokenizer/tokenization_ernie_m_engine.py``). Imports only the standard library (the engine's constants).
+``ernie_m_tokenizer/tokenization_ernie_m_engine.py``). Imports the standard library, the engine's constants and
+:mod:`.safe_json`.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from ernie_m_tokenizer.tokenization_ernie_m_engine import (
     COMPAT_MODES,
+    ADDED_TOKENS_FILE,
     DEFAULT_COMPAT,
     MODEL_INPUT_NAMES,
     MODEL_MAX_LENGTH,
@@ -28,16 +30,15 @@ from ernie_m_tokenizer.tokenization_ernie_m_engine import (
     check_compat,
 )
 
-ADDED_TOKENS_FILE = "added_tokens.json"
+from . import safe_json
+from .files import write_atomic
+from .remote_code import TOKENIZER_AUTO_MAP
+
 #: ``tokenizer_config.json`` keys that name files or classes, never settings to pass on to a tokenizer.
 _NOT_SETTINGS = frozenset({"tokenizer_class", "init_class", "init_args", "init_inputs", "auto_map", "vocab_file",
                            "sentencepiece_model_file", "sentencepiece_model_ckpt", "special_tokens_map_file",
                            "tokenizer_file", "name_or_path", "added_tokens_decoder", "compat", "do_lower_case",
                            "model_max_length", "encoding", *SPECIAL_TOKENS})
-
-from . import safe_json
-from .files import write_atomic
-from .remote_code import TOKENIZER_AUTO_MAP
 
 
 def refuse_overwrite(directory: Path, names: Iterable[str], force: bool) -> None:
@@ -222,10 +223,7 @@ def read_tokens_after_vocab(directory: Union[str, os.PathLike], vocab_size: int)
         path = directory / name
         if not path.is_file():
             continue
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{path}: not a readable JSON file ({exc})") from None
+        data = _read_json(path)
         if name == ADDED_TOKENS_FILE:
             entries = data.items() if isinstance(data, dict) else ()
         else:

@@ -58,6 +58,8 @@ VOCAB_FILE = "vocab.txt"
 SENTENCEPIECE_MODEL_FILE = "sentencepiece.bpe.model"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
+#: Tokens added after the vocabulary (``{token: id}``), as both ecosystems save them.
+ADDED_TOKENS_FILE = "added_tokens.json"
 
 #: What a tokenizer returns by default, in both reference libraries: no attention mask, so that PaddleNLP's
 #: default mask applies (``model_input_names`` in ``tokenizer_config.json`` says otherwise).
@@ -76,17 +78,18 @@ NO_LIMIT = 10**29
 # SPIECE_UNDERLINE, the word-boundary mark, is imported from the offsets module (which cannot import this one).
 _SPLIT_PUNCT = frozenset(",;:.?!~，；：。？！《》【】")
 _CJK_RE = re.compile("[\u4e00-\u9fff]")
+#: The per-word piece cache empties when it holds this many words ...
 _CACHE_LIMIT = 1 << 20
-#: ... and when its entries take about this many bytes (:func:`_entry_bytes`): an unknown word comes back from
+#: ... or when its entries take about this many bytes (:func:`_entry_bytes`): an unknown word comes back from
 #: SentencePiece as a piece of its own, so a stream of distinct texts would otherwise fill it with long pieces.
 _CACHE_BYTES = 64 << 20
+#: texts per call from which SentencePiece's batch encoding is faster than one call a text
+_BATCH_ENCODE_FROM = 100
 
 
 def _entry_bytes(piece: str) -> int:
     """About what a cached piece takes (measured with tracemalloc: 500 bytes, and 4 per character)."""
     return 512 + 4 * len(piece)
-#: texts per call from which SentencePiece's batch encoding is faster than one call a text
-_BATCH_ENCODE_FROM = 100
 #: ``decode(clean_up_tokenization_spaces=True)`` replacements (both reference libraries use these).
 _CLEAN_UP = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
              (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))

@@ -19,6 +19,7 @@ from transformers import PreTrainedTokenizerFast
 
 from .tokenization_ernie_m import CONSTRUCTOR_COMPAT, ErnieMTokenizer, build_engine, decode_tokens, plain_added_tokens, save_vocabulary
 from .tokenization_ernie_m_engine import (
+    ADDED_TOKENS_FILE,
     CLS_TOKEN,
     MASK_TOKEN,
     MODEL_INPUT_NAMES,
@@ -29,8 +30,6 @@ from .tokenization_ernie_m_engine import (
     UNK_TOKEN,
     TokenizerEngine,
 )
-
-ADDED_TOKENS_FILE = "added_tokens.json"
 
 # transformers 4.x copies into its module cache only the sibling files that this one imports itself.
 from .tokenization_ernie_m_offsets import OffsetFinder  # noqa: F401

@@ -274,11 +274,6 @@ class StdinTexts:
                 raise ValueError(not_utf8_message("stdin", number, raw, exc)) from None
 
 
-def read_stdin_lines() -> List[str]:
-    """All the lines of standard input (:class:`StdinTexts`)."""
-    return list(StdinTexts())
-
-
 def run(args: argparse.Namespace) -> int:
     from .progress import Progress
 

@@ -371,3 +371,62 @@ def test_fine_tuning_from_a_transformers_directory_trains_as_from_the_paddle_one
     for name, value in paddle_ernie_m.ErnieMForSequenceClassification.from_pretrained(
             runs["paddle"] / "best").state_dict().items():
         np.testing.assert_array_equal(resumed.state_dict()[name].numpy(), value.numpy())
+
+
+# ---------------------------------------------------------------------------------- tokenizer files alongside
+def _tokenizer_with_added_token(directory: Path, **config):
+    from paddle_ernie_m.tokenizer import ErnieMTokenizer
+
+    from .fixtures import make_tiny_tokenizer as fixture
+
+    tokenizer = ErnieMTokenizer.from_pretrained(fixture.OUTPUT, **config)
+    tokenizer.add_tokens(["hello-world"])
+    tokenizer.save_pretrained(directory)
+    return tokenizer
+
+
+def test_copied_tokenizer_files_keep_the_added_tokens_at_their_ids(tmp_path):
+    """What exports and the export cache copy: ``added_tokens.json`` too, so the copy tokenizes as the source (the
+    added token's id is the first after ``vocab.txt``'s lines)."""
+    from converters.checkpoint import copy_tokenizer_files
+    from paddle_ernie_m.tokenizer import ErnieMTokenizer
+
+    source, copy = tmp_path / "source", tmp_path / "copy"
+    source.mkdir(), copy.mkdir()
+    _tokenizer_with_added_token(source)
+    assert "added_tokens.json" in copy_tokenizer_files(source, copy)
+    lines = len((source / "vocab.txt").read_text(encoding="utf-8").rstrip("\n").split("\n"))
+    ids = ErnieMTokenizer.from_pretrained(copy)("a hello-world b")["input_ids"]
+    assert lines in ids and ids == ErnieMTokenizer.from_pretrained(source)("a hello-world b")["input_ids"]
+
+
+def test_saving_in_transformers_layout_keeps_the_tokenizers_settings(tmp_path):
+    """``--save_layout transformers`` rewrites tokenizer_config.json to name the bundled code: the settings the
+    tokenizer saved (inputs, padding side) stay, as transformers 4.57 reads them back."""
+    import transformers
+
+    from converters.configuration import ErnieMConfig
+    from converters.convert import save_transformers_layout
+
+    from .conftest import TINY
+
+    _tokenizer_with_added_token(tmp_path, padding_side="left",
+                                model_input_names=["input_ids", "attention_mask"])
+    paddle.seed(0)
+    model = paddle_ernie_m.ErnieMForSequenceClassification(ErnieMConfig(**TINY, num_labels=2))
+    save_transformers_layout({k: v.numpy() for k, v in model.state_dict().items()},
+                             model.config.replace(architectures=(model.head_name,)), tmp_path)
+    saved = json.loads((tmp_path / "tokenizer_config.json").read_text(encoding="utf-8"))
+    assert saved["padding_side"] == "left" and saved["model_input_names"] == ["input_ids", "attention_mask"]
+    hf = transformers.AutoTokenizer.from_pretrained(str(tmp_path), trust_remote_code=True)
+    assert hf.padding_side == "left" and list(hf.model_input_names) == ["input_ids", "attention_mask"]
+
+
+def test_a_tokenizer_config_nested_too_deep_is_one_error_naming_it(tmp_path):
+    from converters import safe_json
+
+    source = tmp_path / "ckpt"
+    paddlenlp_checkpoint(source, "ErnieMForSequenceClassification")
+    (source / "tokenizer_config.json").write_text("[" * 100000 + "]" * 100000)
+    with pytest.raises(safe_json.JSONLimitError, match=r"tokenizer_config\.json: .*nested deeper than the limit"):
+        read_checkpoint(source)

@@ -546,3 +546,22 @@ def test_a_heavy_request_runs_alone_after_the_light_ones_taken_with_it():
 
     assert asyncio.run(scenario()) == [["light1"], ["heavy"], ["light2"]]
     assert runs == [[["light1"], ["light2"]], [["heavy"]]]
+
+
+def test_an_extractors_non_finite_probabilities_fail_their_request_with_500_naming_them():
+    """The extractor refuses NaN span probabilities with ``inputs.NonFiniteOutputError`` (as ``ernie-m extract``
+    does); the service answers that request with a 500 carrying the message, not an ``internal error``."""
+    from paddle_ernie_m.inputs import NonFiniteOutputError
+
+    def model(context, calls, stop):
+        if any("nan" in text for call in calls for text in call):
+            raise NonFiniteOutputError("model output: span probabilities are not finite for texts[0]")
+        return [[{} for _ in call] for call in calls]
+
+    settings = ServeSettings(model=str(DEMO), threads=1, schema=["x"])
+    with TestClient(create_app(settings, model)) as client:
+        broken = client.post("/v1/extract", json={"texts": ["nan"]})
+        fine = client.post("/v1/extract", json={"texts": ["a"]})
+    assert broken.status_code == 500
+    assert broken.json()["error"] == "model output: span probabilities are not finite for texts[0]"
+    assert fine.status_code == 200 and fine.json()["results"] == [{}]

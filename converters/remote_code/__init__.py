@@ -10,11 +10,9 @@ only the converted directory is. This module imports nothing, so the converters 
 #: The model's code: its configuration and the classes (what a model's ``save_pretrained`` copies along).
 MODEL_FILES = ("configuration_ernie_m.py", "modeling_ernie_m.py")
 #: The tokenizer: the transformers classes (slow and fast) and the tokenization engine it shares with ``paddle_ernie_m.tokenizer``
-#: (the engine and its offset rules). They live in the package :data:`TOKENIZER_PACKAGE`, not next to this module.
+#: (the engine and its offset rules). They live in the package ``ernie_m_tokenizer``, not next to this module.
 TOKENIZER_FILES = ("tokenization_ernie_m.py", "tokenization_ernie_m_fast.py", "tokenization_ernie_m_engine.py",
                    "tokenization_ernie_m_offsets.py")
-#: The framework-neutral package that holds :data:`TOKENIZER_FILES`.
-TOKENIZER_PACKAGE = "ernie_m_tokenizer"
 #: The files copied verbatim into every directory paddle2torch writes.
 FILES = MODEL_FILES + TOKENIZER_FILES
 

@@ -104,18 +104,22 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
 
-#: The modules whose code decides what an export of each format holds: an edited source checkout re-exports.
+#: The modules whose code decides what an export of each format holds (the loader's among them): an edited source
+#: checkout re-exports.
+_READING_MODULES = ("converters/checkpoint.py", "converters/tensors.py", "converters/mapping.py")
 EXPORTING_MODULES = {
-    "paddle": ("modeling.py", "engines/export.py", "engines/export_format.py", "engines/paddle_program.py",
-               "uie/runner.py"),
-    "onnx": ("engines/export.py", "engines/export_format.py", "engines/onnx_graph.py", "uie/runner.py"),
+    "paddle": ("paddle_ernie_m/modeling.py", "paddle_ernie_m/engines/export.py",
+               "paddle_ernie_m/engines/export_format.py", "paddle_ernie_m/engines/paddle_program.py",
+               "paddle_ernie_m/uie/runner.py", *_READING_MODULES),
+    "onnx": ("paddle_ernie_m/engines/export.py", "paddle_ernie_m/engines/export_format.py",
+             "paddle_ernie_m/engines/onnx_graph.py", "paddle_ernie_m/uie/runner.py", *_READING_MODULES),
 }
 
 
 @functools.lru_cache(maxsize=None)
 def _code_digest(format: str) -> str:
-    package = Path(__file__).parents[1]  # paddle_ernie_m
-    return _digest([hashlib.sha256((package / name).read_bytes()).hexdigest() for name in EXPORTING_MODULES[format]])
+    root = Path(__file__).parents[2]  # where paddle_ernie_m and converters are
+    return _digest([hashlib.sha256((root / name).read_bytes()).hexdigest() for name in EXPORTING_MODULES[format]])
 
 
 def _key(model_dir: Path, kind: str, format: str) -> Dict[str, Any]:

@@ -25,12 +25,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from ..inputs import NonFiniteOutputError
 from ..uie.extractor import PromptTooLongError
 from . import bodies
 from .batcher import Batcher, QueueFull, ShuttingDown
 from .bodies import BodyError, Call
 from .metrics import CONTENT_TYPE, Metrics
-from .models import NonFiniteOutput, taskflow_classification
+from .models import taskflow_classification
 from .settings import ServeSettings
 
 logger = logging.getLogger(__name__)
@@ -130,7 +131,7 @@ def create_app(settings: ServeSettings, model: Callable) -> Starlette:
                 response = error(exc.status, exc.message)
             except ClientGone:
                 response = Response(status_code=CLIENT_GONE)  # nobody reads it
-            except NonFiniteOutput as exc:
+            except NonFiniteOutputError as exc:  # a classifier's or an extractor's NaN: this request only
                 logger.warning("%s: %s", route, exc)
                 response = error(500, str(exc))
             except QueueFull as exc:

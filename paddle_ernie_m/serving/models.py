@@ -11,14 +11,10 @@ import numpy as np
 
 from converters.configuration import ErnieMConfig
 
+from ..inputs import NonFiniteOutputError
 from ..predict import HEAD as CLASSIFIER_HEAD
 from ..predict import scores
 from .settings import ServeSettings
-
-
-class NonFiniteOutput(ArithmeticError):
-    """The model gave NaN or infinite logits for a request's texts (broken weights, or an input they cannot take):
-    the request gets a 500 naming them instead of numbers that are no answer (and no JSON)."""
 
 
 class ExtractionModel:
@@ -67,8 +63,8 @@ class ClassificationModel:
                                         precision=settings.precision)
 
     def __call__(self, context: Any, calls: List[List[str]], interrupt: Callable[[], None]) -> List[Any]:
-        """The results of each call; a call with a text whose logits are not finite gets :class:`NonFiniteOutput`
-        naming its texts, the others their results."""
+        """The results of each call; a call with a text whose logits are not finite gets
+        :class:`~paddle_ernie_m.inputs.NonFiniteOutputError` naming its texts, the others their results."""
         texts = [text for call in calls for text in call]
         logits = self.logits(texts, interrupt)
         finite = np.isfinite(logits).all(axis=1)
@@ -78,15 +74,11 @@ class ClassificationModel:
         for call in calls:
             rows = range(start, start + len(call))
             broken = [i - start for i in rows if not finite[i]]
-            out.append(NonFiniteOutput(f"model output: non-finite logits (NaN or inf) for texts{broken}: the model's "
-                                       f"weights give no answer for them") if broken
+            out.append(NonFiniteOutputError(f"model output: non-finite logits (NaN or inf) for texts{broken}: the "
+                                            f"model's weights give no answer for them") if broken
                        else results[start:start + len(call)])
             start += len(call)
         return out
-
-    def classify(self, texts: List[str]) -> List[Dict[str, Any]]:
-        """One :func:`~paddle_ernie_m.predict.scores` result per text."""
-        return scores(self.logits(texts), self.config)
 
     def logits(self, texts: List[str], interrupt: Optional[Callable[[], None]] = None) -> np.ndarray:
         """``(texts, labels)`` logits; ``interrupt`` is called before each model run."""
