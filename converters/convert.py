@@ -26,7 +26,7 @@ from ernie_m_tokenizer.tokenization_ernie_m_engine import (
     read_vocab,
 )
 
-from . import formats, mapping, remote_code
+from . import formats, mapping, remote_code, safe_json
 from .checkpoint import LAYOUT_COMPAT, LAYOUT_NAMES, MASK_SEMANTICS, default_mask_semantics, read_files
 from .configuration import ErnieMConfig
 from .errors import ConversionError, VerificationError
@@ -100,16 +100,17 @@ def copy_tokenizer(src: Path, dst: Path, source: str, config: ErnieMConfig,
     paddle_ernie_m's tokenizer reproduces either). ``model_max_length`` defaults to the position table's size,
     ``model_input_names`` to ``["input_ids"]`` (no attention mask unless asked for, as in both ecosystems).
     Without both vocabulary files nothing is written (a tokenizer config would name a tokenizer that cannot load).
-    Tokens a transformers directory adds after its vocabulary (``add_tokens``) become ``vocab.txt`` entries at
-    their ids and ``additional_special_tokens`` (kept whole in texts): PaddleNLP 2.8.1 refuses an
-    ``added_tokens.json`` whose ids start after vocab.txt rather than after its SentencePiece model.
+    Tokens the source adds after its vocabulary (``add_tokens``, in either ecosystem) become ``vocab.txt`` entries
+    at their ids and ``additional_special_tokens`` (kept whole in texts), which every tokenizer reads alike:
+    PaddleNLP 2.8.1 refuses an ``added_tokens.json`` whose ids start after vocab.txt rather than after its
+    SentencePiece model.
     """
     copied = [name for name in TOKENIZER_FILES if (src / name).is_file()]
     config_file = src / TOKENIZER_CONFIG_FILE
     if len(copied) < len(TOKENIZER_FILES):  # no usable tokenizer: no tokenizer config naming one either
         return []
     settings = read_tokenizer_config(src)  # validated: a ValueError names the file and key otherwise
-    stated = json.loads(config_file.read_text(encoding="utf-8")) if config_file.is_file() else {}
+    stated = safe_json.loads(config_file.read_text(encoding="utf-8"), str(config_file)) if config_file.is_file() else {}
     if "compat" not in stated:
         settings["compat"] = LAYOUT_COMPAT[source]
     if not isinstance(stated.get("model_max_length"), int) or stated["model_max_length"] >= NO_LIMIT:
@@ -117,14 +118,13 @@ def copy_tokenizer(src: Path, dst: Path, source: str, config: ErnieMConfig,
     for name in copied:
         shutil.copyfile(src / name, dst / name)
     extra = {}
-    if source == HF:  # PaddleNLP 2.8.1 numbers added tokens from its SentencePiece model's size, not vocab.txt's
-        vocab = read_vocab(src / VOCAB_FILE)
-        added = read_tokens_after_vocab(src, len(vocab))
-        if added:  # so they become vocab.txt entries at their ids, kept whole as additional special tokens
-            (dst / VOCAB_FILE).write_text("".join(t + "\n" for t in vocab + added), encoding="utf-8", newline="\n")
-            stated_extra = [t.get("content") if isinstance(t, dict) else t
-                            for t in stated.get("additional_special_tokens") or []]
-            extra["additional_special_tokens"] = list(dict.fromkeys([*stated_extra, *added]))
+    vocab = read_vocab(src / VOCAB_FILE)
+    added = read_tokens_after_vocab(src, len(vocab))
+    if added:  # vocab.txt entries at their ids, kept whole as additional special tokens
+        (dst / VOCAB_FILE).write_text("".join(t + "\n" for t in vocab + added), encoding="utf-8", newline="\n")
+        stated_extra = [t.get("content") if isinstance(t, dict) else t
+                        for t in stated.get("additional_special_tokens") or []]
+        extra["additional_special_tokens"] = list(dict.fromkeys([*stated_extra, *added]))
     names = model_input_names or stated.get("model_input_names", MODEL_INPUT_NAMES)  # validated when read
     written = write_tokenizer_config(dst, **settings, model_input_names=names, bundled_code=source == PADDLE,
                                      force=True, extra=extra)
@@ -226,8 +226,9 @@ def convert_checkpoint(
     with atomic_directory(dst, WRITER, force=force, inputs=(src,)) as tmp:
         config, tensors, file, layout = read_files(src)
         if layout != source:
+            other = "torch2paddle" if layout == HF else "paddle2torch"
             raise ConversionError(f"{src}: a {LAYOUT_NAMES[layout]} checkpoint ({file.name}), not a "
-                                  f"{LAYOUT_NAMES[source]} one; use {'torch2paddle' if layout == HF else 'paddle2torch'}")
+                                  f"{LAYOUT_NAMES[source]} one; use {other}")
         shapes = {k: t.shape for k, t in tensors.items()}
         head = resolve_head(config, arch, list(tensors), source, str(src))
         unknown_choices = head == mapping.CHOICE and target == PADDLE and (num_choices or config.num_choices) is None

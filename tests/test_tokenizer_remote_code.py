@@ -722,3 +722,25 @@ def test_torch2paddle_carries_added_tokens_to_paddlenlp(converted, bundled_class
     assert vocab[-len(ADDED):] == ADDED and len(vocab) == len(tokenizer)
     back = bundled_class.from_pretrained(str(tmp_path / "paddle"))  # and a transformers tokenizer reads it too
     assert back(ADDED_TEXTS)["input_ids"] == tokenizer(ADDED_TEXTS)["input_ids"]
+
+
+def test_paddle2torch_carries_the_paddle_tokenizers_added_tokens(bundled_class, tmp_path):
+    """Tokens added to a Paddle tokenizer (``added_tokens.json``, ids after vocab.txt) reach the converted
+    directory as vocab.txt entries at the same ids, kept whole by the bundled tokenizer."""
+    from converters.convert import convert_checkpoint
+
+    from .convert_helpers import paddlenlp_checkpoint
+
+    original = paddlenlp_checkpoint(tmp_path / "original", "ErnieMForSequenceClassification")
+    source = tmp_path / "paddle"
+    shutil.copytree(original, source, ignore=shutil.ignore_patterns("*.txt", "*.model", "tokenizer_config.json",
+                                                                     "special_tokens_map.json"))
+    ours = OurTokenizer.from_pretrained(original)
+    ours.add_tokens(ADDED)
+    ours.save_pretrained(source)
+    convert_checkpoint(source, tmp_path / "torch", "paddle2torch")
+    lines = (source / "vocab.txt").read_text(encoding="utf-8").rstrip("\n").split("\n")
+    hf = bundled_class.from_pretrained(str(tmp_path / "torch"))
+    ids = hf(ADDED_TEXTS)["input_ids"]
+    assert ids == ours(ADDED_TEXTS)["input_ids"]
+    assert {len(lines) + i for i in range(len(ADDED))} <= {i for row in ids for i in row}
