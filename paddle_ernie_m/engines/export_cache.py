@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, TypeVar, Union
 
 from converters import safe_json
+from converters.checkpoint import TOKENIZER_FILES  # the tokenizer files an export copies
 from converters.files import (UnsafeOutputError, WriteError, atomic_directory, remove_abandoned, remove_output,
                               sha256_file, write_atomic, written_by)
 
@@ -54,8 +55,6 @@ EXPORT_DIR = "export"
 #: Files of a checkpoint whose state keys its entries: config, weights, shard indexes (and the shards and
 #: tokenizer files of :func:`checkpoint_files`).
 KEYED_SUFFIXES = (".json", ".pdparams", ".safetensors", ".bin")
-#: The tokenizer files an export copies.
-TOKENIZER_NAMES = ("vocab.txt", "sentencepiece.bpe.model")
 
 T = TypeVar("T")
 PathLike = Union[str, os.PathLike]
@@ -76,7 +75,7 @@ def checkpoint_files(model_dir: PathLike) -> List[str]:
     it)."""
     model_dir = Path(model_dir)
     names = {entry.name for entry in os.scandir(model_dir)
-             if entry.is_file() and (entry.name.endswith(KEYED_SUFFIXES) or entry.name in TOKENIZER_NAMES)}
+             if entry.is_file() and (entry.name.endswith(KEYED_SUFFIXES) or entry.name in TOKENIZER_FILES)}
     for index in sorted(n for n in names if n.endswith(".index.json")):
         try:
             weight_map = safe_json.loads((model_dir / index).read_text(encoding="utf-8"), index)["weight_map"]
